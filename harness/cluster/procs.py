@@ -1,0 +1,176 @@
+"""Processes the harness starts, labelled per run so that nothing outlives a run.
+
+A run owns a slot: a directory under the state root holding a lock (held by the owner
+process for the life of the run) and the pid list of every process it started. The slot
+number is also the second octet of the run's loopback addresses (127.SLOT.x.y), so two runs
+on one machine never share an address or a port. A slot whose lock is free but whose pid
+list is not empty belongs to a run that died (SIGKILL of pytest): `sweep_stale` kills what
+it left, after checking each pid's environment still carries that run's label.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from harness.errors import HarnessError
+
+STATE_ROOT = Path(os.environ.get("HARNESS_STATE_DIR", "/tmp/harness-runs"))
+LABEL_VAR = "HARNESS_RUN"
+SLOTS = range(20, 250)
+
+
+def _label_of(pid: int) -> str | None:
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    prefix = f"{LABEL_VAR}=".encode()
+    for item in env:
+        if item.startswith(prefix):
+            return item[len(prefix):].decode()
+    return None
+
+
+def _kill_recorded(pid_file: Path) -> int:
+    """Kill every recorded process whose label still matches; returns how many."""
+    killed = 0
+    if not pid_file.exists():
+        return 0
+    for line in pid_file.read_text().splitlines():
+        pid_s, label = line.split()[:2]
+        pid = int(pid_s)
+        if _label_of(pid) == label:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+                killed += 1
+    pid_file.unlink()
+    return killed
+
+
+def _try_lock(path: Path) -> IO[str] | None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def sweep_stale(root: Path = STATE_ROOT) -> int:
+    """Kill the processes of runs that died without cleaning up; returns how many."""
+    killed = 0
+    for slot_dir in sorted(root.glob("slot-*")) if root.exists() else []:
+        lock = _try_lock(slot_dir / "lock")
+        if lock is None:
+            continue  # a live run holds it
+        try:
+            killed += _kill_recorded(slot_dir / "pids")
+        finally:
+            lock.close()
+    return killed
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, sig)
+
+
+@dataclass
+class Run:
+    """One run's slot, label, working directory and processes."""
+
+    slot: int
+    directory: Path
+    label: str
+    _lock: IO[str]
+    procs: dict[str, Proc] = field(default_factory=dict)
+
+    @classmethod
+    def acquire(cls, root: Path = STATE_ROOT) -> "Run":
+        sweep_stale(root)
+        for slot in SLOTS:
+            directory = root / f"slot-{slot}"
+            lock = _try_lock(directory / "lock")
+            if lock is None:
+                continue
+            _kill_recorded(directory / "pids")
+            (directory / "owner").write_text(str(os.getpid()))
+            return cls(slot, directory, f"harness-{slot}-{secrets.token_hex(4)}", lock)
+        raise HarnessError(f"every run slot under {root} is taken; stop other harness runs")
+
+    def address(self, group: int, index: int) -> str:
+        """The loopback address of one component: 127.<slot>.<group>.<index>."""
+        return f"127.{self.slot}.{group}.{index}"
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
+        if name in self.procs and self.procs[name].alive():
+            raise HarnessError(f"process {name!r} is already running")
+        log = self.directory / f"{name}.log"
+        with log.open("ab") as out:
+            popen = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {}), LABEL_VAR: self.label},
+                start_new_session=True, cwd=self.directory)
+        with (self.directory / "pids").open("a") as f:
+            f.write(f"{popen.pid} {self.label} {name}\n")
+        proc = Proc(name, argv, popen, log)
+        self.procs[name] = proc
+        return proc
+
+    def stop(self, name: str, grace_s: float = 3.0) -> None:
+        proc = self.procs.get(name)
+        if proc is None or not proc.alive():
+            return
+        proc.signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
+        proc.signal(signal.SIGTERM)
+        try:
+            proc.popen.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.signal(signal.SIGKILL)
+            proc.popen.wait()
+
+    def release(self) -> None:
+        for name in list(self.procs):
+            self.stop(name, grace_s=1.0)
+        with contextlib.suppress(FileNotFoundError):
+            (self.directory / "pids").unlink()
+        self._lock.close()
+
+
+def wait_for_port(host: str, port: int, timeout_s: float, proc: Proc | None = None) -> None:
+    """Poll until something accepts on (host, port); fail fast if `proc` died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            tail = proc.log.read_text(errors="replace").strip().splitlines()[-3:]
+            raise HarnessError(f"{proc.name} exited during start-up: {' | '.join(tail)}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.02)
+    raise HarnessError(f"nothing accepted connections on {host}:{port} within {timeout_s:.0f} s")

@@ -1,0 +1,259 @@
+"""The topology: what the harness needs to know about a cluster, validated before anything runs.
+
+A topology names the nodes, the cluster entry points per protocol, each node's own endpoints,
+how to tell which node served a request, how to control a node, how to trust its TLS, and
+which properties (C1-C14) the cluster claims. The reference cluster's backends build one in
+code; for an external cluster the user writes it as YAML and `load_topology` reads it.
+
+Every way a topology can be wrong ends in one `HarnessError` sentence naming the field, so a
+user fixing a file never has to read a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import HarnessError
+
+Protocol = Literal["http", "https", "ftp", "smtp"]
+PROTOCOLS: tuple[Protocol, ...] = ("http", "https", "ftp", "smtp")
+DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "smtp": 25}
+
+
+class Property(str, Enum):
+    """The contract's properties; ids match DESIGN.md and the pytest markers."""
+
+    C1 = "C1"
+    C2 = "C2"
+    C3 = "C3"
+    C4 = "C4"
+    C5 = "C5"
+    C6 = "C6"
+    C7 = "C7"
+    C8 = "C8"
+    C9 = "C9"
+    C10 = "C10"
+    C11 = "C11"
+    C12 = "C12"
+    C13 = "C13"
+    C14 = "C14"
+
+
+class _Strict(BaseModel):
+    """Unknown fields are errors: a typo in a topology must not silently drop a setting."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Endpoints(_Strict):
+    """URLs per protocol, e.g. `http://127.0.0.1:5555`, `ftp://127.0.0.1:2121`."""
+
+    http: str | None = None
+    https: str | None = None
+    ftp: str | None = None
+    smtp: str | None = None
+
+    @model_validator(mode="after")
+    def _schemes_match(self) -> "Endpoints":
+        for proto in PROTOCOLS:
+            url = getattr(self, proto)
+            if url is None:
+                continue
+            parts = urlsplit(url)
+            if parts.scheme != proto or not parts.hostname:
+                raise ValueError(f"{proto} endpoint {url!r} must look like {proto}://host:port")
+            try:
+                parts.port
+            except ValueError:
+                raise ValueError(f"{proto} endpoint {url!r} has an invalid port") from None
+        return self
+
+    def get(self, proto: Protocol) -> str | None:
+        return getattr(self, proto)
+
+    def hosts(self) -> list[str]:
+        return [urlsplit(u).hostname or "" for u in (self.get(p) for p in PROTOCOLS) if u]
+
+
+def host_port(url: str) -> tuple[str, int]:
+    """The (host, port) of an endpoint URL, with the protocol's default port."""
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or DEFAULT_PORTS[parts.scheme]
+
+
+class HttpIdentity(_Strict):
+    """How an HTTP answer names the node that served it: exactly one of the three."""
+
+    header: str | None = None
+    json_field: str | None = None
+    regex: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "HttpIdentity":
+        given = [k for k in ("header", "json_field", "regex") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of header, json_field, regex")
+        if self.regex:
+            _compile(self.regex)
+        return self
+
+
+class GreetingIdentity(_Strict):
+    """A regex over the FTP or SMTP greeting; group `node` (or group 1) is the node id."""
+
+    greeting_regex: str
+
+    @field_validator("greeting_regex")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        _compile(v)
+        return v
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"regex {pattern!r} does not compile: {e}") from None
+
+
+class Identity(_Strict):
+    http: HttpIdentity = HttpIdentity(header="X-Node-Id")
+    ftp: GreetingIdentity = GreetingIdentity(greeting_regex=r"^220 (?P<node>\S+)")
+    smtp: GreetingIdentity = GreetingIdentity(greeting_regex=r"^220 (?P<node>\S+)")
+
+
+class NodeControl(_Strict):
+    """Shell command templates for an external cluster; `{node}` is replaced by the node id."""
+
+    kill: str | None = None
+    pause: str | None = None
+    resume: str | None = None
+    restart: str | None = None
+
+
+class NodeSpec(_Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    endpoints: Endpoints
+    control: NodeControl = NodeControl()
+
+
+class Tls(_Strict):
+    """Trust for HTTPS: a CA bundle to verify against, or `insecure: true` to skip it."""
+
+    ca_file: Path | None = None
+    insecure: bool = False
+
+
+class Topology(_Strict):
+    name: str = "cluster"
+    nodes: Annotated[list[NodeSpec], Field(min_length=1)]
+    entry: Endpoints
+    identity: Identity = Identity()
+    tls: Tls = Tls()
+    claims: list[Property] = Field(default_factory=lambda: list(Property))
+    admin_services: list[str] = Field(
+        default_factory=lambda: ["wm.art.admin:health"],
+        description="services on the redirect exclusion list, addressed per node in C9",
+    )
+    toxiproxy: str | None = Field(
+        default=None, description="API URL of a Toxiproxy server in front of the nodes"
+    )
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Topology":
+        ids = [n.id for n in self.nodes]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"node ids must be unique, repeated: {', '.join(dup)}")
+        return self
+
+    def node(self, node_id: str) -> NodeSpec:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise HarnessError(f"the topology has no node {node_id!r}")
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [n.id for n in self.nodes]
+
+    def claims_property(self, prop: Property | str) -> bool:
+        return Property(prop) in self.claims
+
+    def all_hosts(self) -> list[str]:
+        hosts = self.entry.hosts() + [h for n in self.nodes for h in n.endpoints.hosts()]
+        if self.toxiproxy:
+            hosts.append(urlsplit(self.toxiproxy).hostname or "")
+        return hosts
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_targets(topology: Topology, allow_remote: bool) -> None:
+    """The network rule: only loopback targets unless the user opted in explicitly."""
+    if allow_remote:
+        return
+    for host in topology.all_hosts():
+        if not is_loopback(host):
+            raise HarnessError(
+                f"the topology targets {host!r}, which is not a loopback address; "
+                "pass --allow-remote-targets to test a cluster on other hosts"
+            )
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    kind, msg = first["type"], first["msg"]
+    if kind == "extra_forbidden":
+        return f"{source}: field {where!r} is not a topology field"
+    if kind == "missing":
+        return f"{source}: field {where!r} is required"
+    msg = msg.removeprefix("Value error, ")
+    return f"{source}: field {where!r}: {msg}"
+
+
+def parse_topology(data: object, source: str = "topology", allow_remote: bool = False) -> Topology:
+    if not isinstance(data, dict):
+        raise HarnessError(f"{source}: a topology is a mapping with at least 'nodes' and 'entry'")
+    try:
+        topo = Topology.model_validate(data)
+    except ValidationError as e:
+        raise HarnessError(_describe(e, source)) from None
+    check_targets(topo, allow_remote)
+    return topo
+
+
+def load_topology(path: str | Path, allow_remote: bool = False) -> Topology:
+    """Read and validate a topology file; any problem is one `HarnessError` sentence."""
+    p = Path(path)
+    if not p.is_file():
+        raise HarnessError(f"topology file {str(p)!r} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise HarnessError(f"topology file {str(p)!r} is not valid YAML{line}") from None
+    topo = parse_topology(data, source=str(p), allow_remote=allow_remote)
+    if topo.tls.ca_file and not topo.tls.ca_file.is_absolute():
+        topo = topo.model_copy(update={"tls": Tls(ca_file=p.parent / topo.tls.ca_file)})
+    if topo.tls.ca_file and not topo.tls.ca_file.is_file():
+        raise HarnessError(f"{p}: field 'tls.ca_file': {str(topo.tls.ca_file)!r} does not exist")
+    return topo

@@ -1,0 +1,69 @@
+"""The mutants: one switch each that breaks one promise of the reference cluster.
+
+They prove that the checks can fail. A mutant lives where its fault would live in a real
+deployment: load-balancer mistakes in the generated HAProxy configuration, node mistakes in
+the node (all nodes, or only the last one for "one node differs" faults).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.errors import HarnessError
+
+Where = Literal["lb", "all_nodes", "last_node"]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    breaks: tuple[str, ...]
+    where: Where
+    summary: str
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    Mutant("lb_skewed", ("C1",), "lb", "HAProxy weights favour the first node 4:1"),
+    Mutant("lb_no_redispatch", ("C2", "C3", "C4"), "lb",
+           "HAProxy without retries, redispatch or fast health checks"),
+    Mutant("never_rejoins", ("C5",), "all_nodes",
+           "a restarted node reports unhealthy forever and stays out of rotation"),
+    Mutant("ftp_fronted", ("C6",), "lb",
+           "each node's FTP endpoint is fronted by the balancer and fails over to a peer"),
+    Mutant("smtp_fronted", ("C7",), "lb",
+           "each node's SMTP endpoint is fronted by the balancer and fails over to a peer"),
+    Mutant("redirect_to_any", ("C8",), "all_nodes",
+           "a node redirects to any peer, whether or not it can serve the request"),
+    Mutant("admin_redirected", ("C9",), "all_nodes",
+           "redir.cnf lacks the wm.art exclusion, so administrative services are redirected"),
+    Mutant("local_cache", ("C10",), "all_nodes",
+           "cache and sessions live in the node's memory instead of the shared store"),
+    Mutant("package_missing", ("C11",), "last_node",
+           "the last node lacks HarnessExtras and ignores its replication"),
+    Mutant("pool_leak", ("C12",), "all_nodes",
+           "the connection pool opens a connection per request and never returns it"),
+    Mutant("lb_ignores_new_nodes", ("C13",), "lb",
+           "an added node never enters the balancer's rotation"),
+    Mutant("order_not_idempotent", ("C14",), "all_nodes",
+           "the order service ignores the idempotency key and records every call"),
+)
+
+
+def get_mutant(name: str | None) -> Mutant | None:
+    if name is None:
+        return None
+    for m in MUTANTS:
+        if m.name == name:
+            return m
+    known = ", ".join(m.name for m in MUTANTS)
+    raise HarnessError(f"unknown mutant {name!r}; known mutants: {known}")
+
+
+def node_mutants(mutant: Mutant | None, index: int, count: int) -> list[str]:
+    """The mutant switches node number `index` (0-based) of `count` is started with."""
+    if mutant is None or mutant.where == "lb":
+        return []
+    if mutant.where == "last_node" and index != count - 1:
+        return []
+    return [mutant.name]

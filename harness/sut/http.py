@@ -1,0 +1,55 @@
+"""HTTP and HTTPS: `/invoke/<folder>:<service>`, every answer carrying `X-Node-Id`."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import web
+
+from harness.sut.node import Node, StoreUnavailable
+from harness.sut.services import SERVICES, Call
+
+log = logging.getLogger("harness.sut.http")
+NODE_HEADER = "X-Node-Id"
+
+
+def make_app(node: Node) -> web.Application:
+    app = web.Application()
+
+    async def stamp(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[NODE_HEADER] = node.id
+
+    async def invoke(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["service"]
+        route = await node.route(name, request.scheme)
+        if route.action == "redirect":
+            raise web.HTTPFound(location=route.target.rstrip("/") + request.path_qs)
+        if route.action == "not_found":
+            return web.json_response({"node": node.id, "error": f"no service {name!r}"}, status=404)
+        if route.action == "unavailable":
+            return web.json_response(
+                {"node": node.id, "error": f"no node can serve {name!r} now"}, status=503)
+        call = Call(params=dict(request.query), body=await request.read(),
+                    cookies=dict(request.cookies), protocol=request.scheme)
+        if call.body and request.content_type == "application/json":
+            call.params.update({k: str(v) for k, v in json.loads(call.body).items()})
+        try:
+            result = await SERVICES[name](node, call)
+        except ValueError as e:
+            return web.json_response({"node": node.id, "error": str(e)}, status=400)
+        except StoreUnavailable as e:
+            return web.json_response({"node": node.id, "error": f"store: {e}"}, status=503)
+        response = web.json_response(result.body, status=result.status)
+        for key, value in result.cookies.items():
+            response.set_cookie(key, value)
+        return response
+
+    async def reset(_request: web.Request) -> web.Response:
+        node.reset()
+        return web.json_response({"node": node.id, "reset": True})
+
+    app.on_response_prepare.append(stamp)
+    app.router.add_route("*", "/invoke/{service}", invoke)
+    app.router.add_post("/_harness/reset", reset)
+    return app

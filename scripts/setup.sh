@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# One idempotent set-up path for a fresh Debian machine (run as root, or with sudo on PATH).
+#
+# Installs what the harness runs for real: Debian packages (Docker engine, HAProxy, Redis,
+# debootstrap), the real Toxiproxy server built through the Go module proxy, the Allure
+# command line from npm, and the project's Python environment in .venv. Starts the Docker
+# engine with addresses from the benchmarking range when it is not running. Every step first
+# checks whether its work is already done, so a second run takes seconds.
+set -euo pipefail
+
+TOXIPROXY_VERSION=v2.12.0
+ALLURE_VERSION=2.46.1
+APT_PACKAGES=(docker.io haproxy redis-server debootstrap openssl procps iproute2 lftp swaks)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_debian_packages() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then say "Debian packages present"; return; fi
+  say "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The packages' own services are not ours: the harness starts its own instances per run.
+  for svc in haproxy redis-server; do as_root service "$svc" stop >/dev/null 2>&1 || true; done
+}
+
+start_docker_engine() {
+  if docker info >/dev/null 2>&1; then say "Docker engine answers"; return; fi
+  say "starting the Docker engine (bridge 198.19.255.1/24, pools in 198.18.0.0/16)"
+  as_root sh -c 'nohup dockerd --bip 198.19.255.1/24 \
+      --default-address-pool base=198.18.0.0/16,size=24 >/var/log/harness-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && { say "Docker engine up"; return; }; sleep 0.5; done
+  say "the Docker engine did not start within 30 s; see /var/log/harness-dockerd.log"
+  exit 1
+}
+
+install_toxiproxy() {
+  if command -v toxiproxy-server >/dev/null 2>&1 \
+     && toxiproxy-server --version 2>&1 | grep -q "${TOXIPROXY_VERSION#v}"; then
+    say "toxiproxy-server ${TOXIPROXY_VERSION} present"; return
+  fi
+  say "building toxiproxy-server ${TOXIPROXY_VERSION} through the Go module proxy"
+  local gobin; gobin=$(mktemp -d)
+  # Stamp the version as the project's own release build does, so the check above can see it.
+  GOBIN="$gobin" go install -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_VERSION#v}" \
+    "github.com/Shopify/toxiproxy/v2/cmd/server@${TOXIPROXY_VERSION}"
+  as_root install -m 0755 "$gobin/server" /usr/local/bin/toxiproxy-server
+  rm -rf "$gobin"
+}
+
+install_allure() {
+  if command -v allure >/dev/null 2>&1 && allure --version 2>/dev/null | grep -qx "$ALLURE_VERSION"; then
+    say "allure ${ALLURE_VERSION} present"; return
+  fi
+  say "installing allure-commandline ${ALLURE_VERSION} from npm"
+  as_root npm install -g --silent --no-fund --no-audit "allure-commandline@${ALLURE_VERSION}" >/dev/null
+}
+
+install_python_env() {
+  local stamp="$VENV/.installed-from" want
+  want=$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then say "Python environment current"; return; fi
+  say "installing the Python environment in .venv"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -e "$ROOT[test]"
+  echo "$want" >"$stamp"
+}
+
+install_debian_packages
+start_docker_engine
+install_toxiproxy
+install_allure
+install_python_env
+say "ready"
