@@ -1,0 +1,123 @@
+"""Locust users for the four protocols, built on `harness.traffic.clients`.
+
+Imports Locust (and so gevent's monkey-patching): only Locust processes import this module,
+never the pytest process. Following Locust's `contrib` clients, each request fires
+`events.request` once; the request record rides in its `context`, so the request log is one
+more listener on the event and cannot disagree with Locust's stats.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from typing import Any, ClassVar
+
+from locust import User, constant_throughput, events, task
+from locust.env import Environment
+
+from harness.config import Protocol, Topology
+from harness.traffic.clients import ENTRY, FtpClient, HttpClient, SmtpClient
+from harness.traffic.log import JsonlWriter, RequestRecord
+
+_user_numbers = itertools.count()
+
+
+def fire(environment: Environment, record: RequestRecord) -> None:
+    """The sink every client of a Locust user writes into."""
+    environment.events.request.fire(
+        request_type=record.protocol.upper(), name=record.operation,
+        response_time=record.duration * 1000, response_length=0,
+        exception=None if record.ok else RuntimeError(record.error or "failed"),
+        context={"record": record, "node": record.node})
+
+
+def attach_request_log(environment: Environment, path: os.PathLike[str] | str) -> JsonlWriter:
+    """Write every request's record to `path` as JSON lines."""
+    from pathlib import Path
+
+    writer = JsonlWriter(Path(path))
+
+    def on_request(context: dict[str, Any], **_: Any) -> None:
+        record = context.get("record") if context else None
+        if isinstance(record, RequestRecord):
+            writer(record)
+
+    environment.events.request.add_listener(on_request)
+    return writer
+
+
+class ClusterUser(User):
+    """Base: a topology, a sink into Locust's events, and the node this user addresses."""
+
+    abstract = True
+    topology: ClassVar[Topology]
+    verify: ClassVar[str | bool] = True
+    rate: ClassVar[float] = 5.0
+    wait_time = constant_throughput(5.0)
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        self.number = next(_user_numbers)
+        nodes = self.topology.node_ids
+        self.node = nodes[self.number % len(nodes)]
+
+    def sink(self, record: RequestRecord) -> None:
+        fire(self.environment, record)
+
+    @classmethod
+    def configured(cls, **attributes: Any) -> type["ClusterUser"]:
+        """A concrete subclass with these class attributes (topology, rate, service, ...)."""
+        rate = attributes.get("rate", cls.rate)
+        return type(cls.__name__, (cls,), {"abstract": False, "wait_time": constant_throughput(rate),
+                                           **attributes})
+
+
+class HttpServiceUser(ClusterUser):
+    """Calls one service through the cluster entry (or one node) over HTTP or HTTPS."""
+
+    abstract = True
+    protocol: ClassVar[Protocol] = "http"
+    service: ClassVar[str] = "harness.demo:whoami"
+    endpoint: ClassVar[str] = ENTRY
+    keyed: ClassVar[bool] = False
+
+    def on_start(self) -> None:
+        self.client = HttpClient(self.topology, self.sink, verify=self.verify)
+
+    @task
+    def call(self) -> None:
+        key = uuid.uuid4().hex if self.keyed else None
+        self.client.call(self.service, endpoint=self.endpoint, protocol=self.protocol,
+                         params={"key": key} if key else None, key=key)
+
+
+class FtpUploadUser(ClusterUser):
+    """Uploads files to one node's FTP endpoint, a session per file (connect step timed)."""
+
+    abstract = True
+    size: ClassVar[int] = 1024
+
+    def on_start(self) -> None:
+        self.client = FtpClient(self.topology, self.sink)
+
+    @task
+    def upload(self) -> None:
+        self.client.upload(self.node, f"{uuid.uuid4().hex}.dat", os.urandom(self.size))
+
+
+class SmtpSendUser(ClusterUser):
+    """Sends messages to one node's SMTP endpoint."""
+
+    abstract = True
+
+    def on_start(self) -> None:
+        self.client = SmtpClient(self.topology, self.sink)
+
+    @task
+    def send(self) -> None:
+        self.client.send(self.node, uuid.uuid4().hex)
+
+
+__all__ = ["ClusterUser", "FtpUploadUser", "HttpServiceUser", "SmtpSendUser",
+           "attach_request_log", "events", "fire"]
