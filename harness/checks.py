@@ -381,3 +381,19 @@ def scales(before_rps: float, after_rps: float, min_gain: float, new_node_share:
     return _verdict(prop, "scales", problems,
                     f"throughput x{gain:.2f} with one more node taking {new_node_share:.0%}",
                     figures)
+
+
+def pool_released_and_refilled(node: str, while_dead: int, after_restart: int, pool_size: int,
+                               prop: str = "C12") -> Verdict:
+    """A killed node's connections are released at the back end; its pool refills on restart."""
+    figures: Figures = {"connections_while_dead": while_dead,
+                        "connections_after_restart": after_restart, "pool_size": pool_size}
+    problems = []
+    if while_dead:
+        problems.append(f"the back end still held {while_dead} connections of killed {node}")
+    if after_restart != pool_size:
+        problems.append(f"{node}'s pool holds {after_restart} connections after restart, "
+                        f"not {pool_size}")
+    return _verdict(prop, "pool release and refill", problems,
+                    f"{node}'s connections were released on kill and refilled to {pool_size}",
+                    figures)

@@ -35,7 +35,11 @@ def make_app(node: Node) -> web.Application:
         if call.body and request.content_type == "application/json":
             call.params.update({k: str(v) for k, v in json.loads(call.body).items()})
         try:
-            result = await SERVICES[name](node, call)
+            if name.startswith("wm.art."):
+                result = await SERVICES[name](node, call)
+            else:  # business services wait for one of the node's threads; capacity is per node
+                async with node.threads:
+                    result = await SERVICES[name](node, call)
         except ValueError as e:
             return web.json_response({"node": node.id, "error": str(e)}, status=400)
         except StoreUnavailable as e:

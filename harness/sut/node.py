@@ -149,9 +149,11 @@ class Node:
     quiescing: bool = False
     stuck_unhealthy: bool = False
     exclusions: tuple[str, ...] = ()
+    threads: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
+        self.threads = asyncio.Semaphore(s.max_concurrency)
         self.redis = aioredis.Redis.from_url(
             s.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.store = Store(self.redis, local=self.mutant("local_cache"))

@@ -39,6 +39,8 @@ class NodeSettings(BaseModel):
     redis_url: str = Field(description="the shared store (through a fault proxy in our backends)")
     backend_url: str = Field(description="the back end the per-node connection pool talks to")
     pool_size: int = 4
+    max_concurrency: int = Field(
+        default=8, description="concurrent business invocations, like IS's server thread pool")
     tls_cert: Path
     tls_key: Path
     redir_cnf: Path

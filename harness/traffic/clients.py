@@ -53,13 +53,14 @@ def _recording(sink: Sink, protocol: str, operation: str, endpoint: str, url: st
     except Exception as e:  # noqa: BLE001 - every failure becomes the record's error
         outcome.ok = False
         outcome.error = outcome.error or f"{type(e).__name__}: {e}"[:300]
-    finally:
-        outcome.record = RequestRecord(
-            protocol=protocol, operation=operation, endpoint=endpoint, url=url,
-            start_wall=start_wall, start_mono=start, end_mono=time.monotonic(),
-            ok=outcome.ok, status=outcome.status, node=outcome.node, error=outcome.error,
-            redirects=outcome.redirects, key=key, detail=outcome.detail)
-        sink(outcome.record)
+    # A BaseException (GreenletExit when Locust stops, KeyboardInterrupt) propagates without a
+    # record: the generator abandoned the request, the cluster did not fail it.
+    outcome.record = RequestRecord(
+        protocol=protocol, operation=operation, endpoint=endpoint, url=url,
+        start_wall=start_wall, start_mono=start, end_mono=time.monotonic(),
+        ok=outcome.ok, status=outcome.status, node=outcome.node, error=outcome.error,
+        redirects=outcome.redirects, key=key, detail=outcome.detail)
+    sink(outcome.record)
 
 
 def endpoint_url(topology: Topology, protocol: Protocol, endpoint: str) -> str:

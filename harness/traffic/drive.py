@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from harness.config import Topology
 from harness.traffic.users import FtpUploadUser, HttpServiceUser, SmtpSendUser, attach_request_log
 
+STOP_TIMEOUT_S = 10  # users finish the request in flight instead of abandoning it
 USERS = {"http": HttpServiceUser, "https": HttpServiceUser, "ftp": FtpUploadUser, "smtp": SmtpSendUser}
 
 
@@ -46,7 +47,7 @@ def run(plan: LoadPlan) -> int:
         extra.update(protocol=plan.protocol, service=plan.service, endpoint=plan.endpoint,
                      keyed=plan.keyed)
     user_class = base.configured(**extra)
-    env = Environment(user_classes=[user_class])
+    env = Environment(user_classes=[user_class], stop_timeout=STOP_TIMEOUT_S)
     writer = attach_request_log(env, plan.log)
     runner = env.create_local_runner()
     count = 0

@@ -1,0 +1,88 @@
+"""What a reader of the Allure report sees: plots of the request log and fault timeline, and
+the environment and categories files that make Allure's overview meaningful.
+
+The timeline plot is the one people look at first: every request as a dot at its start time,
+one row per serving node, failures in red on their own row, fault windows shaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from harness.faults import FaultEvent  # noqa: E402
+from harness.traffic.log import RequestRecord  # noqa: E402
+
+CATEGORIES = [
+    {"name": "contract violated", "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s).*\bC\d+\b.*",
+     "description": "The cluster broke a promise of the contract (C1-C14)."},
+    {"name": "harness or infrastructure error", "matchedStatuses": ["broken", "failed"],
+     "description": "The harness could not run the scenario; the cluster was not judged."},
+]
+
+
+def timeline_png(records: Sequence[RequestRecord], faults: Sequence[FaultEvent], path: Path,
+                 title: str) -> Path:
+    t0 = min([r.start_mono for r in records] + [f.start_mono for f in faults], default=0.0)
+    nodes = sorted({r.node for r in records if r.ok and r.node})
+    rows = {n: i for i, n in enumerate(nodes)}
+    fail_row = len(nodes)
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.45 * (len(nodes) + 1)), dpi=100)
+    for f in faults:
+        end = (f.end_mono if f.end_mono is not None else f.start_mono) - t0
+        ax.axvspan(f.start_mono - t0, end, color="orange", alpha=0.25)
+        ax.text(f.start_mono - t0, fail_row + 0.55, f"{f.kind} {f.target}", fontsize=8,
+                va="top", color="darkorange")
+    ok = [r for r in records if r.ok and r.node in rows]
+    bad = [r for r in records if not r.ok]
+    ax.scatter([r.start_mono - t0 for r in ok], [rows[r.node or ""] for r in ok], s=6,
+               c=[f"C{rows[r.node or '']}" for r in ok], marker="|")
+    ax.scatter([r.start_mono - t0 for r in bad], [fail_row] * len(bad), s=14, c="red", marker="x")
+    ax.set_yticks(range(len(nodes) + 1), [*nodes, "failed"])
+    ax.set_ylim(-0.6, fail_row + 0.7)
+    ax.set_xlabel("seconds since the first request")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def shares_png(records: Sequence[RequestRecord], nodes: Sequence[str], path: Path,
+               title: str) -> Path:
+    served = Counter(r.node for r in records if r.ok)
+    total = sum(served[n] for n in nodes) or 1
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+    ax.bar(list(nodes), [served[n] / total for n in nodes], color=[f"C{i}" for i in range(len(nodes))])
+    ax.axhline(1 / max(len(nodes), 1), color="black", linestyle="--", linewidth=1, label="fair share")
+    ax.set_ylabel("share of successful requests")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_environment(results_dir: Path, values: Mapping[str, object]) -> None:
+    """`environment.properties`, `categories.json` and, in CI, `executor.json`."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "environment.properties").write_text(
+        "".join(f"{k}={v}\n" for k, v in values.items()))
+    (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
+    if os.environ.get("CI"):
+        (results_dir / "executor.json").write_text(json.dumps({
+            "name": os.environ.get("CI_NAME", "CI"), "type": "ci",
+            "buildName": os.environ.get("GITHUB_RUN_ID", "local CI run"),
+            "buildUrl": os.environ.get("CI_BUILD_URL", ""),
+        }))
