@@ -100,11 +100,13 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
     after = [r for r in rs if r.start_mono > end]
     errors_in = sum(not r.ok for r in inside)
     errors_after = sum(not r.ok for r in after)
-    node = fault.target.split("/")[0]
-    from_dead = sum(1 for r in rs if r.ok and r.node == node
-                    and r.start_mono > fault.start_mono + 0.05 and r.end_mono < fault.end_mono
-                    and fault.kind in ("kill", "down", "pause"))
-    rate = errors_in / len(inside) if inside else 1.0
+    node, _, link = fault.target.partition("/")
+    # Only a fault on the client's path makes a node unreachable; one cut off from the store
+    # may rightly answer what it can until its health check takes it out.
+    unreachable = fault.kind in ("kill", "pause") or (fault.kind == "down" and link in ("http", "https"))
+    from_dead = sum(1 for r in rs if unreachable and r.ok and r.node == node
+                    and r.start_mono > fault.start_mono + 0.05 and r.end_mono < fault.end_mono)
+    rate = errors_in / len(inside) if inside else 0.0
     gap = longest_gap(rs, fault.start_mono, end)
     figures: Figures = {"requests_in_window": len(inside), "errors_in_window": errors_in,
                         "error_rate_in_window": round(rate, 4), "error_budget": error_budget,
@@ -341,13 +343,17 @@ def replicated_within(arrivals: Mapping[str, float | None], bound_s: float,
 # -- C12 pools, C13 scale --------------------------------------------------------------------
 
 def pool_bounds(samples: Sequence[Mapping[str, int]], pool_size: int, backend_limit: int,
-                prop: str = "C12") -> Verdict:
-    """Per-node pools, counted at the back end, never exceed their size, nor the back end's limit."""
+                refused: int = 0, prop: str = "C12") -> Verdict:
+    """Per-node pools, counted at the back end, never exceed their size, nor the back end's limit.
+
+    `refused` counts samples the back end could not answer because it ran out of connections.
+    """
     nodes = sorted({n for s in samples for n in s})
     peak = {n: max(s.get(n, 0) for s in samples) for n in nodes}
     peak_total = max((sum(s.values()) for s in samples), default=0)
-    figures: Figures = {"samples": len(samples), "pool_size": pool_size,
-                        "backend_limit": backend_limit, "peak_total": peak_total}
+    figures: Figures = {"samples": len(samples), "refused_samples": refused,
+                        "pool_size": pool_size, "backend_limit": backend_limit,
+                        "peak_total": peak_total}
     figures.update({f"peak_{n}": peak[n] for n in nodes})
     problems = []
     if not samples:
@@ -355,6 +361,8 @@ def pool_bounds(samples: Sequence[Mapping[str, int]], pool_size: int, backend_li
     if len(nodes) * pool_size > backend_limit:
         problems.append(f"{len(nodes)} nodes x pool size {pool_size} exceeds the back end's "
                         f"limit of {backend_limit} connections")
+    if refused:
+        problems.append(f"the back end refused {refused} connection counts: it ran out of connections")
     over = [n for n in nodes if peak[n] > pool_size]
     if over:
         problems.append(f"{', '.join(over)} held up to {max(peak[n] for n in over)} connections "

@@ -18,35 +18,42 @@ Where = Literal["lb", "all_nodes", "last_node"]
 @dataclass(frozen=True)
 class Mutant:
     name: str
-    breaks: tuple[str, ...]
+    prop: str
     where: Where
     summary: str
+    kills: str
+    """pytest marker expression of the scenarios that must fail on this mutant"""
 
 
 MUTANTS: tuple[Mutant, ...] = (
-    Mutant("lb_skewed", ("C1",), "lb", "HAProxy weights favour the first node 4:1"),
-    Mutant("lb_no_redispatch", ("C2", "C3", "C4"), "lb",
-           "HAProxy without retries, redispatch or fast health checks"),
-    Mutant("never_rejoins", ("C5",), "all_nodes",
-           "a restarted node reports unhealthy forever and stays out of rotation"),
-    Mutant("ftp_fronted", ("C6",), "lb",
-           "each node's FTP endpoint is fronted by the balancer and fails over to a peer"),
-    Mutant("smtp_fronted", ("C7",), "lb",
-           "each node's SMTP endpoint is fronted by the balancer and fails over to a peer"),
-    Mutant("redirect_to_any", ("C8",), "all_nodes",
-           "a node redirects to any peer, whether or not it can serve the request"),
-    Mutant("admin_redirected", ("C9",), "all_nodes",
-           "redir.cnf lacks the wm.art exclusion, so administrative services are redirected"),
-    Mutant("local_cache", ("C10",), "all_nodes",
-           "cache and sessions live in the node's memory instead of the shared store"),
-    Mutant("package_missing", ("C11",), "last_node",
-           "the last node lacks HarnessExtras and ignores its replication"),
-    Mutant("pool_leak", ("C12",), "all_nodes",
-           "the connection pool opens a connection per request and never returns it"),
-    Mutant("lb_ignores_new_nodes", ("C13",), "lb",
-           "an added node never enters the balancer's rotation"),
-    Mutant("order_not_idempotent", ("C14",), "all_nodes",
-           "the order service ignores the idempotency key and records every call"),
+    Mutant("lb_skewed", "C1", "lb", "HAProxy weights favour the first node 4:1", "lb"),
+    Mutant("lb_no_redispatch", "C2", "lb",
+           "HAProxy without retries, redispatch or fast health checks (breaks C2, C3, C4)",
+           "failover or network"),
+    Mutant("never_rejoins", "C5", "all_nodes",
+           "a restarted node reports unhealthy forever and stays out of rotation", "rejoin"),
+    Mutant("ftp_fronted", "C6", "lb",
+           "each node's FTP endpoint is fronted by the balancer and fails over to a peer",
+           "no_redirect and ftp"),
+    Mutant("smtp_fronted", "C7", "lb",
+           "each node's SMTP endpoint is fronted by the balancer and fails over to a peer",
+           "no_redirect and smtp"),
+    Mutant("redirect_to_any", "C8", "all_nodes",
+           "a node redirects to any peer, whether or not it can serve the request", "redirect"),
+    Mutant("admin_redirected", "C9", "all_nodes",
+           "redir.cnf lacks the wm.art exclusion, so administrative services are redirected",
+           "admin"),
+    Mutant("local_cache", "C10", "all_nodes",
+           "cache and sessions live in the node's memory instead of the shared store", "state"),
+    Mutant("package_missing", "C11", "last_node",
+           "the last node lacks HarnessExtras and ignores its replication", "packages"),
+    Mutant("pool_leak", "C12", "all_nodes",
+           "the connection pool opens a connection per request and never returns it", "pool"),
+    Mutant("lb_ignores_new_nodes", "C13", "lb",
+           "an added node never enters the balancer's rotation", "scale"),
+    Mutant("order_not_idempotent", "C14", "all_nodes",
+           "the order service ignores the idempotency key and records every call",
+           "exactly_once"),
 )
 
 

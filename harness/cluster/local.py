@@ -228,6 +228,8 @@ class LocalCluster(Cluster):
         client = redis.Redis(host=self.backend_addr, port=REDIS_PORT, socket_timeout=2)
         try:
             names = [c.get("name", "") for c in client.client_list()]
+        except redis.RedisError as e:
+            raise HarnessError(f"the back end refused to list its connections: {e}") from None
         finally:
             client.close()
         return {n: names.count(f"pool-{n}") for n in self.node_ids}

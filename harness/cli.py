@@ -1,0 +1,193 @@
+"""`harness`: start and stop a reference cluster, list mutants, check the machine, build reports.
+
+    harness up [--nodes N] [--backend B] [--mutant M]   start; print endpoints; stay up
+    harness down                                        stop what `up` started, sweep leftovers
+    harness mutants                                     one a line: name, property, summary
+    harness doctor                                      the real components and their versions
+    harness report [RESULTS] [-o HTML]                  Allure HTML from results, with history
+
+Bad input ends in one sentence on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.cluster import BACKENDS, start_cluster
+from harness.cluster.procs import STATE_ROOT, sweep_stale
+from harness.errors import HarnessError
+from harness.mutants import MUTANTS
+
+DEFAULT_ENDPOINTS = Path("reports/endpoints.json")
+UP_PID = STATE_ROOT / "up.pid"
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    cluster = start_cluster(args.backend, args.nodes, args.mutant)
+    stop = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        endpoints = {**cluster.endpoints(),
+                     "topology": json.loads(cluster.topology.model_dump_json())}
+        args.endpoints_file.parent.mkdir(parents=True, exist_ok=True)
+        args.endpoints_file.write_text(json.dumps(endpoints, indent=2))
+        UP_PID.parent.mkdir(parents=True, exist_ok=True)
+        UP_PID.write_text(str(os.getpid()))
+        summary = {k: v for k, v in endpoints.items() if k != "topology"}
+        print(json.dumps(summary, indent=2), flush=True)
+        print(f"harness: cluster up; endpoints in {args.endpoints_file}; "
+              "`harness down` or Ctrl-C stops it", file=sys.stderr, flush=True)
+        while not stop:
+            time.sleep(0.2)
+    finally:
+        cluster.close()
+        UP_PID.unlink(missing_ok=True)
+        args.endpoints_file.unlink(missing_ok=True)
+        print("harness: cluster down", file=sys.stderr)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    if UP_PID.exists():
+        pid = int(UP_PID.read_text())
+        try:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(150):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+        except ProcessLookupError:
+            pass
+        UP_PID.unlink(missing_ok=True)
+    swept = sweep_stale()
+    from harness.cluster.docker import sweep_containers
+
+    swept += sweep_containers()
+    print(f"harness: down{f' (swept {swept} leftovers)' if swept else ''}")
+    return 0
+
+
+def cmd_mutants(args: argparse.Namespace) -> int:
+    for m in MUTANTS:
+        print(f"{m.name} {m.prop}  {m.summary}")
+    return 0
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    command: list[str]
+    required: bool = True
+    why: str = ""
+
+
+COMPONENTS = (
+    Component("Docker engine", ["docker", "version", "--format", "{{.Server.Version}}"],
+              why="the docker backend"),
+    Component("HAProxy", ["haproxy", "-v"], why="the load balancer"),
+    Component("Redis", ["redis-server", "--version"], why="the shared store"),
+    Component("Toxiproxy server", ["toxiproxy-server", "--version"], why="network faults"),
+    Component("Allure", ["allure", "--version"], why="HTML reports"),
+    Component("Java", ["java", "-version"], why="Allure"),
+    Component("debootstrap", ["debootstrap", "--version"], why="base images without a registry"),
+    Component("Chromium", ["chromium", "--version"], required=False,
+              why="looking at the report (optional)"),
+)
+
+
+def _probe(component: Component) -> tuple[bool, str]:
+    binary = component.command[0]
+    if shutil.which(binary) is None:
+        return False, f"missing: `{binary}` is not on PATH (run scripts/setup.sh)"
+    try:
+        done = subprocess.run(component.command, capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return False, f"`{' '.join(component.command)}` did not answer within 15 s"
+    text = (done.stdout + done.stderr).strip().splitlines()
+    if done.returncode != 0:
+        return False, f"present but failing: {text[-1] if text else 'exit ' + str(done.returncode)}"
+    return True, text[0] if text else "present"
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    missing = 0
+    for c in COMPONENTS:
+        ok, text = _probe(c)
+        mark = "ok " if ok else ("-- " if not c.required else "!! ")
+        missing += (not ok) and c.required
+        print(f"{mark}{c.name:<17} {text}  ({c.why})")
+    return 1 if missing else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Allure HTML, carrying the trend history over from the previous report."""
+    results, html = args.results, args.output
+    if not results.is_dir():
+        raise HarnessError(f"no Allure results in {str(results)!r}; run pytest with --alluredir first")
+    if shutil.which("allure") is None:
+        raise HarnessError("the allure command line is not installed; run scripts/setup.sh")
+    history = html / "history"
+    if history.is_dir():
+        shutil.copytree(history, results / "history", dirs_exist_ok=True)
+    done = subprocess.run(["allure", "generate", str(results), "-o", str(html), "--clean"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise HarnessError(f"allure generate failed: {done.stderr.strip()[-200:]}")
+    print(f"harness: Allure report at {(html / 'index.html').resolve()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness", description="Chaos and conformance harness for clustered integration servers.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start a reference cluster and print its endpoints as JSON")
+    up.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
+    up.add_argument("--backend", choices=BACKENDS, default="auto",
+                    help="auto (docker if an engine answers, else local), local or docker")
+    up.add_argument("--mutant", choices=[m.name for m in MUTANTS], default=None,
+                    help="start a broken cluster (see `harness mutants`)")
+    up.add_argument("--endpoints-file", type=Path, default=DEFAULT_ENDPOINTS,
+                    help=f"where to write the endpoints for `locust -f loadtests/` "
+                         f"(default {DEFAULT_ENDPOINTS})")
+    up.set_defaults(run=cmd_up)
+
+    sub.add_parser("down", help="stop the cluster `harness up` started; sweep leftovers").set_defaults(run=cmd_down)
+    sub.add_parser("mutants", help="list the mutants: name, property broken, summary").set_defaults(run=cmd_mutants)
+    sub.add_parser("doctor", help="list the real components with versions or why they are missing").set_defaults(run=cmd_doctor)
+
+    rep = sub.add_parser("report", help="build the Allure HTML report from results")
+    rep.add_argument("results", type=Path, nargs="?", default=Path("reports/allure-results"))
+    rep.add_argument("-o", "--output", type=Path, default=Path("reports/allure-report"))
+    rep.set_defaults(run=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except HarnessError as e:
+        print(f"harness: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
