@@ -5,7 +5,8 @@ process for the life of the run) and the pid list of every process it started. T
 number is also the second octet of the run's loopback addresses (127.SLOT.x.y), so two runs
 on one machine never share an address or a port. A slot whose lock is free but whose pid
 list is not empty belongs to a run that died (SIGKILL of pytest): `sweep_stale` kills what
-it left, after checking each pid's environment still carries that run's label.
+it left, after checking each pid still names the process it started (by its start time).
+Every process also carries the run's label in its environment, for people looking at `ps e`.
 """
 
 from __future__ import annotations
@@ -27,33 +28,43 @@ from harness.errors import HarnessError
 STATE_ROOT = Path(os.environ.get("HARNESS_STATE_DIR", "/tmp/harness-runs"))
 LABEL_VAR = "HARNESS_RUN"
 SLOTS = range(20, 250)
+# Where a run in a slot listens first: balancer, Toxiproxy and store on 127.SLOT.0.{1,2,3}.
+PROBES = ((1, 8080), (2, 8474), (3, 6379))
 
 
-def _label_of(pid: int) -> str | None:
+def start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks: with the pid, it names one process for good.
+
+    The environment label alone is not enough: some programs (Redis) overwrite their
+    environment with their process title.
+    """
     try:
-        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    prefix = f"{LABEL_VAR}=".encode()
-    for item in env:
-        if item.startswith(prefix):
-            return item[len(prefix):].decode()
-    return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def recorded_alive(pid_file: Path) -> list[int]:
+    """The recorded processes that are still the same processes."""
+    if not pid_file.exists():
+        return []
+    alive = []
+    for line in pid_file.read_text().splitlines():
+        pid_s, _label, started = line.split()[:3]
+        if start_time(int(pid_s)) == started:
+            alive.append(int(pid_s))
+    return alive
 
 
 def _kill_recorded(pid_file: Path) -> int:
-    """Kill every recorded process whose label still matches; returns how many."""
+    """Kill every recorded process (and its process group) still alive; returns how many."""
     killed = 0
-    if not pid_file.exists():
-        return 0
-    for line in pid_file.read_text().splitlines():
-        pid_s, label = line.split()[:2]
-        pid = int(pid_s)
-        if _label_of(pid) == label:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-                killed += 1
-    pid_file.unlink()
+    for pid in recorded_alive(pid_file):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+            killed += 1
+    pid_file.unlink(missing_ok=True)
     return killed
 
 
@@ -80,6 +91,15 @@ def sweep_stale(root: Path = STATE_ROOT) -> int:
         finally:
             lock.close()
     return killed
+
+
+def _slot_in_use(slot: int) -> bool:
+    """Does anything accept connections where a run in this slot would listen?"""
+    for host, port in PROBES:
+        with contextlib.suppress(OSError), \
+                socket.create_connection((f"127.{slot}.0.{host}", port), timeout=0.1):
+            return True
+    return False
 
 
 @dataclass
@@ -120,6 +140,9 @@ class Run:
             if lock is None:
                 continue
             _kill_recorded(directory / "pids")
+            if _slot_in_use(slot):  # held by something outside this state root
+                lock.close()
+                continue
             (directory / "owner").write_text(str(os.getpid()))
             return cls(slot, directory, f"harness-{slot}-{secrets.token_hex(4)}", lock)
         raise HarnessError(f"every run slot under {root} is taken; stop other harness runs")
@@ -138,7 +161,7 @@ class Run:
                 env={**os.environ, **(env or {}), LABEL_VAR: self.label},
                 start_new_session=True, cwd=self.directory)
         with (self.directory / "pids").open("a") as f:
-            f.write(f"{popen.pid} {self.label} {name}\n")
+            f.write(f"{popen.pid} {self.label} {start_time(popen.pid)} {name}\n")
         proc = Proc(name, argv, popen, log)
         self.procs[name] = proc
         return proc

@@ -1,0 +1,44 @@
+"""The command-line interfaces other scripts call, and their answers to bad input."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.mutants import MUTANTS
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = [sys.executable, "-m", "harness.cli"]
+
+
+def run(*args, **kwargs):
+    return subprocess.run(list(args), capture_output=True, text=True, cwd=ROOT, timeout=120, **kwargs)
+
+
+def test_mutants_lists_name_then_property_one_a_line():
+    out = run(*HARNESS, "mutants").stdout.splitlines()
+    assert [line.split()[:2] for line in out] == [[m.name, m.prop] for m in MUTANTS]
+    assert {m.prop for m in MUTANTS} >= {f"C{i}" for i in range(1, 15)} - {"C3", "C4"}
+
+
+def test_doctor_finds_every_required_component():
+    done = run(*HARNESS, "doctor")
+    assert done.returncode == 0, done.stdout
+    for name in ("Docker engine", "HAProxy", "Redis", "Toxiproxy server", "Allure", "Java"):
+        assert any(line.startswith("ok ") and name in line for line in done.stdout.splitlines()), name
+
+
+def test_bad_input_is_one_sentence_and_a_nonzero_exit(tmp_path):
+    bad_nodes = run(*HARNESS, "up", "--nodes", "0", "--backend", "local")
+    assert bad_nodes.returncode == 2
+    assert bad_nodes.stderr.strip() == "harness: --nodes must be at least 1, not 0"
+    missing = run(sys.executable, "-m", "pytest", "scenarios/", "--topology", str(tmp_path / "no.yaml"),
+                  "-p", "no:cacheprovider", "-q")
+    assert missing.returncode == 2
+    assert f"topology file '{tmp_path / 'no.yaml'}' does not exist" in missing.stdout + missing.stderr
+    remote = tmp_path / "remote.yaml"
+    remote.write_text("entry: {http: 'http://192.0.2.1:80'}\nnodes: [{id: a, endpoints: {}}]\n")
+    refused = run(sys.executable, "-m", "pytest", "scenarios/", "--topology", str(remote),
+                  "-p", "no:cacheprovider", "-q")
+    assert refused.returncode == 2 and "--allow-remote-targets" in refused.stdout + refused.stderr
+    report = run(*HARNESS, "report", str(tmp_path / "none"))
+    assert report.returncode == 2 and report.stderr.count("\n") == 1

@@ -1,0 +1,48 @@
+"""The proof that every check can fail: each mutant of the reference cluster is run against
+the scenarios of the property it breaks, which must fail as "contract violated" (never as a
+harness error); and the whole suite passes on the sound cluster.
+
+Each run is `pytest scenarios/` in a subprocess, as a user runs it, read back through the
+Allure results it writes.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.mutants import MUTANTS
+
+pytestmark = pytest.mark.cluster
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_scenarios(results: Path, *args: str) -> tuple[int, list[dict]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "scenarios/", "--backend", "local", "-p", "no:cacheprovider",
+         "-q", f"--alluredir={results}", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    outcomes = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
+    return done.returncode, outcomes
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
+def test_the_mutant_is_caught_as_a_contract_violation(mutant, tmp_path):
+    code, outcomes = run_scenarios(tmp_path, "--mutant", mutant.name, "-m", mutant.kills)
+    statuses = {o["name"]: o["status"] for o in outcomes}
+    assert code == 1 and outcomes, f"{mutant.name}: pytest exit {code}"
+    broken = [o["name"] for o in outcomes if o["status"] not in ("passed", "failed")]
+    assert not broken, f"{mutant.name} made scenarios error instead of fail: {broken}"
+    violations = [o for o in outcomes if o["status"] == "failed"
+                  and "ContractViolation" in o["statusDetails"]["message"]]
+    assert any(f"{mutant.prop} " in o["statusDetails"]["message"] for o in violations), statuses
+
+
+def test_the_sound_cluster_passes_every_scenario(tmp_path):
+    code, outcomes = run_scenarios(tmp_path)
+    failed = {o["name"]: o["statusDetails"].get("message", "")[:200]
+              for o in outcomes if o["status"] != "passed"}
+    assert code == 0 and not failed, failed
+    assert len(outcomes) >= 29

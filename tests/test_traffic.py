@@ -1,0 +1,90 @@
+"""The Locust users drive plain servers (http.server, aiosmtpd, pyftpdlib), and the request
+log a Locust run writes agrees exactly with Locust's own request count."""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+
+from harness.config import parse_topology
+from harness.traffic.log import RequestLog
+
+
+class Whoami(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"node": "plain-http"}'
+        self.send_response(200)
+        self.send_header("X-Node-Id", "plain-http")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+
+
+def _free_port() -> int:
+    """aiosmtpd's Controller probes its own port, so it cannot take port 0."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Whoami)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    smtp = Controller(Sink(), hostname="127.0.0.1", port=_free_port(), server_hostname="plain-smtp")
+    smtp.start()
+    authorizer = DummyAuthorizer()
+    home = tmp_path_factory.mktemp("ftp")
+    authorizer.add_user("harness", "harness", str(home), perm="elradfmw")
+    handler = type("Handler", (FTPHandler,), {"authorizer": authorizer, "banner": "plain-ftp ready"})
+    ftp = FTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=ftp.serve_forever, kwargs={"timeout": 0.2}, daemon=True).start()
+    yield {"http": f"http://127.0.0.1:{http.server_port}",
+           "smtp": f"smtp://127.0.0.1:{smtp.port}",
+           "ftp": f"ftp://127.0.0.1:{ftp.socket.getsockname()[1]}"}
+    http.shutdown()
+    smtp.stop()
+    ftp.close_all()
+
+
+@pytest.mark.parametrize("protocol", ["http", "ftp", "smtp"])
+def test_locust_users_drive_plain_servers_and_the_counts_agree(servers, protocol, tmp_path):
+    topology = parse_topology({
+        "entry": {"http": servers["http"]},
+        "nodes": [{"id": "plain", "endpoints": {protocol: servers[protocol]}}],
+        "identity": {"ftp": {"greeting_regex": r"^220 (?P<node>plain-ftp)"},
+                     "smtp": {"greeting_regex": r"^220 (?P<node>\S+)"}},
+    })
+    log = tmp_path / "log.jsonl"
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"topology": json.loads(topology.model_dump_json()),
+                                "protocol": protocol, "users": 2, "rate": 20,
+                                "duration_s": 2, "log": str(log)}))
+    done = subprocess.run([sys.executable, "-m", "harness.traffic.drive", str(plan)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-500:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    records = RequestLog.read(log).records
+    assert summary["locust_requests"] == len(records) == summary["requests"] > 5
+    assert summary["failures"] == sum(not r.ok for r in records) == 0
+    nodes = {r.node for r in records}
+    assert nodes == {f"plain-{protocol}"}, nodes
+    if protocol == "ftp":  # the connect step is a request of its own
+        assert {r.operation for r in records} == {"connect", "upload"}
