@@ -75,9 +75,9 @@ def cmd_down(args: argparse.Namespace) -> int:
             pass
         UP_PID.unlink(missing_ok=True)
     swept = sweep_stale()
-    from harness.cluster.docker import sweep_containers
+    from harness.cluster.docker import sweep_stale_containers
 
-    swept += sweep_containers()
+    swept += sweep_stale_containers()
     print(f"harness: down{f' (swept {swept} leftovers)' if swept else ''}")
     return 0
 

@@ -1,23 +1,245 @@
-"""The `docker` backend (in progress): containers labelled per run, swept like processes."""
+"""The `docker` backend: every role a container (testcontainers) on a network of the run's own.
+
+The run's network is 198.18.<slot>.0/24 (inside the benchmarking range 198.18.0.0/15, never a
+private range), with fixed addresses:
+
+    .2      HAProxy (entry: http 8080, https 8443)
+    .3      Toxiproxy server (API 8474); node i's proxies on ports 10000 + 100*i + k,
+            k = 0..4 for http, https, ftp, smtp and the node's link to the shared store
+    .4      Redis, the shared store;  .5  Redis, the pools' back end (connections capped)
+    .10+i   node i (http 5555, https 5543, ftp 2121, smtp 2525)
+
+The host reaches these addresses directly over the bridge. The run's directory (settings,
+certificates, HAProxy configuration) is mounted at the same path in every container, so the
+wiring in `reference` is the same as for local processes. Every container and the network
+carry the run's labels; `sweep_stale_containers` removes those of runs whose slot lock is
+free (a run killed with SIGKILL), at the start of the next run and on `harness down`.
+Testcontainers' own reaper (Ryuk) needs a registry, so it is switched off and this sweep
+does its job.
+"""
 
 from __future__ import annotations
 
-import subprocess
+import contextlib
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+import docker  # noqa: E402
+import docker.errors  # noqa: E402
+import docker.types  # noqa: E402
+from docker.types import EndpointConfig  # noqa: E402
+from testcontainers.core.container import DockerContainer  # noqa: E402
+
+from harness.cluster import images  # noqa: E402
+from harness.cluster.procs import STATE_ROOT, try_lock  # noqa: E402
+from harness.cluster.reference import (BACKEND_MAX_CLIENTS, LB_HTTP, NODE_PORTS,  # noqa: E402
+                                       REDIS_PORT, TOXIPROXY_PORT, Address, Layout,
+                                       ReferenceCluster)
+from harness.errors import HarnessError  # noqa: E402
 
 LABEL = "io.harness.run"
+SLOT_LABEL = "io.harness.slot"
+PROXY_BASE_PORT = 10000
+PROXY_LINKS = ("http", "https", "ftp", "smtp", "redis")
+READY_TIMEOUT_S = 15.0
 
 
-def sweep_containers() -> int:
-    """Remove every container and network carrying the harness's label; returns how many."""
+@dataclass(frozen=True)
+class NetworkLayout(Layout):
+    prefix: str  # "198.18.<slot>."
+
+    @classmethod
+    def for_slot(cls, slot: int) -> "NetworkLayout":
+        p = f"198.18.{slot}."
+        return cls(f"{p}2", (f"{p}3", TOXIPROXY_PORT), (f"{p}4", REDIS_PORT), (f"{p}5", REDIS_PORT), p)
+
+    @property
+    def subnet(self) -> str:
+        return f"{self.prefix}0/24"
+
+    def node(self, i: int) -> str:
+        return f"{self.prefix}{10 + i}"
+
+    def public(self, i: int, link: str) -> Address:
+        return self.toxiproxy[0], PROXY_BASE_PORT + 100 * i + PROXY_LINKS.index(link)
+
+    def proxy_bind(self, i: int, link: str) -> str:
+        return f"0.0.0.0:{self.public(i, link)[1]}"
+
+
+class DockerCluster(ReferenceCluster):
+    backend = "docker"
+
+    def _make_layout(self) -> NetworkLayout:
+        assert self.run is not None
+        self.client = images.client()
+        self.containers: dict[str, DockerContainer] = {}
+        self.labels = {LABEL: self.run.label, SLOT_LABEL: str(self.run.slot)}
+        self.network_name = f"harness-{self.run.slot}"
+        sweep_stale_containers(self.client, own_slot=self.run.slot)
+        self.images = images.ensure_images(self.client)
+        layout = NetworkLayout.for_slot(self.run.slot)
+        try:
+            self.network = self.client.networks.create(
+                self.network_name, driver="bridge", labels=self.labels,
+                ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
+                    subnet=layout.subnet, gateway=f"{layout.prefix}1")]))
+        except docker.errors.APIError as e:
+            raise HarnessError(f"cannot create the Docker network {self.network_name} "
+                               f"({layout.subnet}): {e.explanation}") from None
+        return layout
+
+    # -- containers -------------------------------------------------------------------------
+
+    def _container(self, name: str, role: str, address: str, command: list[str]) -> DockerContainer:
+        assert self.run is not None
+        directory = str(self.directory)
+        container = (
+            DockerContainer(self.images[role])
+            .with_name(f"harness-{self.run.slot}-{name}")
+            .with_command(command)
+            .with_volume_mapping(directory, directory, "rw")
+            .with_kwargs(
+                labels=self.labels, network=self.network_name, working_dir=directory,
+                networking_config={self.network_name: EndpointConfig(
+                    self.client.api.api_version, ipv4_address=address, aliases=[name])}))
+        container.start()
+        self.containers[name] = container
+        return container
+
+    def _wrapped(self, name: str):  # type: ignore[no-untyped-def]
+        container = self.containers[name].get_wrapped_container()
+        container.reload()
+        return container
+
+    def _wait_tcp(self, name: str, address: Address) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._wrapped(name).status == "exited":
+                raise HarnessError(f"{name} exited during start-up: {self._log_tail(name)}")
+            with contextlib.suppress(OSError), socket.create_connection(address, timeout=0.2):
+                return
+            time.sleep(0.05)
+        raise HarnessError(f"{name} did not listen on {address[0]}:{address[1]} within {READY_TIMEOUT_S:.0f} s")
+
+    def _log_tail(self, name: str) -> str:
+        return " | ".join(self.node_log(name).strip().splitlines()[-3:])
+
+    # -- the roles --------------------------------------------------------------------------
+
+    def _start_services(self) -> None:
+        lay = self.layout
+        self._container("redis-store", "redis", lay.store[0], [])
+        self._container("redis-backend", "redis", lay.backend[0], ["--maxclients", str(BACKEND_MAX_CLIENTS)])
+        self._container("toxiproxy", "toxiproxy", lay.toxiproxy[0], [])
+        for name, address in (("toxiproxy", lay.toxiproxy), ("redis-store", lay.store),
+                              ("redis-backend", lay.backend)):
+            self._wait_tcp(name, address)
+
+    def _start_lb(self) -> None:
+        self._container("haproxy", "haproxy", self.layout.lb, ["-f", str(self._lb_path)])
+        self._wait_tcp("haproxy", (self.layout.lb, LB_HTTP))
+
+    def _reload_lb(self) -> None:
+        self._wrapped("haproxy").kill(signal="SIGUSR2")
+
+    def _launch_node(self, node_id: str, settings: Path) -> None:
+        if node_id in self.containers:
+            self._wrapped(node_id).start()
+        else:
+            self._container(node_id, "node", self.layout.node(self._index(node_id)),
+                            ["--config", str(settings)])
+
+    def _node_alive(self, node_id: str) -> bool:
+        return node_id in self.containers and self._wrapped(node_id).status in ("running", "paused")
+
+    def _node_failure(self, node_id: str) -> str:
+        return self._log_tail(node_id)
+
+    def _stop_node(self, node_id: str) -> None:
+        container = self._wrapped(node_id)
+        if container.status == "paused":
+            container.unpause()
+        container.stop(timeout=3)
+
+    def _release(self) -> None:
+        for container in self.containers.values():
+            with contextlib.suppress(docker.errors.DockerException):
+                container.stop()
+        with contextlib.suppress(docker.errors.DockerException, AttributeError):
+            self.network.remove()
+
+    # -- node control -----------------------------------------------------------------------
+
+    def _node(self, node: str):  # type: ignore[no-untyped-def]
+        self.topology.node(node)
+        return self._wrapped(node)
+
+    def kill(self, node: str) -> None:
+        container = self._node(node)
+        if container.status == "paused":
+            container.unpause()
+        container.kill()
+        container.wait(timeout=10)
+        self.paused.discard(node)
+
+    def pause(self, node: str) -> None:
+        self._node(node).pause()
+        self.paused.add(node)
+
+    def resume(self, node: str) -> None:
+        self._node(node).unpause()
+        self.paused.discard(node)
+
+    def node_log(self, node: str) -> str:
+        if node not in self.containers:
+            return ""
+        try:
+            return self._wrapped(node).logs().decode(errors="replace")
+        except docker.errors.DockerException:
+            return ""
+
+
+def sweep_stale_containers(client: docker.DockerClient | None = None, own_slot: int | None = None,
+                           root: Path = STATE_ROOT) -> int:
+    """Remove labelled containers and networks of runs that are gone; returns how many.
+
+    A run is gone when its slot's lock is free. `own_slot` is the caller's own slot, held by
+    the caller, whose leftovers (from a dead run in the same slot) go too.
+    """
     try:
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LABEL}"],
-                             capture_output=True, text=True, timeout=20).stdout.split()
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=60)
-        nets = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label={LABEL}"],
-                              capture_output=True, text=True, timeout=20).stdout.split()
-        if nets:
-            subprocess.run(["docker", "network", "rm", *nets], capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
+        client = client or docker.from_env(timeout=30)
+        containers = client.containers.list(all=True, filters={"label": LABEL})
+        networks = client.networks.list(filters={"label": LABEL})
+    except docker.errors.DockerException:
         return 0
-    return len(ids) + len(nets)
+    def slot_of(labels: dict[str, str] | None) -> str:
+        return (labels or {}).get(SLOT_LABEL, "")
+
+    slots = {slot_of(c.labels) for c in containers} | {slot_of(n.attrs.get("Labels")) for n in networks}
+    gone = {s for s in slots if s == str(own_slot) or _slot_free(root, s)}
+    removed = 0
+    for c in containers:
+        if slot_of(c.labels) in gone:
+            with contextlib.suppress(docker.errors.DockerException):
+                c.remove(force=True)
+                removed += 1
+    for n in networks:
+        if slot_of(n.attrs.get("Labels")) in gone:
+            with contextlib.suppress(docker.errors.DockerException):
+                n.remove()
+                removed += 1
+    return removed
+
+
+def _slot_free(root: Path, slot: str) -> bool:
+    lock = try_lock(root / f"slot-{slot}" / "lock")
+    if lock is None:
+        return False
+    lock.close()
+    return True

@@ -68,7 +68,7 @@ def _kill_recorded(pid_file: Path) -> int:
     return killed
 
 
-def _try_lock(path: Path) -> IO[str] | None:
+def try_lock(path: Path) -> IO[str] | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("a+")
     try:
@@ -83,7 +83,7 @@ def sweep_stale(root: Path = STATE_ROOT) -> int:
     """Kill the processes of runs that died without cleaning up; returns how many."""
     killed = 0
     for slot_dir in sorted(root.glob("slot-*")) if root.exists() else []:
-        lock = _try_lock(slot_dir / "lock")
+        lock = try_lock(slot_dir / "lock")
         if lock is None:
             continue  # a live run holds it
         try:
@@ -136,7 +136,7 @@ class Run:
         sweep_stale(root)
         for slot in SLOTS:
             directory = root / f"slot-{slot}"
-            lock = _try_lock(directory / "lock")
+            lock = try_lock(directory / "lock")
             if lock is None:
                 continue
             _kill_recorded(directory / "pids")
