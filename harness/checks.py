@@ -104,8 +104,10 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
     # Only a fault on the client's path makes a node unreachable; one cut off from the store
     # may rightly answer what it can until its health check takes it out.
     unreachable = fault.kind in ("kill", "pause") or (fault.kind == "down" and link in ("http", "https"))
+    applied = fault.applied_mono if fault.applied_mono is not None else fault.start_mono
+    healing = fault.healing_mono if fault.healing_mono is not None else fault.end_mono
     from_dead = sum(1 for r in rs if unreachable and r.ok and r.node == node
-                    and r.start_mono > fault.start_mono + 0.05 and r.end_mono < fault.end_mono)
+                    and r.start_mono > applied and r.end_mono < healing)
     rate = errors_in / len(inside) if inside else 0.0
     gap = longest_gap(rs, fault.start_mono, end)
     figures: Figures = {"requests_in_window": len(inside), "errors_in_window": errors_in,

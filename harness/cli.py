@@ -5,6 +5,7 @@
     harness mutants                                     one a line: name, property, summary
     harness doctor                                      the real components and their versions
     harness report [RESULTS] [-o HTML]                  Allure HTML from results, with history
+    harness scalability [--nodes N] [--backend B]       saturation throughput N -> N+1 nodes
 
 Bad input ends in one sentence on stderr and exit code 2.
 """
@@ -27,6 +28,7 @@ from harness.cluster import BACKENDS, start_cluster
 from harness.cluster.procs import STATE_ROOT, sweep_stale
 from harness.errors import HarnessError
 from harness.mutants import MUTANTS
+from harness.scalability import StepPlan
 
 DEFAULT_ENDPOINTS = Path("reports/endpoints.json")
 UP_PID = STATE_ROOT / "up.pid"
@@ -152,6 +154,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scalability(args: argparse.Namespace) -> int:
+    from harness.scalability import run
+
+    for name in ("nodes", "step_users", "max_users"):
+        if getattr(args, name) < 1:
+            raise HarnessError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
+    if args.step_seconds <= 0:
+        raise HarnessError(f"--step-seconds must be positive, not {args.step_seconds}")
+    plan = StepPlan(args.service, args.step_users, args.step_seconds, args.max_users, args.max_p95_ms)
+    summary = run(args.backend, args.nodes, plan, args.output)
+    before, after = (r["saturation_rps"] for r in summary["runs"])
+    print(f"{args.nodes} nodes: {before} req/s; {args.nodes + 1} nodes: {after} req/s; "
+          f"ratio {summary['ratio']} ({args.output / 'scalability.png'})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Chaos and conformance harness for clustered integration servers.")
@@ -176,6 +194,20 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("results", type=Path, nargs="?", default=Path("reports/allure-results"))
     rep.add_argument("-o", "--output", type=Path, default=Path("reports/allure-report"))
     rep.set_defaults(run=cmd_report)
+
+    default = StepPlan()
+    sc = sub.add_parser("scalability", help="saturation throughput with N nodes, then N+1 (a plot in reports/)")
+    sc.add_argument("--nodes", type=int, default=3, help="N (default 3)")
+    sc.add_argument("--backend", choices=[b for b in BACKENDS if b != "external"], default="auto")
+    sc.add_argument("--service", default=default.service,
+                    help="service the users call (default %(default)s: a node's capacity is its thread pool)")
+    sc.add_argument("--step-users", type=int, default=default.step_users, help="users added per step (default %(default)s)")
+    sc.add_argument("--step-seconds", type=float, default=default.step_seconds, help="seconds per step (default %(default)s)")
+    sc.add_argument("--max-users", type=int, default=default.max_users, help="stop at this many users (default %(default)s)")
+    sc.add_argument("--max-p95-ms", type=float, default=default.max_p95_ms,
+                    help="p95 latency that marks saturation (default %(default)s)")
+    sc.add_argument("-o", "--output", type=Path, default=Path("reports"), help="where the JSON and plot go")
+    sc.set_defaults(run=cmd_scalability)
     return parser
 
 

@@ -28,6 +28,16 @@ class FaultEvent:
     end_wall: float | None = None
     end_mono: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    # The fault is in force between these two: after the injection returned (a `docker pause`
+    # takes a while) and before the healing began. `start`/`end` bracket both actions.
+    applied_mono: float | None = None
+    healing_mono: float | None = None
+
+    def mark_applied(self) -> None:
+        self.applied_mono = time.monotonic()
+
+    def mark_healing(self) -> None:
+        self.healing_mono = time.monotonic()
 
     def covers(self, mono: float) -> bool:
         end = self.end_mono if self.end_mono is not None else float("inf")
@@ -76,8 +86,10 @@ class FaultInjector:
         with self._recorded("kill", node) as event:
             try:
                 self.cluster.kill(node)
+                event.mark_applied()
                 yield event
             finally:
+                event.mark_healing()
                 if restart:
                     self.cluster.restart(node)
 
@@ -87,8 +99,10 @@ class FaultInjector:
         with self._recorded("pause", node) as event:
             try:
                 self.cluster.pause(node)
+                event.mark_applied()
                 yield event
             finally:
+                event.mark_healing()
                 self.cluster.resume(node)
 
     @contextmanager
@@ -99,8 +113,10 @@ class FaultInjector:
         with self._recorded("down", f"{node}/{link}") as event:
             try:
                 api.set_enabled(proxy, False)
+                event.mark_applied()
                 yield event
             finally:
+                event.mark_healing()
                 api.set_enabled(proxy, True)
 
     @contextmanager
@@ -112,7 +128,9 @@ class FaultInjector:
         name = f"harness_{toxic_type}_{stream}"
         with self._recorded(toxic_type, f"{node}/{link}", stream=stream, **attributes) as event:
             api.add_toxic(proxy, name, toxic_type, stream, attributes)
+            event.mark_applied()
             try:
                 yield event
             finally:
+                event.mark_healing()
                 api.remove_toxic(proxy, name)

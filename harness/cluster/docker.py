@@ -37,7 +37,7 @@ from testcontainers.core.container import DockerContainer  # noqa: E402
 
 from harness.cluster import images  # noqa: E402
 from harness.cluster.procs import STATE_ROOT, try_lock  # noqa: E402
-from harness.cluster.reference import (BACKEND_MAX_CLIENTS, LB_HTTP, NODE_PORTS,  # noqa: E402
+from harness.cluster.reference import (BACKEND_MAX_CLIENTS, LB_HTTP,  # noqa: E402
                                        REDIS_PORT, TOXIPROXY_PORT, Address, Layout,
                                        ReferenceCluster)
 from harness.errors import HarnessError  # noqa: E402

@@ -79,6 +79,7 @@ class HttpServiceUser(ClusterUser):
     abstract = True
     protocol: ClassVar[Protocol] = "http"
     service: ClassVar[str] = "harness.demo:whoami"
+    params: ClassVar[dict[str, str]] = {}
     endpoint: ClassVar[str] = ENTRY
     keyed: ClassVar[bool] = False
 
@@ -88,8 +89,9 @@ class HttpServiceUser(ClusterUser):
     @task
     def call(self) -> None:
         key = uuid.uuid4().hex if self.keyed else None
+        params = {**self.params, "key": key} if key else self.params
         self.client.call(self.service, endpoint=self.endpoint, protocol=self.protocol,
-                         params={"key": key} if key else None, key=key)
+                         params=params, key=key)
 
 
 class FtpUploadUser(ClusterUser):
