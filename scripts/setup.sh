@@ -10,7 +10,7 @@ set -euo pipefail
 
 TOXIPROXY_VERSION=v2.12.0
 ALLURE_VERSION=2.46.1
-APT_PACKAGES=(docker.io haproxy redis-server debootstrap openssl procps iproute2 lftp swaks)
+APT_PACKAGES=(docker.io haproxy redis-server debootstrap openssl procps iproute2 lftp swaks chromium wrk)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 

@@ -17,16 +17,16 @@ pytestmark = pytest.mark.cluster
 HARNESS = [sys.executable, "-m", "harness.cli"]
 
 
-def start_up(state: Path, endpoints: Path) -> subprocess.Popen:
+def start_up(state: Path, endpoints: Path, backend: str = "local") -> subprocess.Popen:
     env = {**os.environ, "HARNESS_STATE_DIR": str(state)}
     env.pop(LABEL_VAR, None)
-    up = subprocess.Popen([*HARNESS, "up", "--backend", "local", "--nodes", "2",
+    up = subprocess.Popen([*HARNESS, "up", "--backend", backend, "--nodes", "2",
                            "--endpoints-file", str(endpoints)], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # the first docker run builds its images
     while not endpoints.exists():
         assert up.poll() is None, up.stderr.read()
-        assert time.monotonic() < deadline, "harness up did not come up within 30 s"
+        assert time.monotonic() < deadline, "harness up did not come up within 120 s"
         time.sleep(0.05)
     return up
 
@@ -71,3 +71,40 @@ def test_harness_down_leaves_nothing_behind(tmp_path):
     assert up.wait(timeout=20) == 0
     assert wait_gone(lines, tmp_path) == []
     assert not endpoints.exists()
+
+
+def docker_objects(state: Path) -> tuple[list, list]:
+    """The containers and networks the runs under this state root made."""
+    import docker
+
+    from harness.cluster.docker import ROOT_LABEL
+
+    client = docker.from_env()
+    mine = {"label": f"{ROOT_LABEL}={state}"}
+    return client.containers.list(all=True, filters=mine), client.networks.list(filters=mine)
+
+
+@pytest.mark.docker
+def test_a_sigkilled_docker_run_is_swept(tmp_path):
+    from harness.cluster.docker import sweep_stale_containers
+
+    up = start_up(tmp_path, tmp_path / "endpoints.json", backend="docker")
+    up.send_signal(signal.SIGKILL)
+    up.wait()
+    containers, networks = docker_objects(tmp_path)
+    # 2 nodes (a sandbox and a server each), HAProxy, Toxiproxy, two Redis; one network
+    assert (len(containers), len(networks)) == (8, 1), "the crashed run's cluster should still exist"
+    assert sweep_stale_containers(root=tmp_path) == 9
+    assert docker_objects(tmp_path) == ([], [])
+
+
+@pytest.mark.docker
+def test_harness_down_leaves_no_container_or_network(tmp_path):
+    endpoints = tmp_path / "endpoints.json"
+    up = start_up(tmp_path, endpoints, backend="docker")
+    assert len(docker_objects(tmp_path)[0]) == 8
+    env = {**os.environ, "HARNESS_STATE_DIR": str(tmp_path)}
+    down = subprocess.run([*HARNESS, "down"], env=env, capture_output=True, text=True, timeout=60)
+    assert down.returncode == 0, down.stderr
+    assert up.wait(timeout=30) == 0
+    assert docker_objects(tmp_path) == ([], [])

@@ -7,7 +7,9 @@ private range), with fixed addresses:
     .3      Toxiproxy server (API 8474); node i's proxies on ports 10000 + 100*i + k,
             k = 0..4 for http, https, ftp, smtp and the node's link to the shared store
     .4      Redis, the shared store;  .5  Redis, the pools' back end (connections capped)
-    .10+i   node i (http 5555, https 5543, ftp 2121, smtp 2525)
+    .10+i   node i (http 5555, https 5543, ftp 2121, smtp 2525): a sandbox container holds
+            the address, the node's server runs in its network namespace, so a killed node
+            refuses connections like a crashed process on a live host
 
 The host reaches these addresses directly over the bridge. The run's directory (settings,
 certificates, HAProxy configuration) is mounted at the same path in every container, so the
@@ -41,9 +43,11 @@ from harness.cluster.reference import (BACKEND_MAX_CLIENTS, LB_HTTP,  # noqa: E4
                                        REDIS_PORT, TOXIPROXY_PORT, Address, Layout,
                                        ReferenceCluster)
 from harness.errors import HarnessError  # noqa: E402
+from harness.mutants import Mutant  # noqa: E402
 
 LABEL = "io.harness.run"
 SLOT_LABEL = "io.harness.slot"
+ROOT_LABEL = "io.harness.state-root"  # runs with another HARNESS_STATE_DIR are not ours to sweep
 PROXY_BASE_PORT = 10000
 PROXY_LINKS = ("http", "https", "ftp", "smtp", "redis")
 READY_TIMEOUT_S = 15.0
@@ -75,13 +79,21 @@ class NetworkLayout(Layout):
 class DockerCluster(ReferenceCluster):
     backend = "docker"
 
+    def __init__(self, nodes: int = 3, mutant: Mutant | None = None) -> None:
+        self.client = images.client()
+        sweep_stale_containers(self.client)  # what runs killed with SIGKILL left
+        super().__init__(nodes, mutant)
+
+    def _slot_busy(self, slot: int) -> bool:
+        name = _network_name(slot)  # a run with another state root may hold it
+        return any(n.name == name for n in self.client.networks.list(names=[name]))
+
     def _make_layout(self) -> NetworkLayout:
         assert self.run is not None
-        self.client = images.client()
         self.containers: dict[str, DockerContainer] = {}
-        self.labels = {LABEL: self.run.label, SLOT_LABEL: str(self.run.slot)}
-        self.network_name = f"harness-{self.run.slot}"
-        sweep_stale_containers(self.client, own_slot=self.run.slot)
+        root = self.run.directory.parent
+        self.labels = {LABEL: self.run.label, SLOT_LABEL: str(self.run.slot), ROOT_LABEL: str(root)}
+        self.network_name = _network_name(self.run.slot)
         self.images = images.ensure_images(self.client)
         layout = NetworkLayout.for_slot(self.run.slot)
         try:
@@ -96,18 +108,21 @@ class DockerCluster(ReferenceCluster):
 
     # -- containers -------------------------------------------------------------------------
 
-    def _container(self, name: str, role: str, address: str, command: list[str]) -> DockerContainer:
+    def _container(self, name: str, role: str, command: list[str], address: str | None = None,
+                   **kwargs: object) -> DockerContainer:
+        """Start a labelled container with the run directory mounted; on the run's network at
+        `address`, or sharing another container's network namespace (`network_mode`)."""
         assert self.run is not None
         directory = str(self.directory)
+        if address is not None:
+            kwargs.update(network=self.network_name, networking_config={self.network_name: EndpointConfig(
+                self.client.api.api_version, ipv4_address=address, aliases=[name])})
         container = (
             DockerContainer(self.images[role])
             .with_name(f"harness-{self.run.slot}-{name}")
             .with_command(command)
             .with_volume_mapping(directory, directory, "rw")
-            .with_kwargs(
-                labels=self.labels, network=self.network_name, working_dir=directory,
-                networking_config={self.network_name: EndpointConfig(
-                    self.client.api.api_version, ipv4_address=address, aliases=[name])}))
+            .with_kwargs(labels=self.labels, working_dir=directory, **kwargs))
         container.start()
         self.containers[name] = container
         return container
@@ -134,26 +149,32 @@ class DockerCluster(ReferenceCluster):
 
     def _start_services(self) -> None:
         lay = self.layout
-        self._container("redis-store", "redis", lay.store[0], [])
-        self._container("redis-backend", "redis", lay.backend[0], ["--maxclients", str(BACKEND_MAX_CLIENTS)])
-        self._container("toxiproxy", "toxiproxy", lay.toxiproxy[0], [])
+        self._container("redis-store", "redis", [], lay.store[0])
+        self._container("redis-backend", "redis", ["--maxclients", str(BACKEND_MAX_CLIENTS)], lay.backend[0])
+        self._container("toxiproxy", "toxiproxy", [], lay.toxiproxy[0])
         for name, address in (("toxiproxy", lay.toxiproxy), ("redis-store", lay.store),
                               ("redis-backend", lay.backend)):
             self._wait_tcp(name, address)
 
     def _start_lb(self) -> None:
-        self._container("haproxy", "haproxy", self.layout.lb, ["-f", str(self._lb_path)])
+        self._container("haproxy", "haproxy", ["-f", str(self._lb_path)], self.layout.lb)
         self._wait_tcp("haproxy", (self.layout.lb, LB_HTTP))
 
     def _reload_lb(self) -> None:
         self._wrapped("haproxy").kill(signal="SIGUSR2")
 
     def _launch_node(self, node_id: str, settings: Path) -> None:
+        """The node's server in its own container, in the network namespace of a sandbox that
+        holds the node's address (as Kubernetes' pause container does). A killed server then
+        leaves a host that refuses connections, as a crashed process on a live machine does,
+        instead of an address that vanishes from the network (a different fault: a cut link)."""
         if node_id in self.containers:
             self._wrapped(node_id).start()
-        else:
-            self._container(node_id, "node", self.layout.node(self._index(node_id)),
-                            ["--config", str(settings)])
+            return
+        sandbox = self._container(f"{node_id}-net", "node", [], self.layout.node(self._index(node_id)),
+                                  entrypoint=["sleep", "infinity"])
+        self._container(node_id, "node", ["--config", str(settings)],
+                        network_mode=f"container:{sandbox.get_wrapped_container().id}")
 
     def _node_alive(self, node_id: str) -> bool:
         return node_id in self.containers and self._wrapped(node_id).status in ("running", "paused")
@@ -205,24 +226,27 @@ class DockerCluster(ReferenceCluster):
             return ""
 
 
-def sweep_stale_containers(client: docker.DockerClient | None = None, own_slot: int | None = None,
-                           root: Path = STATE_ROOT) -> int:
+def _network_name(slot: int) -> str:
+    return f"harness-{slot}"
+
+
+def sweep_stale_containers(client: docker.DockerClient | None = None, root: Path = STATE_ROOT) -> int:
     """Remove labelled containers and networks of runs that are gone; returns how many.
 
-    A run is gone when its slot's lock is free. `own_slot` is the caller's own slot, held by
-    the caller, whose leftovers (from a dead run in the same slot) go too.
+    A run is gone when its slot's lock under `root` is free.
     """
+    mine = f"{ROOT_LABEL}={root}"
     try:
         client = client or docker.from_env(timeout=30)
-        containers = client.containers.list(all=True, filters={"label": LABEL})
-        networks = client.networks.list(filters={"label": LABEL})
+        containers = client.containers.list(all=True, filters={"label": [LABEL, mine]})
+        networks = client.networks.list(filters={"label": [LABEL, mine]})
     except docker.errors.DockerException:
         return 0
     def slot_of(labels: dict[str, str] | None) -> str:
         return (labels or {}).get(SLOT_LABEL, "")
 
     slots = {slot_of(c.labels) for c in containers} | {slot_of(n.attrs.get("Labels")) for n in networks}
-    gone = {s for s in slots if s == str(own_slot) or _slot_free(root, s)}
+    gone = {s for s in slots if _slot_free(root, s)}
     removed = 0
     for c in containers:
         if slot_of(c.labels) in gone:

@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -132,7 +133,8 @@ class Run:
     procs: dict[str, Proc] = field(default_factory=dict)
 
     @classmethod
-    def acquire(cls, root: Path = STATE_ROOT) -> "Run":
+    def acquire(cls, root: Path = STATE_ROOT, busy: Callable[[int], bool] | None = None) -> "Run":
+        """The first free slot; `busy` lets a backend skip slots it sees taken elsewhere."""
         sweep_stale(root)
         for slot in SLOTS:
             directory = root / f"slot-{slot}"
@@ -140,7 +142,7 @@ class Run:
             if lock is None:
                 continue
             _kill_recorded(directory / "pids")
-            if _slot_in_use(slot):  # held by something outside this state root
+            if _slot_in_use(slot) or (busy and busy(slot)):  # held by something outside this root
                 lock.close()
                 continue
             (directory / "owner").write_text(str(os.getpid()))

@@ -72,7 +72,7 @@ class ReferenceCluster(Cluster):
         if nodes < 1:
             raise HarnessError(f"--nodes must be at least 1, not {nodes}")
         self.mutant = mutant
-        self.run: Run | None = Run.acquire()
+        self.run: Run | None = Run.acquire(busy=self._slot_busy)
         self.count = 0
         self.initial_nodes = nodes
         self.paused: set[str] = set()
@@ -85,6 +85,10 @@ class ReferenceCluster(Cluster):
             raise
 
     # -- what a backend provides ------------------------------------------------------------
+
+    def _slot_busy(self, slot: int) -> bool:
+        """Is the slot taken by something the run's lock cannot see (another state root)?"""
+        return False
 
     @abstractmethod
     def _make_layout(self) -> Layout: ...

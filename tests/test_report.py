@@ -1,0 +1,120 @@
+"""The Allure report of a small run, read back from the generated HTML report's data, and
+looked at in headless Chromium.
+
+The run is a user's: `pytest scenarios/` on a mutant that breaks failover, one scenario that
+it fails and one that it passes, then `harness report`.
+"""
+
+import functools
+import http.server
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.cluster
+ROOT = Path(__file__).resolve().parent.parent
+FAILING = "scenarios/test_failover.py::test_requests_fail_over_when_a_node_fails[http-kill]"
+PASSING = "scenarios/test_admin.py"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("report")
+    results, html = tmp / "results", tmp / "html"
+    run = subprocess.run([sys.executable, "-m", "pytest", FAILING, PASSING, "--backend", "local",
+                          "--mutant", "lb_no_redispatch", "-p", "no:cacheprovider", "-q",
+                          f"--alluredir={results}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stdout[-2000:]
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(results), "-o", str(html)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert str(html / "index.html") in done.stdout
+    return html
+
+
+def test_cases(html: Path) -> dict[str, dict]:
+    cases = [json.loads(p.read_text()) for p in (html / "data" / "test-cases").glob("*.json")]
+    return {c["name"]: c for c in cases}
+
+
+def attachments(case: dict) -> list[dict]:
+    """Every attachment of a test case, in its steps at any depth."""
+    found, todo = [], [case.get("testStage", {}), *case.get("beforeStages", []), *case.get("afterStages", [])]
+    while todo:
+        node = todo.pop()
+        found += node.get("attachments", [])
+        todo += node.get("steps", [])
+    return found
+
+
+def test_scenarios_statuses_and_figures_are_in_the_report(report):
+    cases = test_cases(report)
+    failing = cases["test_requests_fail_over_when_a_node_fails[http-kill]"]
+    assert failing["status"] == "failed"
+    assert "C2 failover" in failing["statusMessage"]
+    passing = [c for name, c in cases.items() if name.startswith("test_admin")]
+    assert passing and all(c["status"] == "passed" for c in passing)
+    parameters = {p["name"] for p in failing["parameters"]}
+    assert {"C2.failover_gap_s", "C2.error_rate_in_window"} <= parameters
+    steps = [s["name"] for s in failing["testStage"]["steps"]]
+    assert any(s.startswith("steady http load") for s in steps)
+    assert any(s.startswith("check C2 failover") for s in steps)
+
+
+def test_the_violation_is_categorised_as_such(report):
+    categories = json.loads((report / "data" / "categories.json").read_text())["children"]
+    by_name = {c["name"]: c for c in categories}
+    violated = [t["name"] for t in by_name["contract violated"]["children"]]
+    assert "test_requests_fail_over_when_a_node_fails[http-kill]" in violated
+    assert "harness or infrastructure error" not in by_name
+
+
+def test_the_failing_scenario_carries_its_evidence(report):
+    case = test_cases(report)["test_requests_fail_over_when_a_node_fails[http-kill]"]
+    names = {a["name"]: a for a in attachments(case)}
+    for wanted in ("timeline", "per-node share", "request log (JSON lines)", "fault timeline",
+                   "haproxy.cfg", "toxiproxy state", "log node3"):
+        assert wanted in names, sorted(names)
+        assert (report / "data" / "attachments" / names[wanted]["source"]).stat().st_size > 0
+    assert names["timeline"]["type"] == "image/png"
+
+
+def test_environment_names_backend_mutant_and_versions(report):
+    env = {e["name"]: e["values"][0] for e in json.loads((report / "widgets" / "environment.json").read_text())}
+    assert env["backend"] == "local" and env["mutant"] == "lb_no_redispatch"
+    assert {"haproxy", "redis", "toxiproxy"} <= set(env)
+
+
+@pytest.fixture
+def served(report):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(report))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    server.shutdown()
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    binary = shutil.which("chromium")
+    assert binary, "chromium is not installed; run scripts/setup.sh"
+    return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                           "--virtual-time-budget=10000", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_overview_renders_in_chromium(served, tmp_path):
+    dom = chromium(tmp_path, "--dump-dom", served)
+    assert dom.returncode == 0, dom.stderr[-1000:]
+    # What Allure's overview widgets render from the data, not what the static page holds.
+    for text in ("contract violated", "test_failover", "lb_no_redispatch"):
+        assert text in dom.stdout, text
+    shot = ROOT / "reports" / "allure-overview.png"
+    done = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,1000", "--hide-scrollbars", served)
+    assert done.returncode == 0 and shot.stat().st_size > 20_000, done.stderr[-1000:]
