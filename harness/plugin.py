@@ -282,8 +282,20 @@ class Scenario:
             allure.attach(state, name="toxiproxy state", attachment_type=allure.attachment_type.JSON)
 
 
+def _label_by_property(item: pytest.Item, config: pytest.Config) -> None:
+    """Group scenarios in Allure by the property they prove, as the README's table does:
+    the overview's suites then read like the contract ("C2/C3 HTTP and HTTPS fail over")."""
+    described = dict(line.split(": ", 1) for line in config.getini("markers") if ": " in line)
+    groups = [described[m.name] for m in item.iter_markers() if m.name in MARKER_PROPERTIES]
+    if groups:
+        allure.dynamic.parent_suite(groups[0])
+        allure.dynamic.feature(groups[0])
+    allure.dynamic.suite(item.module.__name__.rsplit(".", 1)[-1] if item.module else item.name)
+
+
 def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thresholds,
               tmp_path: Path) -> Iterator[Scenario]:
+    _label_by_property(request.node, request.config)
     reason = _claimed_skip(request.node, cluster)
     if reason:
         pytest.skip(reason)

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_scenarios(results: Path, *args: str) -> tuple[int, list[dict]]:
+def run_scenarios(results: Path, *args: str, backend: str = "local") -> tuple[int, list[dict]]:
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "scenarios/", "--backend", "local", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "scenarios/", "--backend", backend, "-p", "no:cacheprovider",
          "-q", f"--alluredir={results}", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     outcomes = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
@@ -40,8 +40,9 @@ def test_the_mutant_is_caught_as_a_contract_violation(mutant, tmp_path):
     assert any(f"{mutant.prop} " in o["statusDetails"]["message"] for o in violations), statuses
 
 
-def test_the_sound_cluster_passes_every_scenario(tmp_path):
-    code, outcomes = run_scenarios(tmp_path)
+@pytest.mark.parametrize("backend", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_the_sound_cluster_passes_every_scenario(tmp_path, backend):
+    code, outcomes = run_scenarios(tmp_path, backend=backend)
     failed = {o["name"]: o["statusDetails"].get("message", "")[:200]
               for o in outcomes if o["status"] != "passed"}
     assert code == 0 and not failed, failed
