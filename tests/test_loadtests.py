@@ -87,26 +87,24 @@ def test_master_and_two_workers(endpoints, tmp_path):
     assert {r["node"] for r in rows if r["protocol"] == "HTTP"} == {"node1", "node2", "node3"}
 
 
-def test_step_shape_raises_users_and_reports_saturation(endpoints, tmp_path):
+def step_run(endpoints: Path, tmp_path: Path, *options: str) -> dict:
+    """An HTTP-only step run, two users a step of 1.5 s; returns its step report."""
     report = tmp_path / "steps.json"
     done = locust("-f", "loadtests/,loadtests/_step_shape.py", "--headless", "--endpoints-file", str(endpoints),
-                  "--https-weight", "0", "--ftp-weight", "0", "--smtp-weight", "0",
-                  "--step-users", "2", "--step-seconds", "1.5", "--step-max-users", "4",
-                  "--max-p95-ms", "10000", "--step-report", str(report))
+                  "--https-weight", "0", "--ftp-weight", "0", "--smtp-weight", "0", "--step-users", "2",
+                  "--step-seconds", "1.5", "--step-report", str(report), *options)
     assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads(report.read_text())
+    return json.loads(report.read_text())
+
+
+def test_step_shape_raises_users_and_reports_saturation(endpoints, tmp_path):
+    summary = step_run(endpoints, tmp_path, "--step-max-users", "4", "--max-p95-ms", "10000")
     assert [s["users"] for s in summary["steps"]] == [2, 4]
     assert summary["saturation_rps"] == max(s["rps"] for s in summary["steps"]) > 0
 
 
 def test_a_step_past_the_latency_bound_stops_the_run(endpoints, tmp_path):
-    report = tmp_path / "steps.json"
-    done = locust("-f", "loadtests/,loadtests/_step_shape.py", "--headless", "--endpoints-file", str(endpoints),
-                  "--service", "harness.demo:slow?delay=50", "--https-weight", "0", "--ftp-weight", "0",
-                  "--smtp-weight", "0", "--step-users", "2", "--step-seconds", "1.5",
-                  "--max-p95-ms", "20", "--step-report", str(report))
-    assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads(report.read_text())
+    summary = step_run(endpoints, tmp_path, "--service", "harness.demo:slow?delay=50", "--max-p95-ms", "20")
     assert len(summary["steps"]) == 1 and not summary["steps"][0]["within_bounds"]
     assert summary["saturation_rps"] == 0.0
 

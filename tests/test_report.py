@@ -8,6 +8,7 @@ it fails and one that it passes, then `harness report`.
 import functools
 import http.server
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,8 @@ def report(tmp_path_factory) -> Path:
     results, html = tmp / "results", tmp / "html"
     run = subprocess.run([sys.executable, "-m", "pytest", FAILING, PASSING, "--backend", "local",
                           "--mutant", "lb_no_redispatch", "-p", "no:cacheprovider", "-q",
-                          f"--alluredir={results}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          f"--alluredir={results}"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "CI": "true", "CI_NAME": "report test"})
     assert run.returncode == 1, run.stdout[-2000:]
     done = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(results), "-o", str(html)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -92,6 +94,11 @@ def test_environment_names_backend_mutant_and_versions(report):
     env = {e["name"]: e["values"][0] for e in json.loads((report / "widgets" / "environment.json").read_text())}
     assert env["backend"] == "local" and env["mutant"] == "lb_no_redispatch"
     assert {"haproxy", "redis", "toxiproxy"} <= set(env)
+
+
+def test_a_ci_run_names_its_executor(report):
+    executors = json.loads((report / "widgets" / "executors.json").read_text())
+    assert [e["name"] for e in executors] == ["report test"]
 
 
 @pytest.fixture

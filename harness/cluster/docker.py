@@ -79,10 +79,10 @@ class NetworkLayout(Layout):
 class DockerCluster(ReferenceCluster):
     backend = "docker"
 
-    def __init__(self, nodes: int = 3, mutant: Mutant | None = None) -> None:
+    def __init__(self, nodes: int = 3, mutant: Mutant | None = None, access_logs: bool = False) -> None:
         self.client = images.client()
         sweep_stale_containers(self.client)  # what runs killed with SIGKILL left
-        super().__init__(nodes, mutant)
+        super().__init__(nodes, mutant, access_logs)
 
     def _slot_busy(self, slot: int) -> bool:
         name = _network_name(slot)  # a run with another state root may hold it

@@ -68,10 +68,12 @@ class Layout(ABC):
 class ReferenceCluster(Cluster):
     """N reference nodes behind HAProxy, with Redis and Toxiproxy, however they are run."""
 
-    def __init__(self, nodes: int = 3, mutant: Mutant | None = None) -> None:
+    def __init__(self, nodes: int = 3, mutant: Mutant | None = None, access_logs: bool = False) -> None:
+        """`access_logs`: nodes log every HTTP answer with its wall time (`served_times`)."""
         if nodes < 1:
             raise HarnessError(f"--nodes must be at least 1, not {nodes}")
         self.mutant = mutant
+        self.access_logs = access_logs
         self.run: Run | None = Run.acquire(busy=self._slot_busy)
         self.count = 0
         self.initial_nodes = nodes
@@ -176,12 +178,21 @@ class ReferenceCluster(Cluster):
             backend_url="redis://%s:%d/0" % lay.backend,
             pool_size=POOL_SIZE, tls_cert=cert.cert, tls_key=cert.key, redir_cnf=redir,
             mutants=node_mutants(self.mutant, i - 1, self.initial_nodes),
+            access_log=self._served_log(node_id) if self.access_logs else None,
         )
         settings.write(self._settings_path(node_id))
         self._nodes.append(NodeSpec(id=node_id, endpoints=Endpoints(
             **{link: "%s://%s:%d" % (link, *public[link]) for link in LINKS})))
         self.topology = self.topology.model_copy(update={"nodes": list(self._nodes)})
         return settings
+
+    def _served_log(self, node_id: str) -> Path:
+        return self.directory / f"{node_id}-served.log"
+
+    def served_times(self, node_id: str) -> list[float]:
+        """Wall times of the node's HTTP answers (with `access_logs`), across restarts."""
+        path = self._served_log(node_id)
+        return [float(line.split()[0]) for line in path.read_text().splitlines()] if path.exists() else []
 
     def _settings_path(self, node_id: str) -> Path:
         return self.directory / f"{node_id}.json"

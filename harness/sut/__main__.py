@@ -13,16 +13,27 @@ from pathlib import Path
 from aiohttp import web
 
 from harness.sut.ftp import start_ftp
-from harness.sut.http import make_app
+from harness.sut.http import ServedLog, make_app
 from harness.sut.node import Node
 from harness.sut.settings import NodeSettings
 from harness.sut.smtp import start_smtp
 
 
+def _access_log(settings: NodeSettings) -> dict[str, object]:
+    """aiohttp's access-log arguments: none, or the served-answers log the benchmarks read."""
+    if settings.access_log is None:
+        return {"access_log": None}
+    logger = logging.getLogger("harness.sut.served")
+    logger.propagate = False
+    logger.addHandler(logging.FileHandler(settings.access_log))
+    logger.setLevel(logging.INFO)
+    return {"access_log": logger, "access_log_class": ServedLog}
+
+
 async def serve(settings: NodeSettings) -> None:
     node = Node(settings)
     tasks = await node.start()
-    runner = web.AppRunner(make_app(node), access_log=None)
+    runner = web.AppRunner(make_app(node), **_access_log(settings))
     await runner.setup()
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(settings.tls_cert, settings.tls_key)

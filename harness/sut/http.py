@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
+import time as _time
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from harness.sut.node import Node, StoreUnavailable
 from harness.sut.services import SERVICES, Call
 
 log = logging.getLogger("harness.sut.http")
 NODE_HEADER = "X-Node-Id"
+
+
+class ServedLog(AbstractAccessLogger):
+    """One line per HTTP answer, stamped with the wall clock once the answer is written: the
+    server-side record the benchmarks compare the harness's client-side view with."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%.6f %d %s", _time.time(), response.status, request.path)
 
 
 def make_app(node: Node) -> web.Application:
@@ -51,6 +61,7 @@ def make_app(node: Node) -> web.Application:
 
     async def reset(_request: web.Request) -> web.Response:
         node.reset()
+        await node.pool.close_leaked()
         return web.json_response({"node": node.id, "reset": True})
 
     app.on_response_prepare.append(stamp)

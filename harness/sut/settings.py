@@ -46,6 +46,8 @@ class NodeSettings(BaseModel):
     redir_cnf: Path
     packages: dict[str, PackageInfo] = Field(default_factory=default_packages)
     mutants: list[str] = Field(default_factory=list)
+    access_log: Path | None = Field(
+        default=None, description="append `<wall time> <status> <path>` per HTTP answer (benchmarks)")
     heartbeat_s: float = 0.25
     member_ttl_ms: int = 1500
 

@@ -1,0 +1,278 @@
+"""Benchmarks: what the harness costs and how precisely it measures, side by side in one run.
+
+    .venv/bin/python bench/run.py [--skip-scenarios] [--kills 8] [--seconds 5] [--cold-base]
+
+Writes `reports/bench.json` and `reports/bench.md` (the table it prints). Nothing here asserts
+a figure: machines are noisy, so every comparison is a ratio of two things measured in the
+same run on the same machine.
+
+* start: a 3-node cluster, cold (a fresh process; for docker also the images rebuilt, the
+  Debian base kept unless --cold-base) and warm (in process, after one start), and add_node;
+* scenarios: wall time of the whole `pytest scenarios/` per backend;
+* load generation: one Locust process against one reference node, through Locust's
+  FastHttpUser and through the harness's own users, against wrk with the same connections
+  and duration; and wrk with more connections, for the node's own ceiling;
+* failover resolution: the failover gap the harness reports for a kill, against the gap in
+  the nodes' own log of answers (wall clock, written as each answer goes out), over repeated
+  kills;
+* Toxiproxy: latency and throughput of a node directly and through its healthy proxy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from harness import checks  # noqa: E402
+from harness.cluster import start_cluster  # noqa: E402
+from harness.cluster.local import LocalCluster  # noqa: E402
+from harness.cluster.reference import NODE_PORTS  # noqa: E402
+from harness.faults import FaultInjector  # noqa: E402
+from harness.traffic.load import Load  # noqa: E402
+
+WHOAMI = "/invoke/harness.demo:whoami"
+REPORTS = ROOT / "reports"
+
+
+def say(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def seconds(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"mean": round(statistics.mean(values), 4), "stdev": round(statistics.pstdev(values), 4),
+            "min": round(min(values), 4), "max": round(max(values), 4), "n": len(values)}
+
+
+# -- cluster start ----------------------------------------------------------------------------
+
+def cold_start(backend: str, cold_base: bool) -> float:
+    """From a fresh `harness up` process to a cluster answering from every node."""
+    if backend == "docker":
+        ids = subprocess.run(["docker", "images", "-q", "--filter", "label=io.harness.image"],
+                             capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rmi", "-f", *ids], capture_output=True)
+        if cold_base:
+            subprocess.run(["docker", "rmi", "-f", "debian:bookworm-slim"], capture_output=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        endpoints = Path(tmp) / "endpoints.json"
+        start = time.perf_counter()
+        up = subprocess.Popen([sys.executable, "-m", "harness.cli", "up", "--backend", backend, "--nodes", "3",
+                               "--endpoints-file", str(endpoints)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        while not endpoints.exists():
+            if up.poll() is not None:
+                raise SystemExit(f"bench: harness up failed: {up.stderr.read()[-500:]}")
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - start
+        up.send_signal(signal.SIGTERM)
+        up.wait(timeout=60)
+    return elapsed
+
+
+def warm_starts(backend: str, repeats: int = 3) -> dict[str, Any]:
+    starts, adds = [], []
+    for _ in range(repeats):
+        cluster, took = seconds(lambda: start_cluster(backend, 3, announce=False))
+        with cluster:
+            starts.append(took)
+            adds.append(seconds(lambda: cluster.wait_in_rotation([cluster.add_node()]))[1])
+    return {"warm_s": spread(starts), "add_node_s": spread(adds)}
+
+
+# -- the scenario suite -----------------------------------------------------------------------
+
+def scenario_suite(backend: str) -> dict[str, Any]:
+    done, took = seconds(lambda: subprocess.run(
+        [sys.executable, "-m", "pytest", "scenarios/", "--backend", backend, "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT, capture_output=True, text=True, timeout=1800))
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    return {"wall_s": round(took, 1), "exit": done.returncode, "summary": summary}
+
+
+# -- load generation --------------------------------------------------------------------------
+
+def wrk(url: str, connections: int, threads: int, duration_s: float) -> dict[str, float]:
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency", url],
+                         capture_output=True, text=True, timeout=duration_s + 30).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    return {"rps": round(rps, 1), "p50_ms": round(float(p50.group(1)) * scale[p50.group(2)], 3) if p50 else -1}
+
+
+def locust_rps(args: list[str], users: int, duration_s: float) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = Path(tmp) / "stats"
+        subprocess.run([sys.executable, "-m", "locust", *args, "--headless", "-u", str(users), "-r", str(users),
+                        "-t", f"{duration_s}s", "--json-file", str(stats), "--only-summary"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=duration_s + 60)
+        entries = json.loads(stats.with_suffix(".json").read_text())
+    total = sum(e["num_requests"] for e in entries)
+    start = min(e["start_time"] for e in entries)
+    end = max(e["last_request_timestamp"] for e in entries)
+    return round(total / (end - start), 1) if end > start else 0.0
+
+
+def load_generation(duration_s: float) -> dict[str, Any]:
+    connections = 8
+    with LocalCluster(1) as cluster:
+        node = cluster.layout.node(1)
+        base = f"http://{node}:{NODE_PORTS['http']}"
+        url = base + WHOAMI
+        wrk_same = wrk(url, connections, 1, duration_s)
+        fast = locust_rps(["-f", "bench/fast_user.py", "--host", base], connections, duration_s)
+        harness = locust_rps(["-f", "loadtests/", "--host", base, "--endpoints-file", "/nonexistent",
+                              "--https-weight", "0", "--ftp-weight", "0", "--smtp-weight", "0"],
+                             connections, duration_s)
+        ceiling = wrk(url, 32, 2, duration_s)
+    return {"connections": connections, "duration_s": duration_s, "wrk": wrk_same,
+            "locust_fasthttp_rps": fast, "locust_harness_users_rps": harness, "node_ceiling_wrk_32c": ceiling,
+            "fasthttp_to_wrk": round(fast / wrk_same["rps"], 3),
+            "harness_users_to_wrk": round(harness / wrk_same["rps"], 3)}
+
+
+# -- failover resolution ----------------------------------------------------------------------
+
+def largest_gap(times: list[float], start: float, end: float) -> float:
+    marks = [start, *sorted(t for t in times if start <= t <= end), end]
+    return max(b - a for a, b in zip(marks, marks[1:]))
+
+
+def failover_resolution(kills: int) -> dict[str, Any]:
+    reported, server, differences = [], [], []
+    with LocalCluster(3, access_logs=True) as cluster, tempfile.TemporaryDirectory() as tmp:
+        nemesis = FaultInjector(cluster)
+        for k in range(kills):
+            cluster.reset()
+            with Load(cluster.topology, Path(tmp), users=4, rate=50.0, duration_s=3.0) as load:
+                time.sleep(1.0)
+                with nemesis.kill("node3") as event:
+                    time.sleep(0.5)
+            entry = [r for r in load.records if r.endpoint == "entry"]
+            offset = statistics.median(r.start_wall - r.start_mono for r in entry)
+            harness_gap = checks.longest_gap(entry, event.start_mono, event.end_mono)
+            served = [t for n in cluster.node_ids for t in cluster.served_times(n)]
+            server_gap = largest_gap(served, event.start_mono + offset, event.end_mono + offset)
+            reported.append(harness_gap)
+            server.append(server_gap)
+            differences.append(harness_gap - server_gap)
+            say(f"kill {k + 1}/{kills}: harness gap {harness_gap * 1000:.1f} ms, "
+                f"server-side gap {server_gap * 1000:.1f} ms")
+    return {"kills": kills, "harness_gap_s": spread(reported), "server_gap_s": spread(server),
+            "difference_s": spread(differences),
+            "max_abs_difference_ms": round(max(abs(d) for d in differences) * 1000, 1)}
+
+
+# -- Toxiproxy's cost -------------------------------------------------------------------------
+
+def sequential_p50_ms(url: str, n: int = 300) -> float:
+    times = []
+    with requests.Session() as s:
+        for _ in range(n):
+            start = time.perf_counter()
+            s.get(url, timeout=2)
+            times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 3)
+
+
+def toxiproxy_overhead(duration_s: float) -> dict[str, Any]:
+    with LocalCluster(1) as cluster:
+        direct = f"http://{cluster.layout.node(1)}:{NODE_PORTS['http']}{WHOAMI}"
+        proxied = cluster.topology.node("node1").endpoints.http + WHOAMI
+        result = {"direct": {**wrk(direct, 8, 1, duration_s), "sequential_p50_ms": sequential_p50_ms(direct)},
+                  "through_toxiproxy": {**wrk(proxied, 8, 1, duration_s),
+                                        "sequential_p50_ms": sequential_p50_ms(proxied)}}
+    d, p = result["direct"], result["through_toxiproxy"]
+    result["throughput_ratio"] = round(p["rps"] / d["rps"], 3)
+    result["added_sequential_latency_ms"] = round(p["sequential_p50_ms"] - d["sequential_p50_ms"], 3)
+    return result
+
+
+# -- the table --------------------------------------------------------------------------------
+
+def table(r: dict[str, Any]) -> str:
+    rows = ["| measure | value |", "|---|---|"]
+    for backend, s in r["start"].items():
+        rows.append(f"| {backend}: 3-node start, cold | {s['cold_s']:.2f} s |")
+        rows.append(f"| {backend}: 3-node start, warm (mean of {s['warm_s']['n']}) | {s['warm_s']['mean']:.2f} s |")
+        rows.append(f"| {backend}: add a node | {s['add_node_s']['mean']:.2f} s |")
+    for backend, s in r.get("scenarios", {}).items():
+        rows.append(f"| {backend}: `pytest scenarios/` | {s['wall_s']:.0f} s ({s['summary']}) |")
+    g = r["load_generation"]
+    rows.append(f"| wrk, {g['connections']} connections, one node | {g['wrk']['rps']:.0f} req/s |")
+    rows.append(f"| Locust FastHttpUser, same | {g['locust_fasthttp_rps']:.0f} req/s (x{g['fasthttp_to_wrk']} of wrk) |")
+    rows.append(f"| Locust with the harness's users, same | {g['locust_harness_users_rps']:.0f} req/s "
+                f"(x{g['harness_users_to_wrk']} of wrk) |")
+    rows.append(f"| the node's ceiling (wrk, 32 connections) | {g['node_ceiling_wrk_32c']['rps']:.0f} req/s |")
+    f = r["failover_resolution"]
+    rows.append(f"| failover gap, harness vs server log, {f['kills']} kills | difference mean "
+                f"{f['difference_s']['mean'] * 1000:.1f} ms, stdev {f['difference_s']['stdev'] * 1000:.1f} ms, "
+                f"max {f['max_abs_difference_ms']:.1f} ms (gap {f['harness_gap_s']['mean'] * 1000:.0f} ms) |")
+    t = r["toxiproxy"]
+    rows.append(f"| Toxiproxy hop: throughput | x{t['throughput_ratio']} ({t['direct']['rps']:.0f} -> "
+                f"{t['through_toxiproxy']['rps']:.0f} req/s) |")
+    rows.append(f"| Toxiproxy hop: added latency (sequential p50) | {t['added_sequential_latency_ms']:.2f} ms |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-scenarios", action="store_true", help="do not time the scenario suites")
+    parser.add_argument("--backends", default="local,docker", help="comma-separated (default %(default)s)")
+    parser.add_argument("--kills", type=int, default=8, help="kills for the failover resolution (default 8)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run")
+    parser.add_argument("--cold-base", action="store_true", help="docker cold start rebuilds the Debian base too")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed; run scripts/setup.sh")
+    backends = [b for b in args.backends.split(",") if b]
+    result: dict[str, Any] = {"machine": {"cores": __import__("os").cpu_count()}, "start": {}}
+    for backend in backends:
+        say(f"{backend}: cold start")
+        cold = cold_start(backend, args.cold_base)
+        say(f"{backend}: warm starts and add_node")
+        result["start"][backend] = {"cold_s": round(cold, 2), **warm_starts(backend)}
+    if not args.skip_scenarios:
+        result["scenarios"] = {}
+        for backend in backends:
+            say(f"{backend}: pytest scenarios/")
+            result["scenarios"][backend] = scenario_suite(backend)
+    say("load generation against one node")
+    result["load_generation"] = load_generation(args.seconds)
+    say("failover resolution")
+    result["failover_resolution"] = failover_resolution(args.kills)
+    say("Toxiproxy overhead")
+    result["toxiproxy"] = toxiproxy_overhead(args.seconds)
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "bench.json").write_text(json.dumps(result, indent=2))
+    text = table(result)
+    (REPORTS / "bench.md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
