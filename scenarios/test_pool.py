@@ -2,6 +2,7 @@
 released when a node dies, refilled when it returns."""
 
 import threading
+import time
 
 import pytest
 
@@ -16,6 +17,14 @@ def _require_backend_count(cluster):
         return cluster.backend_connections()
     except HarnessError as e:
         pytest.skip(str(e))
+
+
+def _settle(cluster, node: str, want: int, bound_s: float) -> int:
+    """The node's connection count at the back end once it is `want`, or when `bound_s` ends."""
+    deadline = time.monotonic() + bound_s
+    while (count := cluster.backend_connections()[node]) != want and time.monotonic() < deadline:
+        time.sleep(SAMPLE_S / 4)
+    return count
 
 
 @pytest.mark.pool
@@ -50,7 +59,10 @@ def test_a_killed_nodes_connections_are_released_and_refilled(scenario):
     _require_backend_count(cluster)
     victim = scenario.nodes[-1]
     with scenario.fault("kill", victim):
-        while_dead = cluster.backend_connections()[victim]
-    refilled = cluster.backend_connections()[victim]
+        # the back end sees the connections close once it reads their end: a moment
+        while_dead = _settle(cluster, victim, 0, scenario.thresholds.membership_settle)
+    # A restarted node listens before its pool has opened every connection: give it the
+    # rejoin bound to refill, as a node gets to rejoin the balancer.
+    refilled = _settle(cluster, victim, cluster.pool_size, scenario.thresholds.rejoin_bound)
     scenario.check(checks.pool_released_and_refilled(victim, while_dead, refilled,
                                                      cluster.pool_size))
