@@ -1,6 +1,7 @@
 """Benchmarks: what the harness costs and how precisely it measures, side by side in one run.
 
-    .venv/bin/python bench/run.py [--skip-scenarios] [--kills 8] [--seconds 5] [--cold-base]
+    .venv/bin/python bench/run.py [--sections start,scenarios,load,failover,toxiproxy]
+                                  [--kills 8] [--seconds 5] [--cold-base]
 
 Writes `reports/bench.json` and `reports/bench.md` (the table it prints). Nothing here asserts
 a figure: machines are noisy, so every comparison is a ratio of two things measured in the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import signal
@@ -47,6 +49,7 @@ from harness.faults import FaultInjector  # noqa: E402
 from harness.traffic.load import Load  # noqa: E402
 
 WHOAMI = "/invoke/harness.demo:whoami"
+SECTIONS = ("start", "scenarios", "load", "failover", "toxiproxy")
 REPORTS = ROOT / "reports"
 
 
@@ -115,7 +118,7 @@ def scenario_suite(backend: str) -> dict[str, Any]:
 # -- load generation --------------------------------------------------------------------------
 
 def wrk(url: str, connections: int, threads: int, duration_s: float) -> dict[str, float]:
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency", url],
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{round(duration_s)}s", "--latency", url],
                          capture_output=True, text=True, timeout=duration_s + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
@@ -215,7 +218,7 @@ def toxiproxy_overhead(duration_s: float) -> dict[str, Any]:
 
 def table(r: dict[str, Any]) -> str:
     rows = ["| measure | value |", "|---|---|"]
-    for backend, s in r["start"].items():
+    for backend, s in r.get("start", {}).items():
         rows.append(f"| {backend}: 3-node start, cold | {s['cold_s']:.2f} s |")
         rows.append(f"| {backend}: 3-node start, warm (mean of {s['warm_s']['n']}) | {s['warm_s']['mean']:.2f} s |")
         rows.append(f"| {backend}: add a node | {s['add_node_s']['mean']:.2f} s |")
@@ -240,32 +243,44 @@ def table(r: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--skip-scenarios", action="store_true", help="do not time the scenario suites")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help="which to measure, comma-separated; the others are kept from an earlier "
+                             "reports/bench.json (default: all of %(default)s)")
     parser.add_argument("--backends", default="local,docker", help="comma-separated (default %(default)s)")
     parser.add_argument("--kills", type=int, default=8, help="kills for the failover resolution (default 8)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run")
+    parser.add_argument("--seconds", type=int, default=5, help="duration of each throughput run (default 5)")
     parser.add_argument("--cold-base", action="store_true", help="docker cold start rebuilds the Debian base too")
     args = parser.parse_args()
+    sections = [x for x in args.sections.split(",") if x]
+    if unknown := set(sections) - set(SECTIONS):
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed; run scripts/setup.sh")
     backends = [b for b in args.backends.split(",") if b]
-    result: dict[str, Any] = {"machine": {"cores": __import__("os").cpu_count()}, "start": {}}
-    for backend in backends:
-        say(f"{backend}: cold start")
-        cold = cold_start(backend, args.cold_base)
-        say(f"{backend}: warm starts and add_node")
-        result["start"][backend] = {"cold_s": round(cold, 2), **warm_starts(backend)}
-    if not args.skip_scenarios:
+    previous = REPORTS / "bench.json"
+    result: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    result["machine"] = {"cores": os.cpu_count()}
+    if "start" in sections:
+        result["start"] = {}
+        for backend in backends:
+            say(f"{backend}: cold start")
+            cold = cold_start(backend, args.cold_base)
+            say(f"{backend}: warm starts and add_node")
+            result["start"][backend] = {"cold_s": round(cold, 2), **warm_starts(backend)}
+    if "scenarios" in sections:
         result["scenarios"] = {}
         for backend in backends:
             say(f"{backend}: pytest scenarios/")
             result["scenarios"][backend] = scenario_suite(backend)
-    say("load generation against one node")
-    result["load_generation"] = load_generation(args.seconds)
-    say("failover resolution")
-    result["failover_resolution"] = failover_resolution(args.kills)
-    say("Toxiproxy overhead")
-    result["toxiproxy"] = toxiproxy_overhead(args.seconds)
+    if "load" in sections:
+        say("load generation against one node")
+        result["load_generation"] = load_generation(args.seconds)
+    if "failover" in sections:
+        say("failover resolution")
+        result["failover_resolution"] = failover_resolution(args.kills)
+    if "toxiproxy" in sections:
+        say("Toxiproxy overhead")
+        result["toxiproxy"] = toxiproxy_overhead(args.seconds)
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "bench.json").write_text(json.dumps(result, indent=2))
     text = table(result)

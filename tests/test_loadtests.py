@@ -58,6 +58,16 @@ def test_headless_run_counts_every_request_per_node(endpoints, tmp_path):
     assert (tmp_path / "cap.html").stat().st_size > 0
 
 
+def test_host_alone_drives_http_through_that_entry(endpoints, tmp_path):
+    entry = json.loads(endpoints.read_text())["topology"]["entry"]["http"]
+    done = locust("-f", "loadtests/", "--headless", "-u", "3", "-r", "3", "-t", "2s", "--host", entry,
+                  "--endpoints-file", str(tmp_path / "none.json"), "--nodes-csv", str(tmp_path / "nodes.csv"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = node_rows(tmp_path / "nodes.csv")
+    assert {r["protocol"] for r in rows} == {"HTTP"}
+    assert {r["node"] for r in rows} == {"node1", "node2", "node3"}
+
+
 def test_master_and_two_workers(endpoints, tmp_path):
     port = free_port()
     master = subprocess.Popen(

@@ -101,7 +101,8 @@ def resolve_topology(options: Any) -> Topology:
         topology = Topology.model_validate(data["topology"])
     elif options.host:
         entry = {urlsplit(options.host).scheme: options.host}
-        return Topology(name="host", nodes=[NodeSpec(id=UNKNOWN_NODE, endpoints=Endpoints())],
+        # Nodes unknown: HTTP(S) through the entry only; answers are still counted by X-Node-Id.
+        return Topology(name="host", nodes=[NodeSpec(id="unnamed", endpoints=Endpoints())],
                         entry=Endpoints(**entry))
     else:
         raise HarnessError(f"no cluster to load: start one with `harness up` (it writes "
