@@ -1,5 +1,6 @@
 """The command-line interfaces other scripts call, and their answers to bad input."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,11 @@ def test_bad_input_is_one_sentence_and_a_nonzero_exit(tmp_path):
     assert refused.returncode == 2 and "--allow-remote-targets" in refused.stdout + refused.stderr
     report = run(*HARNESS, "report", str(tmp_path / "none"))
     assert report.returncode == 2 and report.stderr.count("\n") == 1
+
+
+def test_an_engine_that_does_not_answer_is_named(tmp_path):
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no.sock"}
+    done = run(*HARNESS, "up", "--backend", "docker", env=env)
+    assert done.returncode == 2
+    assert done.stderr == f"harness: the Docker engine does not answer at unix://{tmp_path}/no.sock; " \
+                          "start it with scripts/setup.sh\n"

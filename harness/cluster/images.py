@@ -13,6 +13,7 @@ the versions the host's environment runs.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -44,8 +45,9 @@ def client() -> docker.DockerClient:
     try:
         c = docker.from_env(timeout=120)
         c.ping()
-    except docker.errors.DockerException as e:
-        raise HarnessError(f"the Docker engine does not answer ({e}); start it with scripts/setup.sh") from None
+    except docker.errors.DockerException:
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise HarnessError(f"the Docker engine does not answer at {where}; start it with scripts/setup.sh") from None
     return c
 
 
