@@ -101,6 +101,15 @@ def test_a_ci_run_names_its_executor(report):
     assert [e["name"] for e in executors] == ["report test"]
 
 
+def test_history_carries_over_to_the_next_report(report):
+    results = report.parent / "results"
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(results), "-o", str(report)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    trend = json.loads((report / "widgets" / "history-trend.json").read_text())
+    assert len(trend) == 2  # this report and the one before it
+
+
 @pytest.fixture
 def served(report):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(report))
