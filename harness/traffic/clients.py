@@ -73,16 +73,21 @@ def endpoint_url(topology: Topology, protocol: Protocol, endpoint: str) -> str:
     return url
 
 
+def _direct_session() -> requests.Session:
+    """The cluster is reached directly, never through a proxy from the environment; not
+    reading the environment on every request also saves a fifth of a request's cost."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 class HttpClient:
     """HTTP/HTTPS `/invoke/<service>` calls that follow redirects by hand, to record each hop."""
 
     def __init__(self, topology: Topology, sink: Sink, verify: str | bool = True,
                  timeout_s: float = 5.0, session: requests.Session | None = None) -> None:
         self.topology, self.sink, self.verify, self.timeout_s = topology, sink, verify, timeout_s
-        self.session = session or requests.Session()
-        # The cluster is reached directly, never through a proxy from the environment; not
-        # reading the environment on every request also saves a fifth of a request's cost.
-        self.session.trust_env = False
+        self.session = session or _direct_session()
 
     def call(self, service: str, endpoint: str = ENTRY, protocol: Protocol = "http",
              params: dict[str, str] | None = None, key: str | None = None) -> RequestRecord:
