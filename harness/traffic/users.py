@@ -13,9 +13,7 @@ import os
 import uuid
 from typing import Any, ClassVar
 
-import gevent.ssl
 from locust import User, constant_throughput, events, task
-from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 
 from harness.config import Protocol, Topology
@@ -49,59 +47,6 @@ def attach_request_log(environment: Environment, path: os.PathLike[str] | str) -
     return writer
 
 
-class _Unreported:
-    """A request event that reports nothing: `_recording` reports each request itself."""
-
-    def fire(self, **_: Any) -> None:
-        pass
-
-
-class _FastResponse:
-    """What `HttpClient` reads of a response, from a geventhttpclient one."""
-
-    REDIRECTS = (301, 302, 303, 307, 308)
-
-    def __init__(self, response: Any) -> None:
-        self.status_code: int = response.status_code
-        self.headers = response.headers
-        self.text: str = response.text or ""
-        self._response = response
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code < 400
-
-    @property
-    def is_redirect(self) -> bool:
-        return self.status_code in self.REDIRECTS and "Location" in self.headers
-
-    def json(self) -> Any:
-        return self._response.json()
-
-
-class FastSession:
-    """`HttpClient`'s transport inside Locust: geventhttpclient (FastHttpUser's), which costs a
-    quarter of what `requests` does per call. Connection errors are raised, as `requests` does,
-    so the record names them; HTTP statuses are returned, whatever they are."""
-
-    def __init__(self, verify: str | bool, timeout_s: float = 5.0) -> None:
-        def context() -> Any:
-            if isinstance(verify, str):
-                return gevent.ssl.create_default_context(cafile=verify)
-            return gevent.ssl.create_default_context()
-
-        self._session = FastHttpSession(
-            None, request_event=_Unreported(), user=None, insecure=verify is False,
-            ssl_context_factory=None if verify is False else context,
-            connection_timeout=timeout_s, network_timeout=timeout_s)
-
-    def get(self, url: str, params: dict[str, str] | None = None, **_: Any) -> _FastResponse:
-        response = self._session.request("GET", url, params=params or None, allow_redirects=False)
-        if not response.status_code and getattr(response, "error", None) is not None:
-            raise response.error
-        return _FastResponse(response)
-
-
 class ClusterUser(User):
     """Base: a topology, a sink into Locust's events, and the node this user addresses."""
 
@@ -129,7 +74,13 @@ class ClusterUser(User):
 
 
 class HttpServiceUser(ClusterUser):
-    """Calls one service through the cluster entry (or one node) over HTTP or HTTPS."""
+    """Calls one service through the cluster entry (or one node) over HTTP or HTTPS.
+
+    Through `requests`, not geventhttpclient (FastHttpUser's transport), though that is four
+    times cheaper per call: geventhttpclient silently resends a request whose pooled
+    connection the balancer closed, so a balancer that drops requests of a dead node (the
+    `lb_no_redispatch` mutant) looked sound. The load generator must see what clients see.
+    """
 
     abstract = True
     protocol: ClassVar[Protocol] = "http"
@@ -139,8 +90,7 @@ class HttpServiceUser(ClusterUser):
     keyed: ClassVar[bool] = False
 
     def on_start(self) -> None:
-        self.client = HttpClient(self.topology, self.sink, verify=self.verify,
-                                 session=FastSession(self.verify))  # type: ignore[arg-type]
+        self.client = HttpClient(self.topology, self.sink, verify=self.verify)
 
     @task
     def call(self) -> None:
