@@ -159,11 +159,6 @@ def load_generation(duration_s: float) -> dict[str, Any]:
 
 # -- failover resolution ----------------------------------------------------------------------
 
-def largest_gap(times: list[float], start: float, end: float) -> float:
-    marks = [start, *sorted(t for t in times if start <= t <= end), end]
-    return max(b - a for a, b in zip(marks, marks[1:]))
-
-
 def failover_resolution(kills: int) -> dict[str, Any]:
     reported, server, differences = [], [], []
     with LocalCluster(3, access_logs=True) as cluster, tempfile.TemporaryDirectory() as tmp:
@@ -178,7 +173,7 @@ def failover_resolution(kills: int) -> dict[str, Any]:
             offset = statistics.median(r.start_wall - r.start_mono for r in entry)
             harness_gap = checks.longest_gap(entry, event.start_mono, event.end_mono)
             served = [t for n in cluster.node_ids for t in cluster.served_times(n)]
-            server_gap = largest_gap(served, event.start_mono + offset, event.end_mono + offset)
+            server_gap = checks.largest_gap(served, event.start_mono + offset, event.end_mono + offset)
             reported.append(harness_gap)
             server.append(server_gap)
             differences.append(harness_gap - server_gap)

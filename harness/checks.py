@@ -77,11 +77,15 @@ def balance(records: Iterable[RequestRecord], nodes: Sequence[str],
 
 # -- C2/C3/C4 failover -----------------------------------------------------------------------
 
+def largest_gap(times: Iterable[float], start: float, end: float) -> float:
+    """Longest time within [start, end] holding none of `times`."""
+    marks = [start, *sorted(t for t in times if start <= t <= end), end]
+    return max(b - a for a, b in zip(marks, marks[1:]))
+
+
 def longest_gap(records: Iterable[RequestRecord], start: float, end: float) -> float:
     """Longest time within [start, end] in which no request completed successfully."""
-    done = sorted(r.end_mono for r in records if r.ok and start <= r.end_mono <= end)
-    marks = [start, *done, end]
-    return max(b - a for a, b in zip(marks, marks[1:]))
+    return largest_gap((r.end_mono for r in records if r.ok), start, end)
 
 
 def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: float = 0.01,

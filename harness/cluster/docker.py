@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +36,7 @@ from docker.types import EndpointConfig  # noqa: E402
 from testcontainers.core.container import DockerContainer  # noqa: E402
 
 from harness.cluster import images  # noqa: E402
-from harness.cluster.procs import STATE_ROOT, try_lock  # noqa: E402
+from harness.cluster.procs import STATE_ROOT, try_lock, wait_for_port  # noqa: E402
 from harness.cluster.reference import (BACKEND_MAX_CLIENTS, LB_HTTP,  # noqa: E402
                                        REDIS_PORT, TOXIPROXY_PORT, Address, Layout,
                                        ReferenceCluster)
@@ -133,14 +131,10 @@ class DockerCluster(ReferenceCluster):
         return container
 
     def _wait_tcp(self, name: str, address: Address) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._wrapped(name).status == "exited":
-                raise HarnessError(f"{name} exited during start-up: {self._log_tail(name)}")
-            with contextlib.suppress(OSError), socket.create_connection(address, timeout=0.2):
-                return
-            time.sleep(0.05)
-        raise HarnessError(f"{name} did not listen on {address[0]}:{address[1]} within {READY_TIMEOUT_S:.0f} s")
+        def died() -> str | None:
+            return self._log_tail(name) if self._wrapped(name).status == "exited" else None
+
+        wait_for_port(*address, READY_TIMEOUT_S, name, died)
 
     def _log_tail(self, name: str) -> str:
         return " | ".join(self.node_log(name).strip().splitlines()[-3:])

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
@@ -139,8 +139,7 @@ def _digest(parts: Iterable[bytes]) -> str:
     return h.hexdigest()[:12]
 
 
-def ensure_image(c: docker.DockerClient, role: str, base_id: str,
-                 progress: Callable[[str], None] = _say) -> str:
+def ensure_image(c: docker.DockerClient, role: str, base_id: str) -> str:
     """The tag of the role's image, built only when nothing with that content exists."""
     dockerfile = IMAGES_DIR / role / "Dockerfile"
     files = _context_files(role)
@@ -148,7 +147,7 @@ def ensure_image(c: docker.DockerClient, role: str, base_id: str,
                                         *(name.encode() + p.read_bytes() for name, p in files.items())])
     if _has_image(c, tag):
         return tag
-    progress(f"building image {tag}")
+    _say(f"building image {tag}")
     with tempfile.TemporaryDirectory(prefix=f"harness-{role}-") as ctx:
         shutil.copy(dockerfile, Path(ctx) / "Dockerfile")
         for name, src in files.items():

@@ -79,13 +79,13 @@ class LocalCluster(ReferenceCluster):
         ]
         host, port = lay.toxiproxy
         tp = self._run.spawn("toxiproxy", [toxiproxy_bin, "-host", host, "-port", str(port)])
-        wait_for_port(host, port, 10, tp)
+        wait_for_port(host, port, 10, tp.name, tp.died)
         for proc, (host, port) in zip(stores, (lay.store, lay.backend)):
-            wait_for_port(host, port, 10, proc)
+            wait_for_port(host, port, 10, proc.name, proc.died)
 
     def _start_lb(self) -> None:
         lb = self._run.spawn("haproxy", [_require("haproxy"), "-W", "-db", "-f", str(self._lb_path)])
-        wait_for_port(self.layout.lb, LB_HTTP, 10, lb)
+        wait_for_port(self.layout.lb, LB_HTTP, 10, lb.name, lb.died)
 
     def _reload_lb(self) -> None:
         self._run.procs["haproxy"].signal(signal.SIGUSR2)

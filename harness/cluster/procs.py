@@ -117,6 +117,12 @@ class Proc:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def died(self) -> str | None:
+        """None while it runs; once it exited, the last lines of its log."""
+        if self.alive():
+            return None
+        return " | ".join(self.log.read_text(errors="replace").strip().splitlines()[-3:])
+
     def signal(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, sig)
@@ -188,13 +194,14 @@ class Run:
         self._lock.close()
 
 
-def wait_for_port(host: str, port: int, timeout_s: float, proc: Proc | None = None) -> None:
-    """Poll until something accepts on (host, port); fail fast if `proc` died."""
+def wait_for_port(host: str, port: int, timeout_s: float, name: str = "",
+                  died: Callable[[], str | None] | None = None) -> None:
+    """Poll until something accepts on (host, port); fail fast once `died()` says why the
+    process meant to listen there stopped (any backend: a process, a container)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if proc is not None and not proc.alive():
-            tail = proc.log.read_text(errors="replace").strip().splitlines()[-3:]
-            raise HarnessError(f"{proc.name} exited during start-up: {' | '.join(tail)}")
+        if died is not None and (why := died()) is not None:
+            raise HarnessError(f"{name} exited during start-up: {why}")
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return
         time.sleep(0.02)

@@ -10,8 +10,6 @@ and how a role is started, signalled and stopped (the abstract methods).
 
 from __future__ import annotations
 
-import socket
-import time
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ import requests
 
 from harness.cluster.base import Cluster
 from harness.cluster.haproxy import LbSettings, Server, fronted_port, render
-from harness.cluster.procs import Run
+from harness.cluster.procs import Run, wait_for_port
 from harness.cluster.toxiproxy import ToxiproxyApi
 from harness.config import Endpoints, NodeSpec, Tls, Topology
 from harness.errors import HarnessError
@@ -209,17 +207,12 @@ class ReferenceCluster(Cluster):
     def _wait_node(self, node_id: str) -> None:
         """Wait until every listener of the node accepts; fail fast if it died."""
         host = self.layout.node(self._index(node_id))
-        deadline = time.monotonic() + START_TIMEOUT_S
-        pending = list(NODE_PORTS.values())
-        while pending and time.monotonic() < deadline:
-            if not self._node_alive(node_id):
-                raise HarnessError(f"{node_id} exited during start-up: {self._node_failure(node_id)}")
-            if _accepts(host, pending[0]):
-                pending.pop(0)
-            else:
-                time.sleep(0.02)
-        if pending:
-            raise HarnessError(f"{node_id} did not listen on {host}:{pending[0]} within {START_TIMEOUT_S:.0f} s")
+
+        def died() -> str | None:
+            return None if self._node_alive(node_id) else self._node_failure(node_id)
+
+        for port in NODE_PORTS.values():
+            wait_for_port(host, port, START_TIMEOUT_S, node_id, died)
 
     @property
     def _lb_path(self) -> Path:
@@ -301,11 +294,3 @@ class ReferenceCluster(Cluster):
         finally:
             self.run.release()
             self.run = None
-
-
-def _accepts(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
