@@ -49,6 +49,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "the last node lacks HarnessExtras and ignores its replication", "packages"),
     Mutant("pool_leak", "C12", "all_nodes",
            "the connection pool opens a connection per request and never returns it", "pool"),
+    Mutant("pool_never_refills", "C12", "all_nodes",
+           "a restarted node opens no pool connections (an adapter connection left disabled)", "pool"),
     Mutant("lb_ignores_new_nodes", "C13", "lb",
            "an added node never enters the balancer's rotation", "scale"),
     Mutant("order_not_idempotent", "C14", "all_nodes",

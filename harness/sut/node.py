@@ -185,15 +185,25 @@ class Node:
         self.connections.clear()
         self.store.clear_local()
 
+    async def _restarted(self) -> bool:
+        """Did this node run before in this cluster? It leaves a trace in the store to tell."""
+        with contextlib.suppress(StoreUnavailable):
+            seen = f"harness:seen:{self.id}"
+            before = bool(await _store_call(self.redis.exists(seen)))
+            await _store_call(self.redis.set(seen, "1"))
+            return before
+        return False
+
     async def start(self) -> list[asyncio.Task[None]]:
-        if self.mutant("never_rejoins"):
-            # A restart finds its own earlier trace and, like a node holding a stale lock,
-            # never reports healthy again.
-            with contextlib.suppress(StoreUnavailable):
-                seen = f"harness:seen:{self.id}"
-                self.stuck_unhealthy = bool(await _store_call(self.redis.exists(seen)))
-                await _store_call(self.redis.set(seen, "1"))
-        return [asyncio.create_task(self._heartbeat()), asyncio.create_task(self.pool.fill())]
+        restarted = (self.mutant("never_rejoins") or self.mutant("pool_never_refills")) \
+            and await self._restarted()
+        # never_rejoins: like a node holding a stale lock, a restart never reports healthy.
+        self.stuck_unhealthy = restarted and self.mutant("never_rejoins")
+        tasks = [asyncio.create_task(self._heartbeat())]
+        # pool_never_refills: like an adapter connection left disabled, a restart opens no pool.
+        if not (restarted and self.mutant("pool_never_refills")):
+            tasks.append(asyncio.create_task(self.pool.fill()))
+        return tasks
 
     # -- membership -------------------------------------------------------------------------
 
