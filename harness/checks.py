@@ -1,63 +1,68 @@
 """The checkers: pure functions of request logs, fault timelines and observations -> Verdict.
 
 Nothing here talks to a cluster, so every check is unit- and property-tested on hand-made
-logs (tests/test_checks.py). Each verdict carries the figures a reader needs to judge it and
-one line saying why it passed or failed; `Verdict.require()` turns a failure into a
-`ContractViolation`, which Allure files under "contract violated".
+logs (tests/test_checks.py). Each check names the evidence it needs: without it the verdict
+is inconclusive (never a pass), saying what was missing and how to get it. Each verdict
+carries the figures a reader needs to judge it, including how sensitive it was (requests in
+the window, the fewest errors the budget would have caught).
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
-from scipy.stats import chisquare
+from scipy.stats import chi2, chisquare
 
-from harness.errors import ContractViolation
 from harness.faults import FaultEvent
 from harness.traffic.log import RequestRecord
+from harness.verdict import Figures, Missing, Verdict, inconclusive, judge
 
-Figures = dict[str, float | int | str]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    prop: str
-    check: str
-    passed: bool
-    explanation: str
-    figures: Figures = field(default_factory=dict)
-
-    def require(self) -> "Verdict":
-        if not self.passed:
-            raise ContractViolation(f"{self.prop} {self.check}: {self.explanation}")
-        return self
-
-
-def _verdict(prop: str, check: str, problems: list[str], ok_text: str, figures: Figures) -> Verdict:
-    passed = not problems
-    return Verdict(prop, check, passed, ok_text if passed else "; ".join(problems), figures)
+BalancingUnit = str  # "request" (an L7 balancer) or "connection" (an L4 one)
 
 
 # -- C1 balance ------------------------------------------------------------------------------
 
+def observations_needed(nodes: int, tolerance: float, alpha: float) -> int:
+    """Observations per node for the split to be judged: enough that a node off its fair share
+    by exactly `tolerance` is significant at `alpha`, so chance alone rarely crosses the
+    tolerance (a false alarm) and a real skew of that size is seen.
+
+    One node off by t, the others making up for it evenly, gives chi-square = E t^2 k/(k-1)
+    for E expected per node and k nodes; never fewer than the 5 per cell chi-square needs.
+    """
+    if nodes < 2:
+        return 1
+    critical = float(chi2.ppf(1 - alpha, nodes - 1))
+    return max(5, math.ceil(critical * (nodes - 1) / (nodes * tolerance ** 2)))
+
+
 def balance(records: Iterable[RequestRecord], nodes: Sequence[str],
             weights: Mapping[str, float] | None = None, tolerance: float = 0.25,
-            alpha: float = 0.001, prop: str = "C1") -> Verdict:
+            alpha: float = 0.001, unit: BalancingUnit = "request", prop: str = "C1") -> Verdict:
     """Successful answers spread over `nodes` in proportion to `weights` (default equal).
 
-    Passes when every node's share is within `tolerance` (relative) of its fair share and a
-    chi-square goodness-of-fit test does not reject the fair split at significance `alpha`.
+    Each record is one observation at the balancer's `unit`: for a connection balancer the
+    traffic opens a fresh connection per request, so records count connections. Passes when
+    every node's share is within `tolerance` (relative) of its fair share and a chi-square
+    test does not reject the fair split at `alpha`; inconclusive below `observations_needed`.
     """
     served = Counter(r.node for r in records if r.ok and r.node in nodes)
     total = sum(served.values())
     w = {n: (weights or {}).get(n, 1.0) for n in nodes}
     expected = {n: total * w[n] / sum(w.values()) for n in nodes}
-    figures: Figures = {"requests": total}
+    needed = observations_needed(len(nodes), tolerance, alpha)
+    figures: Figures = {"unit": unit, f"{unit}s": total, f"{unit}s_needed_per_node": needed}
     figures.update({f"served_{n}": served[n] for n in nodes})
-    if total == 0:
-        return Verdict(prop, "balance", False, "no request was served", figures)
+    thinnest = min(expected.values(), default=0.0)
+    if thinnest < needed:
+        share = min(w.values()) / sum(w.values()) if nodes else 1.0
+        return inconclusive(prop, "balance", [Missing(
+            f"{total} {unit}s were served, {thinnest:.0f} expected of the least-weighted node; "
+            f"judging a split within {tolerance:.0%} at significance {alpha} needs {needed} per node",
+            f"run at least {math.ceil(needed / share)} {unit}s (more users, rate or seconds)")],
+            figures)
     deviation = {n: abs(served[n] - expected[n]) / expected[n] for n in nodes}
     worst = max(deviation, key=deviation.__getitem__)
     p_value = float(chisquare([served[n] for n in nodes], [expected[n] for n in nodes]).pvalue) \
@@ -66,13 +71,13 @@ def balance(records: Iterable[RequestRecord], nodes: Sequence[str],
                     "chi2_p_value": p_value, "tolerance": tolerance, "alpha": alpha})
     problems = []
     if deviation[worst] > tolerance:
-        problems.append(f"{worst} served {served[worst]} of {total} requests, "
+        problems.append(f"{worst} served {served[worst]} of {total} {unit}s, "
                         f"{deviation[worst]:.0%} off its fair share {expected[worst]:.0f}")
     if p_value < alpha:
-        problems.append(f"the split is unfair at significance {alpha} (p = {p_value:.2g})")
-    return _verdict(prop, "balance", problems,
-                    f"{total} requests within {deviation[worst]:.0%} of fair shares "
-                    f"(p = {p_value:.2g})", figures)
+        problems.append(f"the split of {unit}s is unfair at significance {alpha} (p = {p_value:.2g})")
+    return judge(prop, "balance", problems, [],
+                 f"{total} {unit}s within {deviation[worst]:.0%} of fair shares "
+                 f"(p = {p_value:.2g}), balanced per {unit}", figures)
 
 
 # -- C2/C3/C4 failover -----------------------------------------------------------------------
@@ -88,14 +93,34 @@ def longest_gap(records: Iterable[RequestRecord], start: float, end: float) -> f
     return largest_gap((r.end_mono for r in records if r.ok), start, end)
 
 
-def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: float = 0.01,
-             max_gap_s: float = 3.0, settle_s: float = 1.0, prop: str = "C2") -> Verdict:
-    """Requests through the entry keep succeeding while one node is down, and after it heals.
+def quantile(values: Sequence[float], q: float) -> float:
+    """The q-quantile by the nearest-rank method (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
-    The fault window runs from the fault's start to its end plus `settle_s`. Fails when the
+
+def errors_caught_at(requests: int, error_budget: float) -> int:
+    """The fewest failed requests, among `requests`, that exceed the error budget."""
+    return math.floor(error_budget * requests) + 1
+
+
+def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: float = 0.01,
+             max_gap_s: float = 3.0, max_latency_s: float | None = None, settle_s: float = 1.0,
+             min_victim_requests: int = 3, lookback_s: float = 1.0,
+             min_window_requests: int = 20, prop: str = "C2") -> Verdict:
+    """Requests through the entry keep succeeding, promptly, while one node is down.
+
+    The fault window runs from the fault's start to its end plus `settle_s`. Violated when the
     window's error rate exceeds `error_budget`, when no request succeeded for longer than
-    `max_gap_s`, when anything failed after the window, or when the faulted node answered
-    while it was down.
+    `max_gap_s`, when the window's p99 or slowest request took longer than `max_latency_s`
+    (a balancer holding requests on a paused node until it wakes), when anything failed after
+    the window, or when the faulted node answered while it was down.
+
+    Evidence: the victim served at least `min_victim_requests` through the entry in the
+    `lookback_s` before the fault (else its failure had nothing to fail over), and at least
+    `min_window_requests` overlapped the window.
     """
     assert fault.end_mono is not None, "the fault must be healed before it is judged"
     rs = [r for r in records if r.endpoint == "entry"]
@@ -105,6 +130,8 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
     errors_in = sum(not r.ok for r in inside)
     errors_after = sum(not r.ok for r in after)
     node, _, link = fault.target.partition("/")
+    before = sum(1 for r in rs if r.ok and r.node == node
+                 and fault.start_mono - lookback_s <= r.end_mono < fault.start_mono)
     # Only a fault on the client's path makes a node unreachable; one cut off from the store
     # may rightly answer what it can until its health check takes it out.
     unreachable = fault.kind in ("kill", "pause") or (fault.kind == "down" and link in ("http", "https"))
@@ -114,25 +141,46 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
                     and r.start_mono > applied and r.end_mono < healing)
     rate = errors_in / len(inside) if inside else 0.0
     gap = longest_gap(rs, fault.start_mono, end)
-    figures: Figures = {"requests_in_window": len(inside), "errors_in_window": errors_in,
-                        "error_rate_in_window": round(rate, 4), "error_budget": error_budget,
+    latencies = [r.duration for r in inside]
+    p99, slowest = quantile(latencies, 0.99), max(latencies, default=0.0)
+    figures: Figures = {"victim_requests_before": before, "requests_in_window": len(inside),
+                        "errors_in_window": errors_in, "error_rate_in_window": round(rate, 4),
+                        "error_budget": error_budget,
+                        "errors_the_budget_catches": errors_caught_at(len(inside), error_budget),
                         "failover_gap_s": round(gap, 3), "max_gap_s": max_gap_s,
+                        "latency_p99_s": round(p99, 3), "latency_max_s": round(slowest, 3),
                         "errors_after_window": errors_after, "answers_from_faulted": from_dead}
     problems = []
-    if not inside:
-        problems.append("no request overlapped the fault window")
     if rate > error_budget:
         problems.append(f"{errors_in} of {len(inside)} requests failed during "
                         f"{fault.kind} of {fault.target} ({rate:.1%} > budget {error_budget:.1%})")
-    if gap > max_gap_s:
+    if gap > max_gap_s and inside:
         problems.append(f"no request succeeded for {gap:.2f} s (bound {max_gap_s} s)")
+    if max_latency_s is not None:
+        figures["max_latency_s"] = max_latency_s
+        if slowest > max_latency_s:
+            problems.append(f"requests during {fault.kind} of {fault.target} took up to "
+                            f"{slowest:.2f} s (p99 {p99:.2f} s; bound {max_latency_s} s): "
+                            f"they waited on the faulted node instead of failing over")
     if errors_after:
         problems.append(f"{errors_after} requests failed after the fault healed")
     if from_dead:
         problems.append(f"{node} answered {from_dead} requests while it was down")
-    return _verdict(prop, "failover", problems,
-                    f"{errors_in} errors in {len(inside)} requests during {fault.kind} of "
-                    f"{fault.target}, gap {gap:.2f} s", figures)
+    missing = []
+    if before < min_victim_requests:
+        missing.append(Missing(
+            f"{node} served {before} requests through the entry in the {lookback_s:.1f} s before "
+            f"the fault (need {min_victim_requests}): its failure had little or nothing to fail over",
+            "let the victim be the busiest node (--victim busiest), or add users"))
+    if len(inside) < min_window_requests:
+        missing.append(Missing(
+            f"{len(inside)} requests overlapped the fault window (need {min_window_requests})",
+            "raise --load-users or --load-rate, or lengthen --fault-seconds"))
+    ok_text = (f"{errors_in} errors in {len(inside)} requests during {fault.kind} of "
+               f"{fault.target} (the budget catches {errors_caught_at(len(inside), error_budget)}), "
+               f"gap {gap:.2f} s, slowest {slowest:.2f} s")
+    verdict = judge(prop, "failover", problems, missing, ok_text, figures)
+    return verdict if max_latency_s is not None else verdict.noting("latency during the fault")
 
 
 # -- C6/C7 no redirect -----------------------------------------------------------------------
@@ -143,10 +191,17 @@ def not_redirected(records: Iterable[RequestRecord], failed_node: str, fault: Fa
 
     Everything addressed to `failed_node` must be answered by it or by nobody; during the
     fault, none of it may succeed (the endpoint refused or errored); requests to the other
-    nodes keep succeeding within `peer_error_budget`.
+    nodes keep succeeding within `peer_error_budget`. Through a cluster entry (when the
+    cluster has one for the protocol): once the entry has served sessions on the failed node,
+    sessions it serves on another node during the fault are redirected ones.
     """
     assert fault.end_mono is not None
     rs = list(records)
+    via_entry = [r for r in rs if r.endpoint == "entry"]
+    entry_had_victim = any(r.ok and r.node == failed_node and r.end_mono < fault.start_mono
+                           for r in via_entry)
+    entry_moved = [r for r in via_entry if entry_had_victim and r.ok and r.node != failed_node
+                   and r.start_mono >= fault.start_mono and r.end_mono <= fault.end_mono]
     addressed = [r for r in rs if r.endpoint == failed_node]
     elsewhere = [r for r in addressed if r.node not in (None, failed_node)]
     during = [r for r in addressed if r.start_mono >= fault.start_mono and r.end_mono <= fault.end_mono]
@@ -157,21 +212,27 @@ def not_redirected(records: Iterable[RequestRecord], failed_node: str, fault: Fa
     figures: Figures = {"addressed_to_failed": len(addressed), "during_fault": len(during),
                         "served_by_other_node": len(elsewhere),
                         "succeeded_during_fault": len(served_during),
-                        "peer_requests": len(peers), "peer_errors": peer_errors}
-    problems = []
+                        "peer_requests": len(peers), "peer_errors": peer_errors,
+                        "entry_sessions": len(via_entry), "entry_redirected": len(entry_moved)}
+    problems, missing = [], []
     if not during:
-        problems.append(f"nothing was addressed to {failed_node} during the fault")
+        missing.append(Missing(f"nothing was addressed to {failed_node} during the fault",
+                               "address sessions to the failed node while the fault lasts"))
     if elsewhere:
         who = Counter(r.node for r in elsewhere).most_common(1)[0][0]
         problems.append(f"{len(elsewhere)} requests addressed to {failed_node} were answered "
                         f"by another node ({who})")
     if served_during:
         problems.append(f"{len(served_during)} requests to {failed_node} succeeded while it was down")
+    if entry_moved:
+        who = Counter(r.node for r in entry_moved).most_common(1)[0][0]
+        problems.append(f"the cluster entry served {len(entry_moved)} sessions on {who} while "
+                        f"{failed_node}, which it had served them on, was down: it redirected them")
     if peers and peer_errors / len(peers) > peer_error_budget:
         problems.append(f"{peer_errors} of {len(peers)} requests to the other nodes failed")
-    return _verdict(prop, "not redirected", problems,
-                    f"all {len(during)} requests to failed {failed_node} errored; "
-                    f"none was answered by another node", figures)
+    return judge(prop, "not redirected", problems, missing,
+                 f"all {len(during)} requests to failed {failed_node} errored; "
+                 f"none was answered by another node", figures)
 
 
 # -- C8 redirect, C9 admin -------------------------------------------------------------------
@@ -188,9 +249,10 @@ def redirected(records: Iterable[RequestRecord], cannot_serve: Sequence[str],
     figures: Figures = {"requests": len(rs), "failed": len(failed), "loops": len(loops),
                         "served_by_incapable": len(wrong), "max_hops": hops,
                         "not_redirected": len(not_redirected_)}
-    problems = []
+    problems, missing = [], []
     if not rs:
-        problems.append("no request was addressed to a node that cannot serve")
+        missing.append(Missing("no request was addressed to a node that cannot serve",
+                               "address requests to the nodes made unable to serve"))
     if loops:
         problems.append(f"{len(loops)} requests went round a redirect loop")
     if failed:
@@ -202,9 +264,9 @@ def redirected(records: Iterable[RequestRecord], cannot_serve: Sequence[str],
         problems.append(f"{len(not_redirected_)} requests were not redirected by the node addressed")
     if hops > max_hops:
         problems.append(f"a request took {hops} redirect hops (bound {max_hops})")
-    return _verdict(prop, "redirect", problems,
-                    f"{len(rs)} requests redirected in at most {hops} hop(s) to capable nodes",
-                    figures)
+    return judge(prop, "redirect", problems, missing,
+                 f"{len(rs)} requests redirected in at most {hops} hop(s) to capable nodes",
+                 figures)
 
 
 def runs_where_addressed(records: Iterable[RequestRecord], prop: str = "C9") -> Verdict:
@@ -213,41 +275,67 @@ def runs_where_addressed(records: Iterable[RequestRecord], prop: str = "C9") -> 
     moved = [r for r in rs if r.redirects or (r.node and r.node != r.endpoint)]
     failed = [r for r in rs if not r.ok and not r.redirects]
     figures: Figures = {"requests": len(rs), "redirected_or_moved": len(moved), "failed": len(failed)}
-    problems = []
+    problems, missing = [], []
     if not rs:
-        problems.append("no administrative request was addressed to a node")
+        missing.append(Missing("no administrative request was addressed to a node",
+                               "list administrative services in the topology (admin_services)"))
     if moved:
         r = moved[0]
         problems.append(f"{len(moved)} administrative calls left the node addressed "
                         f"(e.g. {r.operation} to {r.endpoint} ran on {r.node})")
     if failed:
         problems.append(f"{len(failed)} administrative calls failed (first: {failed[0].error})")
-    return _verdict(prop, "admin not redirected", problems,
-                    f"all {len(rs)} administrative calls ran on the node addressed", figures)
+    return judge(prop, "admin not redirected", problems, missing,
+                 f"all {len(rs)} administrative calls ran on the node addressed", figures)
 
 
 # -- C5 rejoin -------------------------------------------------------------------------------
 
 def rejoined(records: Iterable[RequestRecord], node: str, back_at: float, bound_s: float,
-             nodes: Sequence[str], tolerance: float = 0.35, prop: str = "C5") -> Verdict:
-    """A restarted node serves through the entry within `bound_s` and then takes its share."""
+             nodes: Sequence[str], tolerance: float = 0.35, alpha: float = 0.001,
+             unit: BalancingUnit = "request", prop: str = "C5") -> Verdict:
+    """A restarted node serves through the entry within `bound_s` and then takes its share.
+
+    The verdict says which part failed: the node came back late (or never), or it came back
+    and the split afterwards was unfair. Evidence: traffic through the entry after the
+    restart, and enough of it after the rejoin to judge the split.
+    """
     rs = sorted((r for r in records if r.endpoint == "entry" and r.start_mono >= back_at),
                 key=lambda r: r.end_mono)
     first = next((r.end_mono for r in rs if r.ok and r.node == node), None)
     delay = (first - back_at) if first is not None else float("inf")
-    figures: Figures = {"rejoin_s": round(delay, 3) if first else "never", "bound_s": bound_s}
-    problems = []
+    figures: Figures = {"requests_after_restart": len(rs), "bound_s": bound_s,
+                        "rejoin_s": round(delay, 3) if first is not None else "never"}
+    if not rs:
+        return inconclusive(prop, "rejoin", [Missing(
+            "no request went through the entry after the restart",
+            "keep the load running for the rejoin bound after the node restarts")], figures)
+    if rs[-1].start_mono - back_at < bound_s and first is None:
+        return inconclusive(prop, "rejoin", [Missing(
+            f"the traffic after the restart lasted {rs[-1].start_mono - back_at:.2f} s, "
+            f"shorter than the rejoin bound {bound_s} s", "keep the load running longer")],
+            figures)
     if delay > bound_s:
-        problems.append(f"{node} served nothing within {bound_s} s of its restart"
-                        if first is None else f"{node} took {delay:.2f} s to rejoin (bound {bound_s} s)")
-    else:
-        share = balance([r for r in rs if r.start_mono >= first], nodes, tolerance=tolerance,
-                        prop=prop)
-        figures.update(share.figures)
-        if not share.passed:
-            problems.append(f"after rejoining: {share.explanation}")
-    return _verdict(prop, "rejoin", problems,
-                    f"{node} rejoined after {delay:.2f} s and took its share", figures)
+        figures["failed_part"] = "came back late" if first is not None else "never came back"
+        late = (f"{node} came back late: it first served {delay:.2f} s after its restart "
+                f"(bound {bound_s} s)" if first is not None else
+                f"{node} never came back: it served nothing of {len(rs)} requests in the "
+                f"{rs[-1].start_mono - back_at:.1f} s after its restart (bound {bound_s} s)")
+        return judge(prop, "rejoin", [late], [], "", figures)
+    assert first is not None
+    share = balance([r for r in rs if r.start_mono >= first], nodes, tolerance=tolerance,
+                    alpha=alpha, unit=unit, prop=prop)
+    figures.update(share.figures)
+    if share.outcome == "violated":
+        figures["failed_part"] = "unfair split after rejoining"
+        return judge(prop, "rejoin", [f"{node} came back after {delay:.2f} s but the split "
+                                      f"afterwards was unfair: {share.explanation}"], [], "", figures)
+    if share.outcome == "inconclusive":
+        return Verdict(prop, "rejoin", "inconclusive",
+                       f"{node} came back after {delay:.2f} s; its share afterwards cannot be "
+                       f"judged: {share.explanation}", figures)
+    return judge(prop, "rejoin", [], [], f"{node} rejoined after {delay:.2f} s and took its share",
+                 figures)
 
 
 # -- C10 state, C14 exactly once -------------------------------------------------------------
@@ -259,16 +347,16 @@ def state_continuity(reads: Iterable[RequestRecord], expected: Mapping[str, str]
     wrong = [r for r in rs if not r.ok or str(r.detail.get("value")) != expected[r.key or ""]]
     nodes = sorted({r.node or "?" for r in rs})
     figures: Figures = {"reads": len(rs), "wrong_or_failed": len(wrong), "nodes": ",".join(nodes)}
-    problems = []
+    problems, missing = [], []
     if not rs:
-        problems.append("no read of a written key")
+        missing.append(Missing("no read of a written key", "read the keys written through another node"))
     if wrong:
         r = wrong[0]
         got = r.detail.get("value", r.error)
         problems.append(f"{len(wrong)} of {len(rs)} reads did not return the value written "
                         f"(key {r.key} on {r.node}: {got!r} instead of {expected[r.key or '']!r})")
-    return _verdict(prop, "state continuity", problems,
-                    f"{len(rs)} reads on {', '.join(nodes)} returned the values written", figures)
+    return judge(prop, "state continuity", problems, missing,
+                 f"{len(rs)} reads on {', '.join(nodes)} returned the values written", figures)
 
 
 def session_continuity(records: Iterable[RequestRecord], prop: str = "C10") -> Verdict:
@@ -283,17 +371,20 @@ def session_continuity(records: Iterable[RequestRecord], prop: str = "C10") -> V
         if counts != list(range(1, len(counts) + 1)):
             broken.append((key, counts))
     nodes = {r.node for rs in by_session.values() for r in rs}
+    moved = sum(1 for rs in by_session.values() if len({r.node for r in rs}) > 1)
     figures: Figures = {"sessions": len(by_session), "broken_sessions": len(broken),
-                        "nodes_seen": len(nodes)}
-    problems = []
-    if not by_session:
-        problems.append("no session call succeeded")
+                        "nodes_seen": len(nodes), "sessions_served_by_several_nodes": moved}
+    problems, missing = [], []
+    if not moved:
+        missing.append(Missing(f"no session was served by more than one node ({len(by_session)} "
+                               "sessions with a successful call)",
+                               "make more calls per session through the entry across the fault"))
     if broken:
         key, counts = broken[0]
         problems.append(f"{len(broken)} sessions lost state (e.g. counts {counts[:8]})")
-    return _verdict(prop, "session continuity", problems,
-                    f"{len(by_session)} sessions kept their state across {len(nodes)} nodes",
-                    figures)
+    return judge(prop, "session continuity", problems, missing,
+                 f"{len(by_session)} sessions kept their state across {len(nodes)} nodes",
+                 figures)
 
 
 def exactly_once(acknowledged: Iterable[RequestRecord], audit: Iterable[Mapping[str, object]],
@@ -304,16 +395,16 @@ def exactly_once(acknowledged: Iterable[RequestRecord], audit: Iterable[Mapping[
     missing = sorted(k for k in acked if recorded[k] == 0)
     doubled = sorted(k for k in acked if recorded[k] > 1)
     figures: Figures = {"acknowledged": len(acked), "missing": len(missing), "duplicated": len(doubled)}
-    problems = []
+    problems, evidence = [], []
     if not acked:
-        problems.append("no side effect was acknowledged")
+        evidence.append(Missing(f"no {kind} was acknowledged", f"send {kind}s that succeed"))
     if missing:
         problems.append(f"{len(missing)} acknowledged {kind}s are missing (e.g. {missing[0]})")
     if doubled:
         problems.append(f"{len(doubled)} {kind}s were recorded more than once (e.g. {doubled[0]} "
                         f"x{recorded[doubled[0]]})")
-    return _verdict(prop, "exactly once", problems,
-                    f"all {len(acked)} acknowledged {kind}s recorded exactly once", figures)
+    return judge(prop, "exactly once", problems, evidence,
+                 f"all {len(acked)} acknowledged {kind}s recorded exactly once", figures)
 
 
 # -- C11 identical nodes ---------------------------------------------------------------------
@@ -324,13 +415,16 @@ def identical(manifests: Mapping[str, Mapping[str, object]], prop: str = "C11") 
     differing = [f for f in fields if len({repr(m.get(f)) for m in manifests.values()}) > 1]
     figures: Figures = {"nodes": len(manifests), "differing_fields": ",".join(differing) or "none"}
     problems = []
+    missing = [] if len(manifests) > 1 and fields else [Missing(
+        f"{len(manifests)} manifests with {len(fields)} fields to compare",
+        "read a manifest from every node")]
     for f in differing:
         values = Counter(repr(m.get(f)) for m in manifests.values())
         common = values.most_common(1)[0][0]
         odd = [n for n, m in manifests.items() if repr(m.get(f)) != common]
         problems.append(f"{f} differs on {', '.join(odd)}")
-    return _verdict(prop, "identical nodes", problems,
-                    f"{len(manifests)} nodes report identical {', '.join(fields)}", figures)
+    return judge(prop, "identical nodes", problems, missing,
+                 f"{len(manifests)} nodes report identical {', '.join(fields)}", figures)
 
 
 def replicated_within(arrivals: Mapping[str, float | None], bound_s: float,
@@ -342,8 +436,10 @@ def replicated_within(arrivals: Mapping[str, float | None], bound_s: float,
                         "slowest_s": round(slowest, 3), "bound_s": bound_s}
     problems = [f"{n} {'never received it' if t is None else f'received it after {t:.2f} s'}"
                 for n, t in sorted(late.items())]
-    return _verdict(prop, "replication", problems,
-                    f"replicated to {len(arrivals)} nodes within {slowest:.2f} s", figures)
+    missing = [] if len(arrivals) > 1 else [Missing(
+        f"arrivals on {len(arrivals)} node(s)", "poll every node for the replicated package")]
+    return judge(prop, "replication", problems, missing,
+                 f"replicated to {len(arrivals)} nodes within {slowest:.2f} s", figures)
 
 
 # -- C12 pools, C13 scale --------------------------------------------------------------------
@@ -362,8 +458,8 @@ def pool_bounds(samples: Sequence[Mapping[str, int]], pool_size: int, backend_li
                         "peak_total": peak_total}
     figures.update({f"peak_{n}": peak[n] for n in nodes})
     problems = []
-    if not samples:
-        problems.append("no connection count was sampled")
+    missing = [] if samples else [Missing("no connection count was sampled",
+                                          "sample the back end's connections during the load")]
     if len(nodes) * pool_size > backend_limit:
         problems.append(f"{len(nodes)} nodes x pool size {pool_size} exceeds the back end's "
                         f"limit of {backend_limit} connections")
@@ -373,9 +469,9 @@ def pool_bounds(samples: Sequence[Mapping[str, int]], pool_size: int, backend_li
     if over:
         problems.append(f"{', '.join(over)} held up to {max(peak[n] for n in over)} connections "
                         f"(pool size {pool_size})")
-    return _verdict(prop, "pool bounds", problems,
-                    f"at most {peak_total} back-end connections from {len(nodes)} nodes, "
-                    f"each within its pool of {pool_size}", figures)
+    return judge(prop, "pool bounds", problems, missing,
+                 f"at most {peak_total} back-end connections from {len(nodes)} nodes, "
+                 f"each within its pool of {pool_size}", figures)
 
 
 def scales(before_rps: float, after_rps: float, min_gain: float, new_node_share: float,
@@ -386,15 +482,20 @@ def scales(before_rps: float, after_rps: float, min_gain: float, new_node_share:
                         "ratio": round(gain, 3), "min_ratio": min_gain,
                         "new_node_share": round(new_node_share, 3), "fair_share": round(fair_share, 3)}
     problems = []
+    missing = [] if before_rps > 0 and after_rps > 0 else [Missing(
+        f"saturated throughput before {before_rps:.0f} and after {after_rps:.0f} req/s",
+        "drive the cluster to saturation before and after adding the node")]
+    if missing:
+        return inconclusive(prop, "scales", missing, figures)
     if gain < min_gain:
         problems.append(f"throughput went from {before_rps:.0f} to {after_rps:.0f} req/s "
                         f"(x{gain:.2f} < x{min_gain})")
     if new_node_share < fair_share * (1 - tolerance):
         problems.append(f"the new node served {new_node_share:.0%} of requests "
                         f"(fair share {fair_share:.0%})")
-    return _verdict(prop, "scales", problems,
-                    f"throughput x{gain:.2f} with one more node taking {new_node_share:.0%}",
-                    figures)
+    return judge(prop, "scales", problems, [],
+                 f"throughput x{gain:.2f} with one more node taking {new_node_share:.0%}",
+                 figures)
 
 
 def pool_released_and_refilled(node: str, while_dead: int, after_restart: int, pool_size: int,
@@ -408,6 +509,6 @@ def pool_released_and_refilled(node: str, while_dead: int, after_restart: int, p
     if after_restart != pool_size:
         problems.append(f"{node}'s pool holds {after_restart} connections after restart, "
                         f"not {pool_size}")
-    return _verdict(prop, "pool release and refill", problems,
-                    f"{node}'s connections were released on kill and refilled to {pool_size}",
-                    figures)
+    return judge(prop, "pool release and refill", problems, [],
+                 f"{node}'s connections were released on kill and refilled to {pool_size}",
+                 figures)

@@ -54,7 +54,11 @@ class _Strict(BaseModel):
 
 
 class Endpoints(_Strict):
-    """URLs per protocol, e.g. `http://127.0.0.1:5555`, `ftp://127.0.0.1:2121`."""
+    """URLs per protocol, e.g. `http://127.0.0.1:5555`, `ftp://127.0.0.1:2121`.
+
+    Only scheme, host and port: anything else a URL can carry (user info, a path, a query) is
+    refused, never silently ignored; credentials and request paths have fields of their own.
+    """
 
     http: str | None = None
     https: str | None = None
@@ -68,12 +72,24 @@ class Endpoints(_Strict):
             if url is None:
                 continue
             parts = urlsplit(url)
+            if parts.username is not None or parts.password is not None:
+                shown = f"{proto}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+                where = ("ftp.user and ftp.password_env" if proto == "ftp" else
+                         "smtp.user and smtp.password_env" if proto == "smtp" else "http.auth")
+                raise ValueError(f"{proto} endpoint {shown} carries credentials in the URL; "
+                                 f"give them in {where} (the password through an environment "
+                                 "variable), never in the file")
             if parts.scheme != proto or not parts.hostname:
                 raise ValueError(f"{proto} endpoint {url!r} must look like {proto}://host:port")
             try:
                 parts.port
             except ValueError:
                 raise ValueError(f"{proto} endpoint {url!r} has an invalid port") from None
+            if parts.path not in ("", "/") or parts.query or parts.fragment:
+                where = {"http": "http.request.path", "https": "http.request.path",
+                         "ftp": "ftp.directory", "smtp": "smtp.recipient"}[proto]
+                raise ValueError(f"{proto} endpoint {url!r} has a path or query the harness "
+                                 f"does not use; give it in {where}")
         return self
 
     def get(self, proto: Protocol) -> str | None:
@@ -132,12 +148,26 @@ class Identity(_Strict):
 
 
 class NodeControl(_Strict):
-    """Shell command templates for an external cluster; `{node}` is replaced by the node id."""
+    """How to control a node of an external cluster: shell command templates (`{node}` is the
+    node id, `{host}` the host of its first endpoint), or `docker`, a container name template
+    for clusters run in Docker (kill, pause, resume and restart through the engine). A command
+    given beside `docker` replaces the engine's action."""
 
     kill: str | None = None
     pause: str | None = None
     resume: str | None = None
     restart: str | None = None
+    docker: str | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+
+    def command(self, action: str) -> str | None:
+        """The command template for `action`, from the field or from the docker form."""
+        given = getattr(self, action)
+        if given or not self.docker:
+            return given
+        verb = {"kill": "kill --signal KILL", "pause": "pause", "resume": "unpause",
+                "restart": "restart --time 1"}[action]
+        return f"docker {verb} {self.docker}"
 
 
 class NodeSpec(_Strict):
@@ -147,10 +177,87 @@ class NodeSpec(_Strict):
 
 
 class Tls(_Strict):
-    """Trust for HTTPS: a CA bundle to verify against, or `insecure: true` to skip it."""
+    """Trust for HTTPS: a CA bundle to verify against, or `insecure: true` to skip it; and an
+    optional client certificate (PEM files) for clusters that ask for one."""
 
     ca_file: Path | None = None
     insecure: bool = False
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _key_needs_cert(self) -> "Tls":
+        if self.client_key and not self.client_cert:
+            raise ValueError("client_key needs client_cert")
+        return self
+
+    def files(self) -> dict[str, Path]:
+        """The files the topology names, by field, to resolve and check."""
+        return {name: path for name in ("ca_file", "client_cert", "client_key")
+                if (path := getattr(self, name)) is not None}
+
+
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class HttpRequest(_Strict):
+    """The request the harness sends for load, readiness and node identity."""
+
+    method: Literal["GET", "POST", "PUT", "HEAD"] = "GET"
+    path: Annotated[str, Field(pattern=r"^/")] = "/invoke/harness.demo:whoami"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    expect_status: Annotated[int, Field(ge=100, le=599)] = 200
+
+
+class HttpAuth(_Strict):
+    """One way to authenticate; secrets are named by environment variable, never written."""
+
+    user: str | None = None
+    password_env: EnvName | None = None
+    bearer_token_env: EnvName | None = None
+    headers_env: dict[str, EnvName] = Field(
+        default_factory=dict, description="header name -> environment variable with its value")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "HttpAuth":
+        ways = [bool(self.user or self.password_env), bool(self.bearer_token_env),
+                bool(self.headers_env)]
+        if sum(ways) != 1:
+            raise ValueError("give one of user + password_env (Basic), bearer_token_env, headers_env")
+        if bool(self.user) != bool(self.password_env):
+            raise ValueError("Basic authentication needs both user and password_env")
+        return self
+
+
+class HttpSettings(_Strict):
+    request: HttpRequest = HttpRequest()
+    auth: HttpAuth | None = None
+
+
+class FtpSettings(_Strict):
+    """How to log in and where to upload. Without `password_env` the login is the reference
+    cluster's demo login (harness/harness), or `anonymous`."""
+
+    user: str = "harness"
+    password_env: EnvName | None = None
+    anonymous: bool = False
+    directory: str | None = None
+    passive: bool = True
+
+
+class SmtpSettings(_Strict):
+    sender: str = "harness@harness.invalid"
+    recipient: str = "orders@harness.invalid"
+    starttls: bool = False
+    user: str | None = None
+    password_env: EnvName | None = None
+
+    @model_validator(mode="after")
+    def _auth_pair(self) -> "SmtpSettings":
+        if bool(self.user) != bool(self.password_env):
+            raise ValueError("SMTP AUTH needs both user and password_env")
+        return self
 
 
 class Topology(_Strict):
@@ -159,6 +266,9 @@ class Topology(_Strict):
     entry: Endpoints
     identity: Identity = Identity()
     tls: Tls = Tls()
+    http: HttpSettings = HttpSettings()
+    ftp: FtpSettings = FtpSettings()
+    smtp: SmtpSettings = SmtpSettings()
     claims: list[Property] = Field(default_factory=lambda: list(Property))
     admin_services: list[str] = Field(
         default_factory=lambda: ["wm.art.admin:health"],
@@ -166,6 +276,10 @@ class Topology(_Strict):
     )
     toxiproxy: str | None = Field(
         default=None, description="API URL of a Toxiproxy server in front of the nodes"
+    )
+    balancing: Literal["auto", "request", "connection"] = Field(
+        default="auto",
+        description="what the balancer balances: requests (L7), connections (L4), or found out",
     )
 
     @model_validator(mode="after")
@@ -246,14 +360,17 @@ def load_topology(path: str | Path, allow_remote: bool = False) -> Topology:
     if not p.is_file():
         raise HarnessError(f"topology file {str(p)!r} does not exist")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise HarnessError(f"topology file {str(p)!r} is not UTF-8 text "
+                           f"(byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
         raise HarnessError(f"topology file {str(p)!r} is not valid YAML{line}") from None
     topo = parse_topology(data, source=str(p), allow_remote=allow_remote)
-    if topo.tls.ca_file and not topo.tls.ca_file.is_absolute():
-        topo = topo.model_copy(update={"tls": Tls(ca_file=p.parent / topo.tls.ca_file)})
-    if topo.tls.ca_file and not topo.tls.ca_file.is_file():
-        raise HarnessError(f"{p}: field 'tls.ca_file': {str(topo.tls.ca_file)!r} does not exist")
-    return topo
+    files = {name: f if f.is_absolute() else p.parent / f for name, f in topo.tls.files().items()}
+    for name, f in files.items():
+        if not f.is_file():
+            raise HarnessError(f"{p}: field 'tls.{name}': {str(f)!r} does not exist")
+    return topo.model_copy(update={"tls": topo.tls.model_copy(update=files)})

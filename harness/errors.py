@@ -1,9 +1,14 @@
-"""The two ways a run can go wrong, kept apart because users act on them differently.
+"""The ways a run can go wrong, kept apart because users act on them differently.
 
 `HarnessError` is bad input or a broken environment: the harness could not test at all. Its
-message is one sentence naming what is wrong; the CLI prints it and exits 2. A
-`ContractViolation` is the verdict that the cluster broke a promise; Allure files it under
-"contract violated", everything else under "harness or infrastructure error".
+message is one sentence naming what is wrong; the CLI prints it and exits 2.
+`ConfigurationError` is the harness failing to talk to a cluster that answered: a login
+refused, a certificate that does not verify, an answer with no node identity. The cluster
+was not judged; the topology needs fixing.
+
+Verdicts end in one of two failures (Jepsen's `false` and `:unknown`): `ContractViolation`,
+the cluster broke a promise; `Inconclusive`, the run lacked the evidence to judge it. Allure
+files each under its own category (see `harness.report.CATEGORIES`); neither is a pass.
 """
 
 
@@ -11,5 +16,13 @@ class HarnessError(Exception):
     """Bad input or environment; the message is one sentence for the user."""
 
 
+class ConfigurationError(HarnessError):
+    """The cluster answered, but not as the topology says it would (login, TLS, identity)."""
+
+
 class ContractViolation(AssertionError):
     """The cluster under test broke a property of the contract (C1-C14)."""
+
+
+class Inconclusive(AssertionError):
+    """A check lacked the evidence it needs; it says what was missing and how to get it."""

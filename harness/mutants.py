@@ -13,6 +13,7 @@ from typing import Literal
 from harness.errors import HarnessError
 
 Where = Literal["lb", "all_nodes", "last_node"]
+SOUND = "none"
 
 
 @dataclass(frozen=True)
@@ -22,14 +23,32 @@ class Mutant:
     where: Where
     summary: str
     kills: str
-    """pytest marker expression of the scenarios that must fail on this mutant"""
+    """pytest marker expression of the scenarios that must fail on this mutant (for a sound
+    variant, those that must pass on it)"""
+    keyword: str = ""
+    """a `-k` expression narrowing `kills` to the scenarios that show the break"""
+
+    @property
+    def sound(self) -> bool:
+        """A variant that keeps the contract: proof that a check does not cry wolf."""
+        return self.prop == SOUND
 
 
 MUTANTS: tuple[Mutant, ...] = (
     Mutant("lb_skewed", "C1", "lb", "HAProxy weights favour the first node 4:1", "lb"),
+    Mutant("lb_tcp", SOUND, "lb",
+           "sound: HTTPS balanced in TCP mode (TLS passed through, connections balanced)", "lb"),
+    Mutant("lb_tcp_skewed", "C1", "lb",
+           "HTTPS balanced in TCP mode with weights favouring the first node 4:1", "lb and https"),
     Mutant("lb_no_redispatch", "C2", "lb",
            "HAProxy without retries, redispatch or fast health checks (breaks C2, C3, C4)",
            "failover or network"),
+    Mutant("lb_starves_last_node", "C2", "lb",
+           "HAProxy sends almost nothing to the last node (weight 1:100) and never redispatches",
+           "failover and http"),
+    Mutant("lb_holds_paused", "C2", "lb",
+           "HAProxy waits 10 s for a node's answer and never retries: requests on a paused node "
+           "wait until it wakes", "failover and http", keyword="pause"),
     Mutant("never_rejoins", "C5", "all_nodes",
            "a restarted node reports unhealthy forever and stays out of rotation", "rejoin"),
     Mutant("ftp_fronted", "C6", "lb",

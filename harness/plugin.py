@@ -14,6 +14,7 @@ import platform
 import shutil
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -23,17 +24,19 @@ from typing import Any
 import allure
 import pytest
 
-from harness import report
-from harness.checks import Verdict
+from harness import checks, report
 from harness.cluster import Cluster, start_cluster
-from harness.cluster.base import WHOAMI
-from harness.config import Protocol
-from harness.errors import HarnessError
+from harness.checks import BalancingUnit
+from harness.config import Protocol, load_topology
+from harness.errors import ConfigurationError, HarnessError
 from harness.faults import FaultEvent, FaultInjector
 from harness.mutants import MUTANTS, get_mutant
 from harness.traffic.clients import FtpClient, HttpClient, SmtpClient
 from harness.traffic.load import Load
 from harness.traffic.log import RequestLog, RequestRecord
+from harness.verdict import Verdict
+
+UNIT_PROBE_REQUESTS = 12
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +54,9 @@ class Thresholds:
 
     error_budget: float = 0.01
     max_failover_gap: float = 3.0
+    max_failover_latency: float = 1.5
+    min_victim_requests: int = 3
+    min_window_requests: int = 20
     balance_tolerance: float = 0.25
     balance_alpha: float = 0.001
     rejoin_bound: float = 5.0
@@ -69,6 +75,10 @@ class Thresholds:
 THRESHOLD_HELP = {
     "error_budget": "share of requests that may fail during a fault window",
     "max_failover_gap": "longest time in seconds with no successful answer during failover",
+    "max_failover_latency": "slowest answer (and p99) in seconds allowed while a node fails",
+    "min_victim_requests": "requests the victim must serve in the second before its fault, "
+                           "else the verdict is inconclusive",
+    "min_window_requests": "requests that must overlap a fault window, else inconclusive",
     "balance_tolerance": "largest relative deviation of a node's share from its fair share",
     "balance_alpha": "significance of the chi-square test of the load split",
     "rejoin_bound": "seconds a restarted node may take to serve through the entry again",
@@ -94,6 +104,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="break the reference cluster with this mutant (see `harness mutants`)")
     group.addoption("--allow-remote-targets", action="store_true",
                     help="allow a topology to name addresses outside loopback")
+    group.addoption("--victim", default="busiest", metavar="NODE|busiest|all",
+                    help="the node failover, network and rejoin faults hit: busiest (the node "
+                         "that served most in the warm-up; default), a node id, or all (each "
+                         "node in turn, one result per node)")
     for f in fields(Thresholds):
         group.addoption(Thresholds.option(f.name), type=type(f.default), default=f.default,
                         metavar="X", help=f"{THRESHOLD_HELP[f.name]} (default {f.default})")
@@ -103,13 +117,50 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_started] = time.time()
     if config.getoption("nodes") < 2 and config.getoption("topology") is None:
         raise pytest.UsageError("--nodes must be at least 2 for a cluster to fail over")
+    victim = config.getoption("victim")
+    if victim not in ("busiest", "all") and victim not in _node_ids(config):
+        raise pytest.UsageError(f"--victim {victim}: the cluster has no node {victim!r} "
+                                f"(its nodes: {', '.join(_node_ids(config))})")
+
+
+def _node_ids(config: pytest.Config) -> list[str]:
+    """The cluster's node ids before it starts: the topology's, or the reference's node1..N."""
+    path = config.getoption("topology")
+    if path is None:
+        return [f"node{i}" for i in range(1, config.getoption("nodes") + 1)]
+    try:
+        return load_topology(path, allow_remote=config.getoption("allow_remote_targets")).node_ids
+    except HarnessError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`--victim all`: a scenario that takes a `victim` runs once per node."""
+    if "victim" in metafunc.fixturenames and metafunc.config.getoption("victim") == "all":
+        metafunc.parametrize("victim", _node_ids(metafunc.config),
+                             ids=lambda node: f"victim={node}")
+
+
+@pytest.fixture
+def victim(request: pytest.FixtureRequest) -> str:
+    """`busiest` or the node id given with --victim; see `Scenario.pick_victim`."""
+    return request.config.getoption("victim")
 
 
 _started = pytest.StashKey[float]()
 
 
-def _claimed_skip(item: pytest.Item, cluster: Cluster) -> str | None:
+def _properties(item: pytest.Item) -> tuple[str, ...]:
+    """The properties a scenario proves, from its markers (narrowed by protocol for C2/C3)."""
     props = {p for m in item.iter_markers() for p in MARKER_PROPERTIES.get(m.name, ())}
+    protocols = {m.name for m in item.iter_markers()} & {"http", "https"}
+    if props == {"C2", "C3"} and len(protocols) == 1:
+        props = {"C3"} if protocols == {"https"} else {"C2"}
+    return tuple(sorted(props, key=lambda p: int(p[1:])))
+
+
+def _claimed_skip(item: pytest.Item, cluster: Cluster) -> str | None:
+    props = set(_properties(item))
     if props and not any(cluster.topology.claims_property(p) for p in props):
         return f"the topology does not claim {'/'.join(sorted(props))}"
     return None
@@ -178,8 +229,11 @@ def _version(cmd: list[str]) -> str:
 class Scenario:
     """One scenario's world: the cluster, its faults, its traffic and its verdicts."""
 
-    def __init__(self, cluster: Cluster, thresholds: Thresholds, directory: Path) -> None:
+    def __init__(self, cluster: Cluster, thresholds: Thresholds, directory: Path,
+                 props: tuple[str, ...] = ()) -> None:
+        """`props`: the properties the scenario proves (from its markers), for messages."""
         self.cluster, self.thresholds, self.directory = cluster, thresholds, directory
+        self.props = props
         self.faults = FaultInjector(cluster)
         self.log = RequestLog()
         self.verdicts: list[Verdict] = []
@@ -217,6 +271,98 @@ class Scenario:
                 yield load
             self.log.extend(load.records)
 
+    def expect_set_up(self, record: RequestRecord, fix: str) -> RequestRecord:
+        """A request made before any fault must succeed: if it does not, the harness cannot
+        talk to this cluster as configured, which is a configuration error, not a verdict."""
+        if not record.ok:
+            raise ConfigurationError(
+                f"before any fault, {record.protocol.upper()} {record.operation} on "
+                f"{record.endpoint} failed ({record.error}); check {fix}")
+        return record
+
+    def entry_sessions_reach(self, node: str, open_session: Callable[[], RequestRecord],
+                             fix: str, tries: int = 12) -> None:
+        """Open sessions through the cluster entry until one is served by `node` (a balancer
+        spreads them), so that the entry's treatment of that node's sessions is put to the test."""
+        for _ in range(tries):
+            if self.expect_set_up(open_session(), fix).node == node:
+                return
+        raise HarnessError(f"{tries} sessions through the cluster entry never reached {node}")
+
+    def require_side_effects(self) -> list[dict[str, object]]:
+        """The cluster's record of side effects, or a skip saying it has none."""
+        recorded = self.cluster.recorded_side_effects()
+        if recorded is None:
+            pytest.skip(f"{'/'.join(self.props)} needs a record of the side effects the "
+                        "cluster performed, which this cluster does not offer")
+        return recorded
+
+    def require_fault(self, kind: str, link: str | None = None) -> None:
+        """Skip, naming the topology field that would enable it, if this cluster cannot
+        inject `kind` (and heal it)."""
+        field = self.cluster.missing_for_fault("down" if kind == "cut" else kind)
+        if field:
+            what = f"{kind} of a node's {link} link" if link else kind
+            pytest.skip(f"{'/'.join(self.props) or 'this scenario'} {what} needs `{field}` "
+                        "in the topology")
+
+    def seconds_for(self, requests: int) -> float:
+        """How long the steady load must run to make `requests` (a quarter more, for ramp-up
+        and jitter)."""
+        t = self.thresholds
+        return requests / (t.load_users * t.load_rate) * 1.25 + 1
+
+    def pick_victim(self, load: Load, choice: str) -> str:
+        """The node to fault: `choice` if it names one, else the node that served most
+        through the entry during the load's warm-up (a victim without traffic proves nothing)."""
+        if choice != "busiest":
+            self.cluster.topology.node(choice)
+            victim, why = choice, "chosen with --victim"
+        else:
+            served = Counter(r.node for r in load.records_so_far()
+                             if r.ok and r.endpoint == "entry" and r.node in self.nodes)
+            if not served:
+                raise HarnessError("no request succeeded through the entry during the warm-up, "
+                                   "so no victim can be chosen")
+            victim, count = served.most_common(1)[0]
+            why = f"busiest in the warm-up: {count} of {sum(served.values())} requests"
+        allure.dynamic.parameter("victim", victim)
+        allure.attach(f"victim {victim} ({why})", name="victim",
+                      attachment_type=allure.attachment_type.TEXT)
+        return victim
+
+    def balancing_unit(self, protocol: Protocol) -> BalancingUnit:
+        """What the entry balances: as the topology says, else found out by asking whether
+        one keep-alive connection sees several nodes (an L7 balancer) or one (an L4 one)."""
+        declared = self.cluster.topology.balancing
+        if declared != "auto":
+            unit, why = declared, "declared in the topology (balancing)"
+        else:
+            probe = RequestLog()
+            client = HttpClient(self.cluster.topology, probe, verify=self.cluster.ca_file)
+            for _ in range(UNIT_PROBE_REQUESTS):
+                client.request(protocol=protocol)
+            seen = {r.node for r in probe if r.ok and r.node}
+            if not seen:
+                failed = next((r.error for r in probe if not r.ok), "no node identity")
+                raise ConfigurationError(f"the {protocol} entry did not answer with a node "
+                                         f"identity ({failed})")
+            unit = "request" if len(seen) > 1 else "connection"
+            why = (f"found: one keep-alive connection saw {len(seen)} node(s) in "
+                   f"{UNIT_PROBE_REQUESTS} requests")
+        with allure.step(f"balancing unit over {protocol}: {unit} ({why})"):
+            allure.dynamic.parameter(f"balancing unit ({protocol})", unit)
+        return unit
+
+    def failover_verdict(self, fault: FaultEvent, prop: str) -> Verdict:
+        """`checks.failover` with this run's thresholds."""
+        t = self.thresholds
+        return checks.failover(self.log.records, fault, error_budget=t.error_budget,
+                               max_gap_s=t.max_failover_gap,
+                               max_latency_s=t.max_failover_latency,
+                               min_victim_requests=t.min_victim_requests,
+                               min_window_requests=t.min_window_requests, prop=prop)
+
     @contextmanager
     def fault(self, kind: str, node: str, **options: Any) -> Iterator[FaultEvent]:
         """Inject a fault for `fault_seconds` (the body runs while it is in force)."""
@@ -236,19 +382,26 @@ class Scenario:
     def hold(self, seconds: float | None = None) -> None:
         time.sleep(self.thresholds.fault_seconds if seconds is None else seconds)
 
+    def unchecked(self) -> list[str]:
+        """What this scenario's traffic could not show, from what it drove."""
+        notes = []
+        if self.cluster.ca_file is False and any(r.protocol == "https" for r in self.log):
+            notes.append("certificates not verified (tls.insecure)")
+        return notes
+
     def check(self, verdict: Verdict) -> Verdict:
-        """Report a verdict's figures and fail the scenario if the contract is broken."""
+        """Report a verdict's figures; fail the scenario unless it passed: as a contract
+        violation, or as inconclusive (not enough evidence), each its own Allure category."""
+        verdict = verdict.noting(*self.unchecked())
         self.verdicts.append(verdict)
-        with allure.step(f"check {verdict.prop} {verdict.check}: "
-                         f"{'passed' if verdict.passed else 'FAILED'}"):
+        with allure.step(f"check {verdict.title}: {verdict.outcome.upper()}"):
             for name, value in verdict.figures.items():
                 allure.dynamic.parameter(f"{verdict.prop}.{name}", value)
-            allure.attach(verdict.explanation, name=f"{verdict.prop} verdict",
+            if verdict.unchecked:
+                allure.dynamic.parameter(f"{verdict.prop}.not checked", "; ".join(verdict.unchecked))
+            allure.attach(verdict.summary(), name=f"{verdict.prop} verdict",
                           attachment_type=allure.attachment_type.TEXT)
         return verdict.require()
-
-    def whoami(self, endpoint: str) -> str | None:
-        return self.http().call(WHOAMI.removeprefix("/invoke/"), endpoint=endpoint).node
 
     def attach_evidence(self, title: str) -> None:
         records, events = self.log.records, self.faults.timeline.events
@@ -301,7 +454,7 @@ def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thre
         pytest.skip(reason)
     with allure.step("cluster healed and reset"):
         cluster.reset()
-    world = Scenario(cluster, thresholds, tmp_path)
+    world = Scenario(cluster, thresholds, tmp_path, _properties(request.node))
     try:
         yield world
     finally:

@@ -1,4 +1,5 @@
-"""C1: requests through the cluster entry point spread over all healthy nodes."""
+"""C1: requests through the cluster entry point spread over all healthy nodes, judged at the
+balancer's unit: requests for an L7 balancer, connections for an L4 one."""
 
 import pytest
 
@@ -8,7 +9,10 @@ from harness import checks
 @pytest.mark.lb
 def test_load_is_balanced_over_all_nodes(scenario, web_protocol):
     t = scenario.thresholds
-    with scenario.steady_load(seconds=4, protocol=web_protocol) as load:
+    unit = scenario.balancing_unit(web_protocol)
+    needed = checks.observations_needed(len(scenario.nodes), t.balance_tolerance, t.balance_alpha)
+    with scenario.steady_load(seconds=scenario.seconds_for(needed * len(scenario.nodes)),
+                              protocol=web_protocol, fresh_connections=unit == "connection") as load:
         pass
     scenario.check(checks.balance(load.records, scenario.nodes, tolerance=t.balance_tolerance,
-                                  alpha=t.balance_alpha))
+                                  alpha=t.balance_alpha, unit=unit))

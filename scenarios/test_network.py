@@ -2,8 +2,6 @@
 
 import pytest
 
-from harness import checks
-
 TOXICS = {
     "latency": {"latency": 3000, "jitter": 100},
     "timeout": {"timeout": 0},
@@ -17,12 +15,12 @@ TOXICS = {
 @pytest.mark.network
 @pytest.mark.http
 @pytest.mark.parametrize("toxic", list(TOXICS))
-def test_network_faults_on_one_node_are_survived(scenario, toxic):
+def test_network_faults_on_one_node_are_survived(scenario, toxic, victim):
     t = scenario.thresholds
-    victim = scenario.nodes[0]
-    with scenario.steady_load(seconds=t.fault_seconds + 3):
+    scenario.require_fault(toxic, link="http")
+    with scenario.steady_load(seconds=t.fault_seconds + 3) as load:
         scenario.hold(1)
-        with scenario.fault(toxic, victim, link="http", **TOXICS[toxic]) as event:
+        node = scenario.pick_victim(load, victim)
+        with scenario.fault(toxic, node, link="http", **TOXICS[toxic]) as event:
             scenario.hold()
-    scenario.check(checks.failover(scenario.log.records, event, error_budget=t.error_budget,
-                                   max_gap_s=t.max_failover_gap, prop="C4"))
+    scenario.check(scenario.failover_verdict(event, prop="C4"))

@@ -7,13 +7,16 @@ from harness import checks
 
 @pytest.mark.rejoin
 @pytest.mark.http
-def test_restarted_node_rejoins_and_takes_its_share(scenario):
+def test_restarted_node_rejoins_and_takes_its_share(scenario, victim):
     t = scenario.thresholds
-    victim = scenario.nodes[-1]
-    with scenario.steady_load(seconds=t.fault_seconds + t.rejoin_bound + 3):
+    unit = scenario.balancing_unit("http")
+    with scenario.steady_load(seconds=t.fault_seconds + t.rejoin_bound + 3,
+                              fresh_connections=unit == "connection") as load:
         scenario.hold(1)
-        with scenario.fault("kill", victim) as event:  # leaving the block restarts it
+        node = scenario.pick_victim(load, victim)
+        with scenario.fault("kill", node) as event:  # leaving the block restarts it
             scenario.hold()
         scenario.hold(t.rejoin_bound + 1)
-    scenario.check(checks.rejoined(scenario.log.records, victim, event.end_mono,
-                                   t.rejoin_bound, scenario.nodes))
+    scenario.check(checks.rejoined(scenario.log.records, node, event.end_mono,
+                                   t.rejoin_bound, scenario.nodes, alpha=t.balance_alpha,
+                                   unit=unit))

@@ -2,6 +2,8 @@
 
 import itertools
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,31 +33,57 @@ def round_robin(n, nodes=NODES, start=0.0, step=0.01):
 # -- balance -----------------------------------------------------------------------------
 
 def test_balance_passes_on_round_robin_and_fails_on_skew():
-    assert checks.balance(round_robin(300), NODES).passed
-    skewed = round_robin(200) + [rec(5 + i * 0.01, "n1") for i in range(150)]
+    assert checks.balance(round_robin(600), NODES).passed
+    skewed = round_robin(600) + [rec(5 + i * 0.01, "n1") for i in range(300)]
     verdict = checks.balance(skewed, NODES)
-    assert not verdict.passed and "n1" in verdict.explanation
+    assert verdict.outcome == "violated" and "n1" in verdict.explanation
     assert verdict.figures["chi2_p_value"] < 0.001
 
 
 def test_balance_fails_when_a_node_serves_nothing_and_honours_weights():
-    assert not checks.balance(round_robin(300, NODES[:2]), NODES).passed
-    weighted = round_robin(300, ["n1", "n1", "n2", "n3"])
+    assert checks.balance(round_robin(600, NODES[:2]), NODES).outcome == "violated"
+    weighted = round_robin(1200, ["n1", "n1", "n2", "n3"])
     assert checks.balance(weighted, NODES, weights={"n1": 2}).passed
-    assert not checks.balance(weighted, NODES).passed
+    assert checks.balance(weighted, NODES).outcome == "violated"
 
 
-@given(per_node=st.integers(100, 2000), jitter=st.lists(st.floats(-0.05, 0.05), min_size=3, max_size=3))
+def test_balance_counts_the_balancers_unit_and_says_which():
+    verdict = checks.balance(round_robin(600), NODES, unit="connection")
+    assert verdict.passed and verdict.figures["unit"] == "connection"
+    assert "per connection" in verdict.explanation
+
+
+def test_balance_on_too_few_observations_is_inconclusive_not_a_false_alarm():
+    # 4 keep-alive connections over 3 nodes: one node has two of them (the false alarm)
+    lopsided = [rec(0, n) for n in ("n1", "n1", "n2", "n3")]
+    verdict = checks.balance(lopsided, NODES, unit="connection")
+    assert verdict.outcome == "inconclusive"
+    assert "needs 148 per node" in verdict.explanation and "run at least 444" in verdict.explanation
+
+
+def test_observations_needed_grows_as_the_tolerance_tightens():
+    assert checks.observations_needed(3, 0.25, 0.001) == 148
+    assert checks.observations_needed(3, 0.1, 0.001) > checks.observations_needed(3, 0.25, 0.001)
+    assert checks.observations_needed(1, 0.25, 0.001) == 1
+
+
+@given(per_node=st.integers(500, 3000), jitter=st.lists(st.floats(-0.05, 0.05), min_size=3, max_size=3))
 def test_balance_accepts_any_split_within_five_percent(per_node, jitter):
     counts = [max(1, round(per_node * (1 + j))) for j in jitter]
     records = [rec(0, n) for n, c in zip(NODES, counts) for _ in range(c)]
     assert checks.balance(records, NODES, tolerance=0.25, alpha=1e-9).passed
 
 
-@given(per_node=st.integers(100, 1000), factor=st.floats(1.5, 4.0))
+@given(per_node=st.integers(150, 1000), factor=st.floats(1.5, 4.0))
 def test_balance_rejects_a_skew_of_half_again_with_enough_requests(per_node, factor):
     records = [rec(0, "n1")] * round(per_node * factor) + [rec(0, "n2")] * per_node + \
               [rec(0, "n3")] * per_node
+    assert checks.balance(records, NODES).outcome == "violated"
+
+
+@given(counts=st.lists(st.integers(0, 147), min_size=3, max_size=3))
+def test_balance_never_passes_below_the_observations_it_needs(counts):
+    records = [rec(0, n) for n, c in zip(NODES, counts) for _ in range(c)]
     assert not checks.balance(records, NODES).passed
 
 
@@ -68,9 +96,12 @@ def steady(start=0.0, end=20.0, step=0.02, nodes=NODES):
 
 def test_failover_passes_when_survivors_serve_everything():
     log = [r for r in steady() if not (10 <= r.start_mono <= 12 and r.node == "n3")]
-    verdict = checks.failover(log, fault())
+    verdict = checks.failover(log, fault(), max_latency_s=1.0)
     assert verdict.passed, verdict.explanation
     assert verdict.figures["failover_gap_s"] < 0.1
+    assert verdict.figures["victim_requests_before"] == 16
+    assert verdict.figures["errors_the_budget_catches"] == 2  # 1% of 150 requests, plus one
+    assert not verdict.unchecked
 
 
 def test_failover_fails_on_errors_in_the_window_and_on_a_long_gap():
@@ -81,7 +112,6 @@ def test_failover_fails_on_errors_in_the_window_and_on_a_long_gap():
                for r in steady()]
     verdict = checks.failover(stalled, fault(), error_budget=1.0, max_gap_s=2.5)
     assert verdict.explanation.startswith("no request succeeded for 3.00 s")
-    assert "no request overlapped" in checks.failover(steady(0, 5), fault()).explanation
 
 
 def test_failover_fails_when_the_killed_node_answers_or_errors_come_after():
@@ -91,8 +121,48 @@ def test_failover_fails_when_the_killed_node_answers_or_errors_come_after():
     assert "after the fault healed" in checks.failover(late, fault()).explanation
 
 
+def test_failover_catches_requests_held_on_a_paused_node():
+    held = [rec(r.start_mono, "n3", duration=12.0 - r.start_mono) if 10 <= r.start_mono <= 12
+            and r.node == "n3" else r for r in steady()]
+    verdict = checks.failover(held, fault("pause"), max_latency_s=1.5)
+    assert verdict.outcome == "violated" and "took up to 2.00 s" in verdict.explanation
+    assert verdict.figures["latency_max_s"] == 2.0
+    unbounded = checks.failover(held, fault("pause"))
+    assert unbounded.passed and unbounded.unchecked == ("latency during the fault",)
+
+
+def test_failover_without_traffic_on_the_victim_is_inconclusive():
+    starved = [r for r in steady(nodes=["n1", "n2"])]
+    verdict = checks.failover(starved, fault())
+    assert verdict.outcome == "inconclusive"
+    assert "n3 served 0 requests" in verdict.explanation and "--victim busiest" in verdict.explanation
+    thin = checks.failover([r for r in steady(0, 20, step=0.1) if not (r.node == "n3" and r.start_mono >= 10)],
+                           fault(), min_window_requests=40)
+    assert thin.outcome == "inconclusive" and "overlapped the fault window" in thin.explanation
+    assert checks.failover(steady(0, 5), fault()).outcome == "inconclusive"
+
+
 def test_longest_gap_counts_the_edges():
     assert checks.longest_gap([rec(1.0), rec(2.0)], 0.0, 5.0) == 5.0 - 2.01
+
+
+@settings(max_examples=60)
+@given(step=st.floats(0.005, 0.5), victim_share=st.integers(0, 2),
+       drop=st.booleans(), budget=st.floats(0.0, 0.2))
+def test_failover_never_passes_when_the_victim_carried_no_traffic(step, victim_share, drop, budget):
+    """The vacuous pass: a victim that served (almost) nothing before the fault."""
+    nodes = ["n1", "n2"] + ["n3"] * victim_share
+    log = [r for r in steady(step=step, nodes=nodes) if not (r.node == "n3" and r.start_mono < 10)]
+    log = [r for r in log if not (drop and 10 <= r.start_mono <= 13)]
+    assert not checks.failover(log, fault(), error_budget=budget).passed
+
+
+@settings(max_examples=40)
+@given(n=st.integers(0, 19))
+def test_failover_never_passes_on_too_few_requests_in_the_window(n):
+    before = [rec(9 + i * 0.05, node) for i, node in zip(range(18), itertools.cycle(NODES))]
+    window = [rec(10 + i * 0.1, "n1") for i in range(n)]
+    assert not checks.failover(before + window, fault()).passed
 
 
 # -- no redirect -------------------------------------------------------------------------
@@ -110,7 +180,8 @@ def test_not_redirected_fails_when_a_peer_answers_for_the_failed_node():
 
 
 def test_not_redirected_fails_when_nothing_was_addressed_or_peers_fail():
-    assert not checks.not_redirected([], "n1", fault(target="n1")).passed
+    verdict = checks.not_redirected([rec(9, "n1", endpoint="n1")], "n1", fault(target="n1"))
+    assert verdict.outcome == "inconclusive" and "nothing was addressed" in verdict.explanation
     log = [rec(11, None, ok=False, endpoint="n1"), rec(11, None, ok=False, endpoint="n2")]
     assert "other nodes failed" in checks.not_redirected(log, "n1", fault(target="n1")).explanation
 
@@ -140,9 +211,27 @@ def test_admin_calls_must_stay_on_the_node_addressed():
 # -- rejoin, state, exactly once ---------------------------------------------------------
 
 def test_rejoined_passes_when_the_node_serves_soon_and_fails_when_it_never_does():
-    assert checks.rejoined(steady(12, 20), "n3", 12.0, 2.0, NODES).passed
-    without = steady(12, 20, nodes=["n1", "n2"])
-    assert "served nothing" in checks.rejoined(without, "n3", 12.0, 2.0, NODES).explanation
+    assert checks.rejoined(steady(12, 20, step=0.01), "n3", 12.0, 2.0, NODES).passed
+    without = checks.rejoined(steady(12, 20, nodes=["n1", "n2"]), "n3", 12.0, 2.0, NODES)
+    assert "n3 never came back" in without.explanation
+    assert without.figures["failed_part"] == "never came back"
+
+
+def test_rejoined_says_which_part_failed():
+    late = [r for r in steady(12, 20, step=0.01) if not (r.node == "n3" and r.start_mono < 16)]
+    verdict = checks.rejoined(late, "n3", 12.0, 2.0, NODES)
+    assert verdict.figures["failed_part"] == "came back late" and "came back late" in verdict.explanation
+    unfair = [r for r in steady(12, 20, step=0.01) if not (r.node == "n3" and r.start_mono > 12.5)]
+    unfair += [rec(12.4, "n3")]
+    verdict = checks.rejoined(unfair, "n3", 12.0, 2.0, NODES)
+    assert verdict.outcome == "violated" and "split afterwards was unfair" in verdict.explanation
+
+
+@settings(max_examples=40)
+@given(after=st.floats(0.0, 1.9))
+def test_rejoined_never_passes_without_traffic_after_the_restart(after):
+    log = steady(0, 12) + steady(12, 12 + after)
+    assert not checks.rejoined(log, "n3", 12.0, 2.0, NODES).passed
 
 
 def test_state_continuity():
@@ -155,6 +244,8 @@ def test_state_continuity():
 def test_session_continuity():
     good = [rec(i, NODES[i % 3], key="s", detail={"count": i + 1}) for i in range(6)]
     assert checks.session_continuity(good).passed
+    one_node = [rec(i, "n1", key="s", detail={"count": i + 1}) for i in range(6)]
+    assert checks.session_continuity(one_node).outcome == "inconclusive"
     reset = [rec(i, NODES[i % 3], key="s", detail={"count": c}) for i, c in enumerate([1, 2, 1])]
     assert "lost state" in checks.session_continuity(reset).explanation
 
@@ -165,6 +256,7 @@ def test_exactly_once():
     assert checks.exactly_once(acked, audit, "order").passed
     assert "more than once" in checks.exactly_once(acked, audit + audit[:1], "order").explanation
     assert "missing" in checks.exactly_once(acked, audit[:1], "order").explanation
+    assert checks.exactly_once([rec(0, ok=False, key="c")], audit, "order").outcome == "inconclusive"
 
 
 # -- packages, pools, scale --------------------------------------------------------------
@@ -192,7 +284,27 @@ def test_pool_bounds():
 
 def test_scales():
     assert checks.scales(100, 150, 1.2, 0.33, 1 / 3).passed
-    assert not checks.scales(100, 101, 1.2, 0.0, 1 / 3).passed
+    assert checks.scales(100, 101, 1.2, 0.0, 1 / 3).outcome == "violated"
+    assert checks.scales(0, 101, 1.2, 0.3, 1 / 3).outcome == "inconclusive"
+
+
+@pytest.mark.parametrize("verdict", [
+    checks.not_redirected([], "n1", fault(target="n1")),
+    checks.redirected([], ["n1"], ["n2"]),
+    checks.runs_where_addressed([]),
+    checks.state_continuity([], {"k": "v"}),
+    checks.session_continuity([]),
+    checks.exactly_once([], [], "mail"),
+    checks.identical({"n1": {"a": 1}}),
+    checks.replicated_within({}, 1.0),
+    checks.pool_bounds([], 4, 64),
+    checks.rejoined([], "n1", 0.0, 1.0, NODES),
+    checks.balance([], NODES),
+    checks.failover([], fault()),
+], ids=lambda v: v.title)
+def test_no_check_passes_on_no_evidence(verdict):
+    assert verdict.outcome == "inconclusive", verdict
+    assert "to get it:" in verdict.explanation or "cannot be judged" in verdict.explanation
 
 
 @settings(max_examples=50)

@@ -11,14 +11,11 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 
-import requests
-
 from harness.cluster.toxiproxy import ToxiproxyApi
-from harness.config import Topology
-from harness.errors import HarnessError
+from harness.config import Protocol, Topology
+from harness.errors import ConfigurationError, HarnessError
 from harness.mutants import Mutant
-
-WHOAMI = "/invoke/harness.demo:whoami"
+from harness.traffic.log import RequestLog
 
 
 class Cluster(ABC):
@@ -40,6 +37,16 @@ class Cluster(ABC):
     def proxy_name(self, node: str, link: str) -> str:
         self.topology.node(node)
         return f"{node}-{link}"
+
+    def missing_for_fault(self, kind: str) -> str | None:
+        """The topology field this cluster lacks to inject `kind`, or None if it can.
+
+        Node faults (kill, pause) are the backend's own; every other fault is a Toxiproxy
+        proxy disabled or a toxic added, so it needs a Toxiproxy server.
+        """
+        if kind in ("kill", "pause"):
+            return None
+        return None if self.toxiproxy is not None else "toxiproxy"
 
     def require_toxiproxy(self) -> ToxiproxyApi:
         if self.toxiproxy is None:
@@ -63,6 +70,11 @@ class Cluster(ABC):
 
     def reset(self) -> None:
         """Heal every fault and restore every node's starting state."""
+
+    def recorded_side_effects(self) -> list[dict[str, object]] | None:
+        """Every side effect the cluster recorded (`{"kind": "mail"|"order", "key": ...}`),
+        or None when this cluster offers no such record (C7, C14)."""
+        return None
 
     def backend_connections(self) -> dict[str, int]:
         """Pool connections per node, counted at the back end itself (C12)."""
@@ -94,24 +106,40 @@ class Cluster(ABC):
             "toxiproxy": self.topology.toxiproxy,
         }
 
-    def wait_in_rotation(self, nodes: list[str] | None = None, timeout_s: float = 10.0) -> None:
-        """Wait until the entry point's answers come from every node in `nodes`."""
+    def wait_in_rotation(self, nodes: list[str] | None = None, timeout_s: float = 10.0,
+                         protocol: Protocol = "http") -> None:
+        """Wait until the entry's answers to the topology's request come from every node in
+        `nodes`, named by the topology's identity rule; give up after `timeout_s`."""
+        from harness.traffic.clients import HttpClient  # clients import the topology model
+
         want = set(nodes or self.node_ids)
-        url = self.topology.entry.http
-        if url is None:
+        if self.topology.entry.get(protocol) is None:
             return
-        seen: set[str] = set()
-        header = self.topology.identity.http.header or "X-Node-Id"
+        log = RequestLog()
+        client = HttpClient(self.topology, log, verify=self.ca_file, timeout_s=1.0,
+                            fresh_connections=True)
         deadline = time.monotonic() + timeout_s
-        for _ in range(200 * len(want)):
-            try:
-                seen.add(requests.get(url + WHOAMI, timeout=1).headers.get(header, ""))
-            except requests.RequestException:
-                time.sleep(0.05)
-            if want <= seen:
+        while time.monotonic() < deadline:
+            record = client.request(protocol=protocol)
+            if want <= {r.node for r in log if r.ok}:
                 return
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-        missing = ", ".join(sorted(want - seen))
-        raise HarnessError(f"node(s) {missing} did not answer through {url} within {timeout_s:.0f} s")
+            time.sleep(0.01 if record.ok else 0.05)
+        raise rotation_error(log, want, self.topology.entry.get(protocol) or "", timeout_s)
+
+
+def rotation_error(log: RequestLog, want: set[str], url: str, timeout_s: float) -> HarnessError:
+    """Why the entry's answers did not cover `want`: a configuration error when the cluster
+    answered but not as the topology says (no identity, another status, TLS), else the nodes
+    that never answered."""
+    records = log.records
+    seen = {r.node for r in records if r.ok}
+    if not any(r.ok for r in records):
+        last = records[-1].error if records else "no answer"
+        return ConfigurationError(f"the entry {url} never answered the topology's request "
+                                  f"(http.request) as expected in {timeout_s:.0f} s: {last}")
+    if seen == {None}:
+        return ConfigurationError(f"the entry {url} answered, but no answer named its node by "
+                                  "the topology's identity rule (identity.http)")
+    missing = ", ".join(sorted(want - seen))
+    return HarnessError(f"node(s) {missing} did not answer through {url} within {timeout_s:.0f} s "
+                        f"(answers came from {', '.join(sorted(n for n in seen if n))})")

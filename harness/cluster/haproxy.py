@@ -40,15 +40,36 @@ def fronted_port(settings: LbSettings, protocol: str, index: int) -> int:
     return settings.fronted_base_port + (0 if protocol == "ftp" else 500) + index
 
 
+# Mutants that change how the balancer treats failing nodes, and those that balance HTTPS at
+# layer 4 (TCP passthrough: the nodes terminate TLS, the balancer sees connections).
+NO_REDISPATCH = ("lb_no_redispatch", "lb_starves_last_node", "lb_holds_paused")
+TCP_HTTPS = ("lb_tcp", "lb_tcp_skewed")
+
+
+def _retry(mutant: str | None, mode: str) -> list[str]:
+    if mutant in NO_REDISPATCH:
+        return ["    retries 0"]
+    # retry-on is HTTP's: in TCP mode only a failed connection can be retried elsewhere
+    return ["    retries 3", "    option redispatch 1"] + \
+        (["    retry-on all-retryable-errors"] if mode == "http" else [])
+
+
+def _weight(mutant: str | None, proto: str, index: int, count: int) -> str:
+    if mutant == "lb_skewed" or (mutant == "lb_tcp_skewed" and proto == "https"):
+        return f" weight {4 if index == 0 else 1}"
+    if mutant == "lb_starves_last_node":
+        return f" weight {1 if index == count - 1 else 100}"
+    return ""
+
+
 def render(settings: LbSettings, servers: list[Server], mutant: str | None = None) -> str:
     sloppy = mutant == "lb_no_redispatch"
     check = "check inter 2s fall 3 rise 2" if sloppy else "check inter 200 fastinter 100 fall 2 rise 2"
-    retry = ("    retries 0\n" if sloppy else
-             "    retries 3\n    option redispatch 1\n    retry-on all-retryable-errors\n")
-
-    def weight(i: int) -> str:
-        return f" weight {4 if i == 0 else 1}" if mutant == "lb_skewed" else ""
-
+    https_mode = "tcp" if mutant in TCP_HTTPS else "http"
+    # A sound balancer gives up on a node's answer after 1 s and asks another node, so a
+    # paused node delays a request by about that; `lb_holds_paused` waits for it to wake.
+    server_timeout = "10s" if mutant == "lb_holds_paused" else "2s" if sloppy else "1s"
+    https_bind = "" if https_mode == "tcp" else f" ssl crt {settings.cert_pem}"
     lines = [
         "global",
         "    maxconn 4096",
@@ -59,7 +80,7 @@ def render(settings: LbSettings, servers: list[Server], mutant: str | None = Non
         "    mode http",
         "    timeout connect 300ms",
         "    timeout client 30s",
-        "    timeout server 2s",
+        f"    timeout server {server_timeout}",
         "    timeout check 500ms",
         "    option dontlognull",
         "",
@@ -68,18 +89,26 @@ def render(settings: LbSettings, servers: list[Server], mutant: str | None = Non
         "    default_backend nodes_http",
         "",
         "frontend https_in",
-        f"    bind {settings.address}:{settings.https_port} ssl crt {settings.cert_pem}",
+        f"    mode {https_mode}",
+        f"    bind {settings.address}:{settings.https_port}{https_bind}",
         "    default_backend nodes_https",
         "",
     ]
     for proto in ("http", "https"):
-        lines += [f"backend nodes_{proto}", "    balance roundrobin",
+        mode = https_mode if proto == "https" else "http"
+        lines += [f"backend nodes_{proto}", f"    mode {mode}", "    balance roundrobin",
                   f"    option httpchk GET {HEALTH_PATH}", "    http-check expect status 200"]
-        lines += retry.rstrip("\n").split("\n")
+        lines += _retry(mutant, mode)
         for i, s in enumerate(servers):
             host, port = getattr(s, proto)
-            tls = f" ssl verify required ca-file {settings.ca_file}" if proto == "https" else ""
-            lines.append(f"    server {s.name} {host}:{port}{tls} {check}{weight(i)}")
+            if proto == "http":
+                tls = ""
+            elif mode == "tcp":  # pass TLS through; check the node's health over TLS
+                tls = f" check-ssl verify required ca-file {settings.ca_file}"
+            else:
+                tls = f" ssl verify required ca-file {settings.ca_file}"
+            lines.append(f"    server {s.name} {host}:{port}{tls} {check}"
+                         f"{_weight(mutant, proto, i, len(servers))}")
         lines.append("")
     for proto in ("ftp", "smtp"):
         if mutant != f"{proto}_fronted":

@@ -161,7 +161,9 @@ class ReferenceCluster(Cluster):
             api.create_proxy(f"{node_id}-{link}", upstream, lay.proxy_bind(i, link))
         api.create_proxy(f"{node_id}-redis", "%s:%d" % lay.store, lay.proxy_bind(i, "redis"))
         public = {link: lay.public(i, link) for link in LINKS}
-        cert = self.ca.issue(node_id, own, *sorted({h for h, _ in public.values()}))
+        # the balancer's address too: balancing HTTPS at layer 4, it passes the node's
+        # certificate through to clients that connected to the entry
+        cert = self.ca.issue(node_id, own, lay.lb, *sorted({h for h, _ in public.values()}))
         redir = self.directory / f"{node_id}-redir.cnf"
         admin_redirected = bool(self.mutant and self.mutant.name == "admin_redirected")
         redir.write_text(render_redir_cnf([] if admin_redirected else REDIR_EXCLUSIONS))
@@ -263,6 +265,18 @@ class ReferenceCluster(Cluster):
         self.wait_in_rotation()
 
     # -- observation ------------------------------------------------------------------------
+
+    def recorded_side_effects(self) -> list[dict[str, object]]:
+        """The audit trail every node writes to the shared store, read through a node's
+        administrative service."""
+        from harness.traffic.clients import HttpClient
+        from harness.traffic.log import RequestLog
+
+        record = HttpClient(self.topology, RequestLog(), verify=self.ca_file).call(
+            "wm.art.admin:audit", endpoint=self.node_ids[0])
+        if not record.ok or "entries" not in record.detail:
+            raise HarnessError(f"the audit service of {self.node_ids[0]} failed: {record.error}")
+        return list(record.detail["entries"])
 
     def backend_connections(self) -> dict[str, int]:
         host, port = self.layout.backend

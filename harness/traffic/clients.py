@@ -12,6 +12,7 @@ from __future__ import annotations
 import ftplib
 import io
 import smtplib
+import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from urllib.parse import urljoin
 import requests
 
 from harness.config import Protocol, Topology, host_port
+from harness.secrets import redact, secret
 from harness.traffic.identity import node_from_greeting, node_from_http
 from harness.traffic.log import RequestRecord, Sink
 
@@ -52,7 +54,9 @@ def _recording(sink: Sink, protocol: str, operation: str, endpoint: str, url: st
         yield outcome
     except Exception as e:  # noqa: BLE001 - every failure becomes the record's error
         outcome.ok = False
-        outcome.error = outcome.error or f"{type(e).__name__}: {e}"[:300]
+        outcome.error = outcome.error or f"{type(e).__name__}: {e}"
+    if outcome.error:
+        outcome.error = redact(outcome.error)[:300]
     # A BaseException (GreenletExit when Locust stops, KeyboardInterrupt) propagates without a
     # record: the generator abandoned the request, the cluster did not fail it.
     outcome.record = RequestRecord(
@@ -73,30 +77,68 @@ def endpoint_url(topology: Topology, protocol: Protocol, endpoint: str) -> str:
     return url
 
 
-def _direct_session() -> requests.Session:
-    """The cluster is reached directly, never through a proxy from the environment; not
-    reading the environment on every request also saves a fifth of a request's cost."""
+def http_session(topology: Topology) -> requests.Session:
+    """A session that authenticates as the topology says (secrets from the environment).
+
+    The cluster is reached directly, never through a proxy from the environment; not reading
+    the environment on every request also saves a fifth of a request's cost.
+    """
     session = requests.Session()
     session.trust_env = False
+    auth = topology.http.auth
+    if auth and auth.user and auth.password_env:
+        session.auth = (auth.user, secret(auth.password_env, "http.auth.password_env"))
+    if auth and auth.bearer_token_env:
+        token = secret(auth.bearer_token_env, "http.auth.bearer_token_env")
+        session.headers["Authorization"] = f"Bearer {token}"
+    for header, env in (auth.headers_env if auth else {}).items():
+        session.headers[header] = secret(env, f"http.auth.headers_env.{header}")
+    tls = topology.tls
+    if tls.client_cert:
+        session.cert = (str(tls.client_cert), str(tls.client_key)) if tls.client_key \
+            else str(tls.client_cert)
     return session
 
 
 class HttpClient:
-    """HTTP/HTTPS `/invoke/<service>` calls that follow redirects by hand, to record each hop."""
+    """HTTP/HTTPS requests that follow redirects by hand, to record each hop: the topology's
+    own request (`request`: load, readiness, identity), or an Integration-Server-style
+    `/invoke/<service>` call (`call`).
+
+    `fresh_connections`: every request on a connection of its own (`Connection: close`), so
+    that a balancer that balances connections (L4) sees one decision per request.
+    """
 
     def __init__(self, topology: Topology, sink: Sink, verify: str | bool = True,
-                 timeout_s: float = 5.0, session: requests.Session | None = None) -> None:
+                 timeout_s: float = 5.0, session: requests.Session | None = None,
+                 fresh_connections: bool = False) -> None:
         self.topology, self.sink, self.verify, self.timeout_s = topology, sink, verify, timeout_s
-        self.session = session or _direct_session()
+        self.session = session or http_session(topology)
+        if fresh_connections:
+            self.session.headers["Connection"] = "close"
+
+    def request(self, endpoint: str = ENTRY, protocol: Protocol = "http",
+                key: str | None = None) -> RequestRecord:
+        """The topology's request (`http.request`); ok when it answers the expected status."""
+        req = self.topology.http.request
+        return self._send(f"{req.method} {req.path}", req.method, req.path, endpoint, protocol,
+                          None, key, req.headers, req.body, req.expect_status)
 
     def call(self, service: str, endpoint: str = ENTRY, protocol: Protocol = "http",
              params: dict[str, str] | None = None, key: str | None = None) -> RequestRecord:
-        url = f"{endpoint_url(self.topology, protocol, endpoint)}/invoke/{service}"
-        with _recording(self.sink, protocol, service, endpoint, url, key) as out:
+        """`GET /invoke/<service>`; ok on any 2xx after redirects."""
+        return self._send(service, "GET", f"/invoke/{service}", endpoint, protocol, params, key)
+
+    def _send(self, operation: str, method: str, path: str, endpoint: str, protocol: Protocol,
+              params: dict[str, str] | None, key: str | None, headers: dict[str, str] | None = None,
+              body: str | None = None, expect_status: int | None = None) -> RequestRecord:
+        url = f"{endpoint_url(self.topology, protocol, endpoint)}{path}"
+        with _recording(self.sink, protocol, operation, endpoint, url, key) as out:
             target, query = url, dict(params or {})
             for _ in range(MAX_REDIRECTS + 1):
-                response = self.session.get(target, params=query, timeout=self.timeout_s,
-                                            verify=self.verify, allow_redirects=False)
+                response = self.session.request(method, target, params=query, headers=headers,
+                                                data=body, timeout=self.timeout_s,
+                                                verify=self.verify, allow_redirects=False)
                 out.status = response.status_code
                 out.node = node_from_http(self.topology.identity.http, response.headers,
                                           response.text)
@@ -110,8 +152,9 @@ class HttpClient:
             if response.is_redirect:
                 out.error = out.error or f"more than {MAX_REDIRECTS} redirects"
             else:
-                out.ok = response.ok
-                out.error = None if response.ok else f"HTTP {response.status_code}"
+                out.ok = response.ok if expect_status is None else \
+                    response.status_code == expect_status
+                out.error = None if out.ok else f"HTTP {response.status_code}"
                 if response.headers.get("Content-Type", "").startswith("application/json"):
                     out.detail = response.json()
         assert out.record is not None
@@ -123,6 +166,10 @@ class FtpClient:
 
     def __init__(self, topology: Topology, sink: Sink, timeout_s: float = 5.0) -> None:
         self.topology, self.sink, self.timeout_s = topology, sink, timeout_s
+        ftp = topology.ftp
+        self.user = "anonymous" if ftp.anonymous else ftp.user
+        self.password = secret(ftp.password_env, "ftp.password_env") if ftp.password_env \
+            else "harness@harness.invalid" if ftp.anonymous else "harness"
 
     @contextmanager
     def session(self, endpoint: str) -> Iterator["FtpSession"]:
@@ -139,12 +186,20 @@ class FtpClient:
 
 
 class FtpSession:
+    """One control connection: connect and log in (one record), then uploads (one each).
+
+    A session that could not connect or log in stays usable: each upload is then a failed
+    record saying why, as a client would see it, never an exception.
+    """
+
     def __init__(self, client: FtpClient, endpoint: str) -> None:
         self.client, self.endpoint = client, endpoint
+        settings = client.topology.ftp
         self.ftp = ftplib.FTP(timeout=client.timeout_s)
         # The control connection may pass a fault proxy; data connections go to the address
         # the node names in its PASV reply, as they would to a real node behind NAT-less LB.
         self.ftp.trust_server_pasv_ipv4_address = True
+        self.ftp.set_pasv(settings.passive)
         self.node: str | None = None
         self.connected = False
         host, port = host_port(endpoint_url(client.topology, "ftp", endpoint))
@@ -153,7 +208,15 @@ class FtpSession:
             greeting = self.ftp.connect(host, port)
             out.status = int(greeting[:3])
             out.node = self.node = node_from_greeting(client.topology.identity.ftp, greeting)
-            self.ftp.login("harness", "harness")
+            try:
+                self.ftp.login(client.user, client.password)
+                if settings.directory:
+                    self.ftp.cwd(settings.directory)
+            except ftplib.error_perm as e:
+                out.status = int(str(e)[:3])
+                out.error = f"login as {client.user!r} refused: {e}"
+                out.detail = {"refused": "login"}
+                raise
             out.ok = self.connected = True
         assert out.record is not None
         self.connect_record = out.record
@@ -161,15 +224,22 @@ class FtpSession:
     def upload(self, name: str, data: bytes) -> RequestRecord:
         with _recording(self.client.sink, "ftp", "upload", self.endpoint, self.url, key=name) as out:
             out.node = self.node
-            try:
-                reply = self.ftp.storbinary(f"STOR {name}", io.BytesIO(data))
-                out.status, out.ok, out.detail = int(reply[:3]), reply.startswith("226"), {"reply": reply}
-            except ftplib.Error as e:
-                out.status, out.error = int(str(e)[:3]), str(e)
+            if not self.connected:
+                out.status = self.connect_record.status
+                out.error = f"no session: {self.connect_record.error}"
+            else:
+                try:
+                    reply = self.ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+                    out.status, out.ok = int(reply[:3]), reply.startswith("226")
+                    out.detail = {"reply": reply}
+                except ftplib.Error as e:
+                    out.status, out.error = int(str(e)[:3]), str(e)
         assert out.record is not None
         return out.record
 
     def close(self) -> None:
+        if self.ftp.sock is None:  # never connected, or already closed
+            return
         try:
             self.ftp.quit()
         except (OSError, EOFError, ftplib.Error):
@@ -177,30 +247,52 @@ class FtpSession:
 
 
 class SmtpClient:
-    """One SMTP session per message: greeting (names the node), EHLO, MAIL, RCPT, DATA."""
+    """One SMTP session per message: greeting (names the node), EHLO, [STARTTLS, AUTH], MAIL,
+    RCPT, DATA, with the envelope the topology gives."""
 
-    def __init__(self, topology: Topology, sink: Sink, timeout_s: float = 5.0) -> None:
-        self.topology, self.sink, self.timeout_s = topology, sink, timeout_s
+    def __init__(self, topology: Topology, sink: Sink, timeout_s: float = 5.0,
+                 verify: str | bool = True) -> None:
+        self.topology, self.sink, self.timeout_s, self.verify = topology, sink, timeout_s, verify
+        smtp = topology.smtp
+        self.password = secret(smtp.password_env, "smtp.password_env") if smtp.password_env else None
 
-    def send(self, endpoint: str, message_id: str, body: str = "hello",
-             rcpt: str = "orders@harness.invalid") -> RequestRecord:
+    def send(self, endpoint: str, message_id: str, body: str = "hello") -> RequestRecord:
+        return self._session(endpoint, message_id, body)
+
+    def hello(self, endpoint: str) -> RequestRecord:
+        """Greeting, EHLO, STARTTLS and AUTH as configured, then quit: no message is sent."""
+        return self._session(endpoint, None, "")
+
+    def _session(self, endpoint: str, message_id: str | None, body: str) -> RequestRecord:
+        settings = self.topology.smtp
         host, port = host_port(endpoint_url(self.topology, "smtp", endpoint))
-        with _recording(self.sink, "smtp", "send", endpoint, f"smtp://{host}:{port}",
-                        key=message_id) as out:
+        with _recording(self.sink, "smtp", "send" if message_id else "hello", endpoint,
+                        f"smtp://{host}:{port}", key=message_id) as out:
             smtp = smtplib.SMTP(timeout=self.timeout_s)
             try:
                 code, banner = smtp.connect(host, port)
                 out.status = code
                 out.node = node_from_greeting(self.topology.identity.smtp,
                                               f"{code} {banner.decode(errors='replace')}")
-                smtp.send_message(_message(message_id, body, rcpt))
-                out.status, out.ok = 250, True
+                if settings.starttls:
+                    smtp.starttls(context=_tls_context(self.verify))
+                if settings.user and self.password:
+                    smtp.login(settings.user, self.password)
+                if message_id is None:
+                    smtp.ehlo_or_helo_if_needed()
+                    out.status = smtp.noop()[0]
+                else:
+                    smtp.send_message(_message(message_id, body, settings.sender, settings.recipient))
+                    out.status = 250
+                out.ok = True
             except smtplib.SMTPRecipientsRefused as e:
                 out.status, reply = next(iter(e.recipients.values()))
                 out.error = f"{out.status} {reply.decode(errors='replace')}"
             except smtplib.SMTPResponseException as e:
                 out.status = e.smtp_code
                 out.error = f"{e.smtp_code} {e.smtp_error.decode(errors='replace')}"
+                if isinstance(e, smtplib.SMTPAuthenticationError):
+                    out.detail = {"refused": "login"}
             finally:
                 try:
                     smtp.quit()
@@ -210,9 +302,18 @@ class SmtpClient:
         return out.record
 
 
-def _message(message_id: str, body: str, rcpt: str) -> EmailMessage:
+def _tls_context(verify: str | bool) -> ssl.SSLContext:
+    """What `requests` would do with `verify`, for STARTTLS."""
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+
+
+def _message(message_id: str, body: str, sender: str, rcpt: str) -> EmailMessage:
     msg = EmailMessage()
-    msg["From"], msg["To"] = "harness@harness.invalid", rcpt
+    msg["From"], msg["To"] = sender, rcpt
     msg["Subject"], msg["Message-ID"] = "conformance", f"<{message_id}>"
     msg.set_content(body)
     return msg

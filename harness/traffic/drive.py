@@ -28,9 +28,10 @@ USERS = {"http": HttpServiceUser, "https": HttpServiceUser, "ftp": FtpUploadUser
 class LoadPlan(BaseModel):
     topology: dict[str, Any]
     protocol: str = "http"
-    service: str = "harness.demo:whoami"
+    service: str | None = None  # None: the topology's own request
     endpoint: str = "entry"
     keyed: bool = False
+    fresh_connections: bool = False
     users: int = 4
     rate: float = 10.0
     duration_s: float = 5.0
@@ -45,7 +46,7 @@ def run(plan: LoadPlan) -> int:
     extra: dict[str, Any] = {"topology": topology, "verify": plan.verify, "rate": plan.rate}
     if base is HttpServiceUser:
         extra.update(protocol=plan.protocol, service=plan.service, endpoint=plan.endpoint,
-                     keyed=plan.keyed)
+                     keyed=plan.keyed, fresh_connections=plan.fresh_connections)
     user_class = base.configured(**extra)
     env = Environment(user_classes=[user_class], stop_timeout=STOP_TIMEOUT_S)
     writer = attach_request_log(env, plan.log)

@@ -77,3 +77,11 @@ class Load:
     @property
     def records(self) -> list[RequestRecord]:
         return self.log.records
+
+    def records_so_far(self) -> list[RequestRecord]:
+        """The requests completed until now, while the load still runs (e.g. its warm-up)."""
+        if not self.log_path.exists():
+            return []
+        text = self.log_path.read_text()
+        complete = text[:text.rfind("\n") + 1]  # the writer may be half-way through a line
+        return [RequestRecord(**json.loads(line)) for line in complete.splitlines() if line]

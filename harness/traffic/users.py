@@ -84,17 +84,23 @@ class HttpServiceUser(ClusterUser):
 
     abstract = True
     protocol: ClassVar[Protocol] = "http"
-    service: ClassVar[str] = "harness.demo:whoami"
+    service: ClassVar[str | None] = None
+    """an `/invoke/` service to call; None: the topology's own request (`http.request`)"""
     params: ClassVar[dict[str, str]] = {}
     endpoint: ClassVar[str] = ENTRY
     keyed: ClassVar[bool] = False
+    fresh_connections: ClassVar[bool] = False
 
     def on_start(self) -> None:
-        self.client = HttpClient(self.topology, self.sink, verify=self.verify)
+        self.client = HttpClient(self.topology, self.sink, verify=self.verify,
+                                 fresh_connections=self.fresh_connections)
 
     @task
     def call(self) -> None:
         key = uuid.uuid4().hex if self.keyed else None
+        if self.service is None:
+            self.client.request(endpoint=self.endpoint, protocol=self.protocol, key=key)
+            return
         params = {**self.params, "key": key} if key else self.params
         self.client.call(self.service, endpoint=self.endpoint, protocol=self.protocol,
                          params=params, key=key)
