@@ -6,6 +6,7 @@
     harness doctor                                      the real components and their versions
     harness report [RESULTS] [-o HTML]                  Allure HTML from results, with history
     harness scalability [--nodes N] [--backend B]       saturation throughput N -> N+1 nodes
+    harness probe --topology FILE                       check a topology against the live cluster
 
 Bad input ends in one sentence on stderr and exit code 2.
 """
@@ -155,6 +156,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    """A table of what every endpoint answered; one sentence per problem; exit 2 on any."""
+    from harness.config import load_topology
+    from harness.probe import probe
+
+    result = probe(load_topology(args.topology, allow_remote=args.allow_remote_targets))
+    print(result.table())
+    for problem in result.problems:
+        print(f"harness probe: {problem}", file=sys.stderr)
+    if result.problems:
+        return 2
+    print(f"harness probe: {args.topology} matches the live cluster", file=sys.stderr)
+    return 0
+
+
 def cmd_scalability(args: argparse.Namespace) -> int:
     from harness.scalability import run
 
@@ -195,6 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("results", type=Path, nargs="?", default=Path("reports/allure-results"))
     rep.add_argument("-o", "--output", type=Path, default=Path("reports/allure-report"))
     rep.set_defaults(run=cmd_report)
+
+    pr = sub.add_parser("probe", help="check a topology file against the live cluster (exit 2 on any problem)")
+    pr.add_argument("--topology", type=Path, required=True, metavar="FILE",
+                    help="the topology of the cluster to probe")
+    pr.add_argument("--allow-remote-targets", action="store_true",
+                    help="allow the topology to name addresses outside loopback")
+    pr.set_defaults(run=cmd_probe)
 
     default = StepPlan()
     sc = sub.add_parser("scalability", help="saturation throughput with N nodes, then N+1 (a plot in reports/)")

@@ -179,6 +179,8 @@ def cluster_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Cl
     started: list[Cluster] = []
 
     def start(nodes: int | None = None) -> Cluster:
+        if opts.topology and not started:
+            _probe_first(opts.topology, opts.allow_remote_targets)
         with allure.step(f"cluster up ({opts.backend}, {nodes or opts.nodes} nodes)"):
             try:
                 cluster = start_cluster(opts.backend, nodes or opts.nodes, opts.mutant,
@@ -192,6 +194,18 @@ def cluster_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Cl
     for cluster in started:
         cluster.close()
     _write_environment(request.config, started)
+
+
+def _probe_first(topology: str, allow_remote: bool) -> None:
+    """`harness probe` before any scenario on an external cluster; stop with its sentences."""
+    from harness.probe import probe
+
+    try:
+        problems = probe(load_topology(topology, allow_remote=allow_remote)).problems
+    except HarnessError as e:
+        problems = [str(e)]
+    if problems:
+        pytest.exit("harness probe: " + "\nharness probe: ".join(problems), returncode=2)
 
 
 @pytest.fixture(scope="session")

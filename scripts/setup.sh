@@ -10,7 +10,11 @@ set -euo pipefail
 
 TOXIPROXY_VERSION=v2.12.0
 ALLURE_VERSION=2.46.1
-APT_PACKAGES=(docker.io haproxy redis-server debootstrap openssl procps iproute2 lftp swaks chromium wrk)
+APT_PACKAGES=(docker.io haproxy redis-server debootstrap openssl procps iproute2 lftp swaks chromium wrk
+              # stock servers of the third-party target in tests/thirdparty (not the reference node)
+              nginx lighttpd lighttpd-mod-openssl proftpd-core postfix)
+# Services the packages start that are not ours: the harness starts its own instances per run.
+FOREIGN_SERVICES=(haproxy redis-server nginx lighttpd proftpd postfix)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 
@@ -24,10 +28,14 @@ install_debian_packages() {
   done
   if [ ${#missing[@]} -eq 0 ]; then say "Debian packages present"; return; fi
   say "installing Debian packages: ${missing[*]}"
+  # No system mail server and no inetd entry: postfix is here for its smtp-sink, proftpd
+  # for instances the tests start themselves.
+  printf '%s\n' "postfix postfix/main_mailer_type select No configuration" \
+                 "proftpd-core shared/proftpd/inetd_or_standalone select standalone" \
+    | as_root debconf-set-selections
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # The packages' own services are not ours: the harness starts its own instances per run.
-  for svc in haproxy redis-server; do as_root service "$svc" stop >/dev/null 2>&1 || true; done
+  for svc in "${FOREIGN_SERVICES[@]}"; do as_root service "$svc" stop >/dev/null 2>&1 || true; done
 }
 
 start_docker_engine() {

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import Property, load_topology, parse_topology
+from harness.cluster.external import render_command
+from harness.config import NodeControl, NodeSpec, Property, load_topology, parse_topology
 from harness.errors import HarnessError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -36,6 +37,13 @@ def test_example_topologies_load():
     (minimal(identity={"ftp": {"greeting_regex": "("}}), "does not compile"),
     (minimal(claims=["C99"]), "'claims.0'"),
     (minimal(entry={"http": "http://127.0.0.1:notaport"}), "invalid port"),
+    (minimal(entry={"ftp": "ftp://127.0.0.1:21/inbox"}), "give it in ftp.directory"),
+    (minimal(entry={"http": "http://127.0.0.1:80/invoke/x?y=1"}), "give it in http.request.path"),
+    (minimal(http={"auth": {"user": "u"}}), "needs both user and password_env"),
+    (minimal(http={"auth": {"bearer_token_env": "T", "headers_env": {"X-Key": "K"}}}), "give one of"),
+    (minimal(http={"auth": {"bearer_token_env": "not a name"}}), "'http.auth.bearer_token_env'"),
+    (minimal(smtp={"user": "u"}), "SMTP AUTH needs both"),
+    (minimal(tls={"client_key": "k.pem"}), "client_key needs client_cert"),
 ])
 def test_a_wrong_field_is_named(data, words):
     with pytest.raises(HarnessError) as err:
@@ -66,3 +74,29 @@ def test_missing_ca_file_is_named(tmp_path):
                     "tls: {ca_file: missing.pem}\n")
     with pytest.raises(HarnessError, match="tls.ca_file"):
         load_topology(path)
+
+
+def test_credentials_in_a_url_are_refused_without_repeating_them():
+    data = minimal(nodes=[{"id": "a", "endpoints": {"ftp": "ftp://user:hunter2@127.0.0.1:21"}}])
+    with pytest.raises(HarnessError) as err:
+        parse_topology(data, source="t.yaml")
+    assert "carries credentials in the URL; give them in ftp.user and ftp.password_env" in str(err.value)
+    assert "hunter2" not in str(err.value)
+
+
+def test_a_topology_that_is_not_utf8_is_one_sentence(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(HarnessError, match=r"is not UTF-8 text \(byte 0xe9 at offset 9\)"):
+        load_topology(path)
+
+
+def test_node_control_commands_from_the_docker_form():
+    control = NodeControl(docker="shop-{node}", restart="systemctl restart is-{node}")
+    assert control.command("kill") == "docker kill --signal KILL shop-{node}"
+    assert control.command("resume") == "docker unpause shop-{node}"
+    assert control.command("restart") == "systemctl restart is-{node}"  # given beside docker
+    node = NodeSpec(id="n1", endpoints={"http": "http://127.0.0.7:5555"}, control=control)
+    assert render_command(control.command("pause"), node) == "docker pause shop-n1"
+    assert render_command("ssh {host} kill {node}", node) == "ssh 127.0.0.7 kill n1"
+    assert NodeControl().command("kill") is None

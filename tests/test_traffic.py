@@ -1,6 +1,7 @@
 """The Locust users drive plain servers (http.server, aiosmtpd, pyftpdlib), and the request
 log a Locust run writes agrees exactly with Locust's own request count."""
 
+import base64
 import json
 import socket
 import subprocess
@@ -15,6 +16,9 @@ from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 
 from harness.config import parse_topology
+from harness.errors import ConfigurationError
+from harness.secrets import redact
+from harness.traffic.clients import FtpClient, HttpClient
 from harness.traffic.log import RequestLog
 
 
@@ -88,3 +92,56 @@ def test_locust_users_drive_plain_servers_and_the_counts_agree(servers, protocol
     assert nodes == {f"plain-{protocol}"}, nodes
     if protocol == "ftp":  # the connect step is a request of its own
         assert {r.operation for r in records} == {"connect", "upload"}
+
+
+class Guarded(BaseHTTPRequestHandler):
+    """Answers 200 only to Basic harness:<the right password>."""
+
+    password = "open-sesame"
+
+    def do_GET(self):
+        expected = "Basic " + base64.b64encode(f"harness:{self.password}".encode()).decode()
+        ok = self.headers.get("Authorization") == expected
+        self.send_response(200 if ok else 401)
+        self.send_header("X-Node-Id", "guarded")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_http_authenticates_from_the_environment_and_writes_no_secret(monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Guarded)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        topology = parse_topology({
+            "entry": {"http": f"http://127.0.0.1:{server.server_port}"},
+            "nodes": [{"id": "guarded", "endpoints": {}}],
+            "http": {"request": {"path": "/ping"},
+                     "auth": {"user": "harness", "password_env": "GUARDED_PASSWORD"}}})
+        with pytest.raises(ConfigurationError, match="GUARDED_PASSWORD .named by http.auth.password_env. is not set"):
+            HttpClient(topology, RequestLog())
+        log = RequestLog()
+        monkeypatch.setenv("GUARDED_PASSWORD", Guarded.password)
+        assert HttpClient(topology, log).request().node == "guarded" and log.records[-1].ok
+        monkeypatch.setenv("GUARDED_PASSWORD", "wrong")
+        refused = HttpClient(topology, log).request()
+        assert not refused.ok and refused.error == "HTTP 401"
+        assert not any(Guarded.password in r.to_json() or "wrong" in r.to_json() for r in log)
+        assert redact(f"said {Guarded.password}") == "said ***"
+    finally:
+        server.shutdown()
+
+
+def test_an_ftp_session_to_a_refused_port_records_failures_and_never_raises():
+    port = _free_port()  # nothing listens there
+    topology = parse_topology({"entry": {}, "nodes": [
+        {"id": "gone", "endpoints": {"ftp": f"ftp://127.0.0.1:{port}"}}]})
+    log = RequestLog()
+    client = FtpClient(topology, log)
+    with client.session("gone") as session:
+        upload = session.upload("a.dat", b"x")
+    assert [r.operation for r in log] == ["connect", "upload"]
+    assert not upload.ok and upload.error.startswith("no session: ConnectionRefusedError")
+    assert not client.upload("gone", "b.dat", b"x").ok

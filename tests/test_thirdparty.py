@@ -1,0 +1,165 @@
+"""The harness on a cluster it did not build: stock Debian servers (nginx, lighttpd, proftpd,
+postfix's smtp-sink) started by tests/thirdparty/cluster.sh, described by
+examples/topology-thirdparty.yaml, run as a user runs it (`harness probe`, `pytest scenarios/
+--topology`). The sound configuration reaches a verdict on every property it claims; each
+broken configuration fails on exactly the property it breaks; the FTP password, given only
+through the environment, is never written anywhere.
+"""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.cluster.external import ExternalCluster
+from harness.config import load_topology
+from harness.errors import HarnessError
+
+pytestmark = pytest.mark.cluster
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "tests" / "thirdparty" / "cluster.sh"
+TOPOLOGY = ROOT / "examples" / "topology-thirdparty.yaml"
+PASSWORD = f"pw-{secrets.token_hex(8)}"
+ENV = {**os.environ, "THIRDPARTY_FTP_PASSWORD": PASSWORD}
+
+
+def cluster_sh(*args: str) -> None:
+    subprocess.run([str(SCRIPT), *args], cwd=ROOT, env=ENV, check=True, timeout=60)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def thirdparty():
+    cluster_sh("down")  # a crashed earlier run's leftovers
+    cluster_sh("up", "sound")
+    try:
+        yield
+    finally:
+        cluster_sh("down")
+
+
+@pytest.fixture
+def configuration():
+    """Switch the balancer to a configuration for one test; back to sound afterwards."""
+    yield lambda variant: cluster_sh("up", variant)
+    cluster_sh("up", "sound")
+
+
+def harness(*args: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=ROOT, env=env or ENV,
+                          capture_output=True, text=True, timeout=120)
+
+
+def scenarios(results: Path, topology: Path, *args: str, env=None) -> tuple[int, list[dict], str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "scenarios/", "--topology", str(topology), "-q",
+         "-p", "no:cacheprovider", f"--alluredir={results}", *args],
+        cwd=ROOT, env=env or ENV, capture_output=True, text=True, timeout=900)
+    outcomes = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
+    return done.returncode, outcomes, done.stdout + done.stderr
+
+
+def message(outcome: dict) -> str:
+    return outcome.get("statusDetails", {}).get("message", "")
+
+
+def variant_topology(tmp_path: Path, **changes) -> Path:
+    data = yaml.safe_load(TOPOLOGY.read_text())
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        node = data
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_probe_is_clean_and_names_every_node():
+    done = harness("probe", "--topology", str(TOPOLOGY))
+    assert done.returncode == 0, done.stderr
+    for node in ("node1", "node2", "node3"):
+        assert f"{node}        ftp      yes     {node}" in done.stdout
+    assert "TLS verified" in done.stdout and "login as 'harness' accepted" in done.stdout
+    assert PASSWORD not in done.stdout + done.stderr
+
+
+def test_the_sound_configuration_reaches_a_verdict_on_every_claimed_property(tmp_path):
+    code, outcomes, output = scenarios(tmp_path / "results", TOPOLOGY)
+    by_status: dict[str, list[str]] = {}
+    for o in outcomes:
+        by_status.setdefault(o["status"], []).append(o["name"])
+    assert code == 0, {o["name"]: message(o)[:300] for o in outcomes if o["status"] != "passed"}
+    assert set(by_status) <= {"passed", "skipped"}
+    assert len(by_status["passed"]) >= 9, by_status  # C1 x2, C2/C3 kill and pause, C5, C6, C7
+    skips = [message(o) for o in outcomes if o["status"] == "skipped"]
+    assert all("does not claim" in s or "needs `toxiproxy`" in s for s in skips), skips
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written and not any(PASSWORD.encode() in p.read_bytes() for p in written)
+    assert PASSWORD not in output
+
+
+@pytest.mark.parametrize("variant, markers, props", [
+    ("skewed", "lb or no_redirect", {"C1"}),
+    ("no_retry", "failover or no_redirect", {"C2", "C3"}),
+    ("ftp_fronted", "lb or no_redirect", {"C6"}),
+])
+def test_a_broken_configuration_fails_on_exactly_its_property(tmp_path, configuration, variant,
+                                                              markers, props):
+    configuration(variant)
+    topology = TOPOLOGY if variant != "ftp_fronted" else \
+        variant_topology(tmp_path, entry__ftp="ftp://127.11.0.1:2121")
+    code, outcomes, _ = scenarios(tmp_path / "results", topology, "-m", markers)
+    failed = [o for o in outcomes if o["status"] != "passed" and o["status"] != "skipped"]
+    assert code == 1 and failed
+    assert all(o["status"] == "failed" and "ContractViolation" in message(o) for o in failed), \
+        [message(o)[:300] for o in failed]
+    flagged = {p for o in failed for p in props if f"{p} " in message(o)}
+    assert flagged == props and all(any(f"{p} " in message(o) for p in props) for o in failed)
+
+
+def test_a_refused_login_is_a_configuration_error_in_one_sentence(tmp_path):
+    env = {**ENV, "THIRDPARTY_FTP_PASSWORD": "wrong-password"}
+    done = harness("probe", "--topology", str(TOPOLOGY), env=env)
+    assert done.returncode == 2
+    assert "node node1 answered FTP" in done.stderr and "login as 'harness' refused" in done.stderr
+    code, _, output = scenarios(tmp_path / "results", TOPOLOGY, "-m", "ftp", env=env)
+    assert code == 2 and "harness probe: node node1 answered FTP" in output
+    assert "Traceback" not in output
+
+
+def test_a_wrong_ca_is_named_not_reported_as_a_broken_contract(tmp_path):
+    other = tmp_path / "other-ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=other",
+                    "-keyout", str(tmp_path / "k"), "-out", str(other)], check=True,
+                   capture_output=True)
+    topology = variant_topology(tmp_path, tls__ca_file=str(other))
+    done = harness("probe", "--topology", str(topology))
+    assert done.returncode == 2
+    assert f"TLS verification of https://127.11.0.1:8443/whoami.txt failed against {other}" \
+        in done.stderr
+
+
+def test_a_control_command_that_hangs_ends_in_one_sentence(tmp_path):
+    data = yaml.safe_load(TOPOLOGY.read_text())
+    data["nodes"][0]["control"] = {"kill": "echo stopping {node} at {host}; sleep 30 & wait",
+                                   "timeout_s": 1}
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(data))
+    os.environ["THIRDPARTY_FTP_PASSWORD"] = PASSWORD
+    cluster = ExternalCluster(load_topology(path))
+    try:
+        with pytest.raises(HarnessError) as err:
+            cluster.kill("node1")
+        assert str(err.value) == ("'kill' of node1 did not finish within 1 s "
+                                  "(last output: stopping node1 at 127.11.1.1)")
+        assert "stopping node1" in cluster.node_log("node1")
+    finally:
+        cluster.close()
+        del os.environ["THIRDPARTY_FTP_PASSWORD"]
