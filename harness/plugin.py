@@ -303,6 +303,13 @@ class Scenario:
                 return
         raise HarnessError(f"{tries} sessions through the cluster entry never reached {node}")
 
+    def require_reference_services(self, what: str) -> None:
+        """Skip on a cluster whose nodes do not serve the reference node's services, which
+        this scenario calls (`what`), saying so: a topology cannot describe them yet."""
+        if not self.cluster.reference_services:
+            pytest.skip(f"{'/'.join(self.props)} calls the reference node's {what}, which a "
+                        f"topology cannot yet describe for a {self.cluster.backend} cluster")
+
     def require_side_effects(self) -> list[dict[str, object]]:
         """The cluster's record of side effects, or a skip saying it has none."""
         recorded = self.cluster.recorded_side_effects()
@@ -486,6 +493,11 @@ def scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thres
 def own_cluster_scenario(request: pytest.FixtureRequest, cluster_factory: Callable[..., Cluster],
                          thresholds: Thresholds, tmp_path: Path) -> Iterator[Scenario]:
     """A scenario on a cluster of its own, for scenarios that change the membership (C13)."""
+    if request.config.getoption("topology"):
+        session_cluster: Cluster = request.getfixturevalue("cluster")
+        pytest.skip(_claimed_skip(request.node, session_cluster) or
+                    f"{'/'.join(_properties(request.node))} adds a node to a cluster of its own, "
+                    "which a topology cannot yet describe for an external cluster")
     cluster = cluster_factory(nodes=2)
     try:
         yield from _scenario(request, cluster, thresholds, tmp_path)

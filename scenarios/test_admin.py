@@ -8,6 +8,7 @@ from harness import checks
 @pytest.mark.admin
 @pytest.mark.http
 def test_admin_services_are_not_redirected(scenario):
+    scenario.require_reference_services("administrative services (wm.art.admin:quiesce, packages, poolStats)")
     node = scenario.nodes[0]
     scenario.admin(node, "quiesce", enable="true")  # from now on it redirects business calls
     scenario.settle_membership()

@@ -11,6 +11,7 @@ RETRIED = 20
 @pytest.mark.exactly_once
 @pytest.mark.http
 def test_orders_are_recorded_exactly_once_across_failover(scenario, victim):
+    scenario.require_reference_services("order service (harness.demo:order)")
     t = scenario.thresholds
     with scenario.steady_load(seconds=t.fault_seconds + 3, service="harness.demo:order",
                               keyed=True) as load:

@@ -14,6 +14,7 @@ POLL_S = 0.05
 @pytest.mark.packages
 @pytest.mark.http
 def test_every_node_reports_the_same_manifest(scenario):
+    scenario.require_reference_services("manifest service (wm.art.admin:packages)")
     manifests = {n: scenario.admin(n, "packages").detail for n in scenario.nodes}
     scenario.check(checks.identical(manifests))
 
@@ -21,6 +22,7 @@ def test_every_node_reports_the_same_manifest(scenario):
 @pytest.mark.packages
 @pytest.mark.http
 def test_a_replicated_package_reaches_every_node(scenario):
+    scenario.require_reference_services("replication services (wm.art.admin:replicate, packages)")
     t = scenario.thresholds
     version = f"1.1.{uuid.uuid4().int % 10_000}"
     start = time.monotonic()

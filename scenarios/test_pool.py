@@ -30,6 +30,7 @@ def _settle(cluster, node: str, want: int, bound_s: float) -> int:
 @pytest.mark.pool
 @pytest.mark.http
 def test_pools_stay_within_their_size_under_load(scenario):
+    scenario.require_reference_services("pooled service (harness.demo:poolQuery)")
     cluster = scenario.cluster
     _require_backend_count(cluster)
     samples: list[dict[str, int]] = []

@@ -9,6 +9,7 @@ REQUESTS_PER_NODE = 10
 
 @pytest.mark.redirect
 def test_node_without_the_package_redirects_to_a_peer_that_has_it(scenario, web_protocol):
+    scenario.require_reference_services("package services (wm.art.admin:packageDisable, harness.demo:echo)")
     cannot, can = scenario.nodes[:-1], scenario.nodes[-1:]
     for node in cannot:
         scenario.admin(node, "packageDisable", package="HarnessDemo")

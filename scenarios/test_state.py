@@ -14,6 +14,7 @@ SESSIONS, CALLS = 4, 6
 @pytest.mark.state
 @pytest.mark.http
 def test_cache_entries_survive_the_node_that_wrote_them(scenario):
+    scenario.require_reference_services("cache services (harness.demo:cachePut, cacheGet)")
     writer, readers = scenario.nodes[0], scenario.nodes[1:]
     http = scenario.http()
     written = {uuid.uuid4().hex: uuid.uuid4().hex for _ in range(KEYS)}
@@ -28,6 +29,7 @@ def test_cache_entries_survive_the_node_that_wrote_them(scenario):
 @pytest.mark.state
 @pytest.mark.http
 def test_sessions_keep_their_state_across_failover(scenario):
+    scenario.require_reference_services("stateful counter (harness.demo:counter)")
     clients = {f"session-{i}": scenario.http() for i in range(SESSIONS)}  # one cookie jar each
     victim = scenario.nodes[0]
 
@@ -46,6 +48,7 @@ def test_sessions_keep_their_state_across_failover(scenario):
 @pytest.mark.state
 @pytest.mark.http
 def test_node_cut_off_from_the_store_leaves_rotation(scenario, victim):
+    scenario.require_reference_services("stateful counter (harness.demo:counter)")
     t = scenario.thresholds
     scenario.require_fault("cut", link="redis")
     with scenario.steady_load(seconds=t.fault_seconds + 3, service="harness.demo:counter") as load:

@@ -23,6 +23,8 @@ class Cluster(ABC):
     topology: Topology
     mutant: Mutant | None = None
     toxiproxy: ToxiproxyApi | None = None
+    reference_services: bool = False
+    """whether the nodes serve the reference node's services (harness.demo:*, wm.art.admin:*)"""
 
     @property
     def node_ids(self) -> list[str]:
@@ -78,7 +80,8 @@ class Cluster(ABC):
 
     def backend_connections(self) -> dict[str, int]:
         """Pool connections per node, counted at the back end itself (C12)."""
-        raise HarnessError(f"the {self.backend} backend cannot count back-end connections")
+        raise HarnessError("C12 counts the back end's connections per node, which a topology "
+                           f"cannot yet describe for a {self.backend} cluster")
 
     def node_log(self, node: str) -> str:
         return ""

@@ -66,6 +66,8 @@ class Layout(ABC):
 class ReferenceCluster(Cluster):
     """N reference nodes behind HAProxy, with Redis and Toxiproxy, however they are run."""
 
+    reference_services = True
+
     def __init__(self, nodes: int = 3, mutant: Mutant | None = None, access_logs: bool = False) -> None:
         """`access_logs`: nodes log every HTTP answer with its wall time (`served_times`)."""
         if nodes < 1:
