@@ -340,38 +340,40 @@ def rejoined(records: Iterable[RequestRecord], node: str, back_at: float, bound_
 
 # -- C10 state, C14 exactly once -------------------------------------------------------------
 
-def state_continuity(reads: Iterable[RequestRecord], expected: Mapping[str, str],
+def state_continuity(reads: Iterable[tuple[RequestRecord, object]], expected: Mapping[str, str],
                      prop: str = "C10") -> Verdict:
-    """Every read of a key returns the value written for it, whichever node answers."""
-    rs = [r for r in reads if r.key in expected]
-    wrong = [r for r in rs if not r.ok or str(r.detail.get("value")) != expected[r.key or ""]]
-    nodes = sorted({r.node or "?" for r in rs})
+    """Every read of a key returns the value written for it, whichever node answers.
+    `reads`: each read's record (its key the key read) with the value it returned."""
+    rs = [(r, v) for r, v in reads if r.key in expected]
+    wrong = [(r, v) for r, v in rs if not r.ok or str(v) != expected[r.key or ""]]
+    nodes = sorted({r.node or "?" for r, _ in rs})
     figures: Figures = {"reads": len(rs), "wrong_or_failed": len(wrong), "nodes": ",".join(nodes)}
     problems, missing = [], []
     if not rs:
         missing.append(Missing("no read of a written key", "read the keys written through another node"))
     if wrong:
-        r = wrong[0]
-        got = r.detail.get("value", r.error)
+        r, got = wrong[0]
         problems.append(f"{len(wrong)} of {len(rs)} reads did not return the value written "
-                        f"(key {r.key} on {r.node}: {got!r} instead of {expected[r.key or '']!r})")
+                        f"(key {r.key} on {r.node}: {got if r.ok else r.error!r} instead of "
+                        f"{expected[r.key or '']!r})")
     return judge(prop, "state continuity", problems, missing,
                  f"{len(rs)} reads on {', '.join(nodes)} returned the values written", figures)
 
 
-def session_continuity(records: Iterable[RequestRecord], prop: str = "C10") -> Verdict:
-    """A stateful session's counter goes 1, 2, 3, ... across nodes, without reset or skip."""
-    by_session: dict[str, list[RequestRecord]] = {}
-    for r in records:
+def session_continuity(calls: Iterable[tuple[RequestRecord, object]], prop: str = "C10") -> Verdict:
+    """A stateful session's counter goes 1, 2, 3, ... across nodes, without reset or skip.
+    `calls`: each call's record (its key the session) with the counter it returned."""
+    by_session: dict[str, list[tuple[RequestRecord, object]]] = {}
+    for r, count in calls:
         if r.ok and r.key:
-            by_session.setdefault(r.key, []).append(r)
+            by_session.setdefault(r.key, []).append((r, count))
     broken = []
     for key, rs in by_session.items():
-        counts = [int(r.detail.get("count", -1)) for r in sorted(rs, key=lambda r: r.start_mono)]
+        counts = [_as_int(c) for _, c in sorted(rs, key=lambda rc: rc[0].start_mono)]
         if counts != list(range(1, len(counts) + 1)):
             broken.append((key, counts))
-    nodes = {r.node for rs in by_session.values() for r in rs}
-    moved = sum(1 for rs in by_session.values() if len({r.node for r in rs}) > 1)
+    nodes = {r.node for rs in by_session.values() for r, _ in rs}
+    moved = sum(1 for rs in by_session.values() if len({r.node for r, _ in rs}) > 1)
     figures: Figures = {"sessions": len(by_session), "broken_sessions": len(broken),
                         "nodes_seen": len(nodes), "sessions_served_by_several_nodes": moved}
     problems, missing = [], []
@@ -387,11 +389,18 @@ def session_continuity(records: Iterable[RequestRecord], prop: str = "C10") -> V
                  figures)
 
 
+def _as_int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return -1
+
+
 def exactly_once(acknowledged: Iterable[RequestRecord], audit: Iterable[Mapping[str, object]],
                  kind: str, prop: str = "C14") -> Verdict:
     """Every side effect a client was told succeeded is recorded exactly once."""
     acked = {r.key for r in acknowledged if r.ok and r.key}
-    recorded = Counter(str(e.get("key")) for e in audit if e.get("kind") == kind)
+    recorded = Counter(str(e.get("key")) for e in audit if e.get("kind", kind) == kind)
     missing = sorted(k for k in acked if recorded[k] == 0)
     doubled = sorted(k for k in acked if recorded[k] > 1)
     figures: Figures = {"acknowledged": len(acked), "missing": len(missing), "duplicated": len(doubled)}

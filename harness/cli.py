@@ -1,6 +1,8 @@
 """`harness`: start and stop a reference cluster, list mutants, check the machine, build reports.
 
     harness up [--nodes N] [--backend B] [--mutant M]   start; print endpoints; stay up
+               [--topology-out FILE]                    ...and write it as an external topology
+    harness node ACTION [NODE] --socket SOCK            control a node of a running `harness up`
     harness down                                        stop what `up` started, sweep leftovers
     harness mutants                                     one a line: name, property, summary
     harness doctor                                      the real components and their versions
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cluster import BACKENDS, start_cluster
+from harness.cluster.reference import ReferenceCluster
 from harness.cluster.procs import STATE_ROOT, sweep_stale
 from harness.errors import HarnessError
 from harness.mutants import MUTANTS
@@ -36,7 +39,10 @@ UP_PID = STATE_ROOT / "up.pid"
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from harness.control import ControlServer, write_topology
+
     cluster = start_cluster(args.backend, args.nodes, args.mutant)
+    server = None
     stop = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -52,6 +58,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         args.endpoints_file.write_text(json.dumps(endpoints, indent=2))
         UP_PID.parent.mkdir(parents=True, exist_ok=True)
         UP_PID.write_text(str(os.getpid()))
+        if args.topology_out:
+            assert isinstance(cluster, ReferenceCluster)
+            server = ControlServer(cluster, cluster.directory / "control.sock")
+            write_topology(cluster, server.path, args.topology_out)
+            endpoints["topology_file"] = str(args.topology_out.resolve())
         summary = {k: v for k, v in endpoints.items() if k != "topology"}
         print(json.dumps(summary, indent=2), flush=True)
         print(f"harness: cluster up; endpoints in {args.endpoints_file}; "
@@ -59,10 +70,23 @@ def cmd_up(args: argparse.Namespace) -> int:
         while not stop:
             time.sleep(0.2)
     finally:
+        if server is not None:
+            server.close()
         cluster.close()
         UP_PID.unlink(missing_ok=True)
         args.endpoints_file.unlink(missing_ok=True)
         print("harness: cluster down", file=sys.stderr)
+    return 0
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    from harness.control import NODE_ACTIONS, request
+
+    if args.action in NODE_ACTIONS and not args.node:
+        raise HarnessError(f"`harness node {args.action}` needs a node id")
+    result = request(args.socket, args.action, args.node)
+    if result:
+        print(result)
     return 0
 
 
@@ -201,7 +225,18 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--endpoints-file", type=Path, default=DEFAULT_ENDPOINTS,
                     help=f"where to write the endpoints for `locust -f loadtests/` "
                          f"(default {DEFAULT_ENDPOINTS})")
+    up.add_argument("--topology-out", type=Path, default=None, metavar="FILE",
+                    help="also write the cluster as an external topology (node control through "
+                         "`harness node`), for `pytest scenarios/ --topology FILE`")
     up.set_defaults(run=cmd_up)
+
+    from harness.control import ACTIONS
+    node = sub.add_parser("node", help="control a node of the cluster a running `harness up` holds")
+    node.add_argument("action", choices=ACTIONS, help="what to do (add prints the new node's id)")
+    node.add_argument("node", nargs="?", default=None, help="the node id (not for add)")
+    node.add_argument("--socket", type=Path, required=True,
+                      help="the control socket `harness up --topology-out` named in the topology")
+    node.set_defaults(run=cmd_node)
 
     sub.add_parser("down", help="stop the cluster `harness up` started; sweep leftovers").set_defaults(run=cmd_down)
     sub.add_parser("mutants", help="list the mutants: name, property broken, summary").set_defaults(run=cmd_mutants)

@@ -19,9 +19,11 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from harness.errors import HarnessError
+from harness.evidence import EvidenceSpec
+from harness.model import Strict as _Strict
 
 Protocol = Literal["http", "https", "ftp", "smtp"]
 PROTOCOLS: tuple[Protocol, ...] = ("http", "https", "ftp", "smtp")
@@ -46,11 +48,6 @@ class Property(str, Enum):
     C13 = "C13"
     C14 = "C14"
 
-
-class _Strict(BaseModel):
-    """Unknown fields are errors: a typo in a topology must not silently drop a setting."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Endpoints(_Strict):
@@ -175,6 +172,16 @@ class NodeSpec(_Strict):
     endpoints: Endpoints
     control: NodeControl = NodeControl()
 
+    @property
+    def host(self) -> str:
+        """The host of the node's first endpoint: what `{host}` stands for in templates."""
+        hosts = self.endpoints.hosts()
+        return hosts[0] if hosts else ""
+
+    def placeholders(self) -> dict[str, str]:
+        """What every command or request template about this node gets."""
+        return {"node": self.id, "host": self.host}
+
 
 class Tls(_Strict):
     """Trust for HTTPS: a CA bundle to verify against, or `insecure: true` to skip it; and an
@@ -277,6 +284,9 @@ class Topology(_Strict):
     toxiproxy: str | None = Field(
         default=None, description="API URL of a Toxiproxy server in front of the nodes"
     )
+    evidence: EvidenceSpec = Field(
+        default_factory=EvidenceSpec,
+        description="where the evidence lives that client traffic cannot show (C7-C14)")
     balancing: Literal["auto", "request", "connection"] = Field(
         default="auto",
         description="what the balancer balances: requests (L7), connections (L4), or found out",

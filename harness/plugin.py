@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from harness.errors import ConfigurationError, HarnessError
 from harness.faults import FaultEvent, FaultInjector
 from harness.mutants import MUTANTS, get_mutant
 from harness.traffic.clients import FtpClient, HttpClient, SmtpClient
+from harness.evidence import Call, Evidence, SideEffects, Source, Toggle, interpret
 from harness.traffic.load import Load
 from harness.traffic.log import RequestLog, RequestRecord
 from harness.verdict import Verdict
@@ -265,18 +267,13 @@ class Scenario:
     def smtp(self) -> SmtpClient:
         return SmtpClient(self.cluster.topology, self.log)
 
-    def admin(self, node: str, service: str, **params: str) -> RequestRecord:
-        """Call an administrative service on one node; a failure is a harness error."""
-        record = self.http().call(f"wm.art.admin:{service}", endpoint=node, params=params)
-        if not record.ok:
-            raise HarnessError(f"administrative call {service} on {node} failed: {record.error}")
-        return record
-
     @contextmanager
     def steady_load(self, seconds: float, protocol: Protocol = "http", **plan: Any) -> Iterator[Load]:
         """Traffic through the entry point (by default) for `seconds`, in a Locust process."""
         t = self.thresholds
         plan = {"users": t.load_users, "rate": t.load_rate, **plan}
+        if isinstance(plan.get("call"), Call):
+            plan["call"] = plan["call"].model_dump()
         with allure.step(f"steady {protocol} load: {plan['users']} users x {plan['rate']}/s "
                          f"for {seconds:.0f} s"):
             load = Load(self.cluster.topology, self.directory, verify=self.cluster.ca_file,
@@ -303,20 +300,59 @@ class Scenario:
                 return
         raise HarnessError(f"{tries} sessions through the cluster entry never reached {node}")
 
-    def require_reference_services(self, what: str) -> None:
-        """Skip on a cluster whose nodes do not serve the reference node's services, which
-        this scenario calls (`what`), saying so: a topology cannot describe them yet."""
-        if not self.cluster.reference_services:
-            pytest.skip(f"{'/'.join(self.props)} calls the reference node's {what}, which a "
-                        f"topology cannot yet describe for a {self.cluster.backend} cluster")
+    @cached_property
+    def evidence(self) -> Evidence:
+        """The topology's evidence sources, read with its authentication and templates."""
+        topology = self.cluster.topology
 
-    def require_side_effects(self) -> list[dict[str, object]]:
-        """The cluster's record of side effects, or a skip saying it has none."""
-        recorded = self.cluster.recorded_side_effects()
-        if recorded is None:
-            pytest.skip(f"{'/'.join(self.props)} needs a record of the side effects the "
-                        "cluster performed, which this cluster does not offer")
-        return recorded
+        def request(call: Call, target: str, values: dict[str, str]) -> tuple[bool, object, str]:
+            record = HttpClient(topology, RequestLog(), verify=self.cluster.ca_file).send(
+                call, target, values, keep_text=True)
+            return record.ok, record.error or record.status, str(record.detail.get("text", ""))
+
+        return Evidence(topology.evidence, request,
+                        lambda node: topology.node(node).placeholders(), self.directory)
+
+    @contextmanager
+    def toggled(self, toggle: Toggle, field: str, nodes: list[str]) -> Iterator[None]:
+        """Put `nodes` in the state `toggle` makes (e.g. unable to serve) for the body; always
+        take them back out, so that a cluster of the user's is left as it was found."""
+        made: list[str] = []
+        with allure.step(f"evidence.{field}.make on {', '.join(nodes)}"):
+            try:
+                for node in nodes:
+                    self.evidence.act(toggle.make, f"{field}.make", node)
+                    made.append(node)
+                yield
+            finally:
+                for node in made:
+                    self.evidence.act(toggle.undo, f"{field}.undo", node)
+
+    def read_answer(self, source: Source, record: RequestRecord, field: str) -> Any:
+        """What `source` reads from the answer of a request `record` (sent with keep_text);
+        None when the request failed."""
+        if not record.ok:
+            return None
+        return interpret(source, str(record.detail.get("text", "")), f"evidence.{field}")
+
+    def recorded_side_effects(self, spec: SideEffects) -> list[dict[str, object]]:
+        """The side effects the cluster recorded, each `{kind, key}`; a plain key (a line of
+        a mail spool) stands for a side effect of any kind."""
+        recorded = self.evidence.fetch(spec.recorded, "side_effects.recorded")
+        if not isinstance(recorded, list):
+            raise ConfigurationError("evidence.side_effects.recorded answered "
+                                     f"{type(recorded).__name__}, not a list of side effects")
+        return [e if isinstance(e, dict) else {"key": str(e)} for e in recorded]
+
+    def require_evidence(self, field: str) -> Any:
+        """The topology's `evidence.<field>` (dotted), or a skip naming the field."""
+        spec: Any = self.cluster.topology.evidence
+        for part in field.split("."):
+            spec = getattr(spec, part) if spec is not None else None
+        if spec is None:
+            pytest.skip(f"{'/'.join(self.props) or 'this scenario'} needs `evidence.{field}` "
+                        "in the topology")
+        return spec
 
     def require_fault(self, kind: str, link: str | None = None) -> None:
         """Skip, naming the topology field that would enable it, if this cluster cannot
@@ -492,12 +528,16 @@ def scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thres
 @pytest.fixture
 def own_cluster_scenario(request: pytest.FixtureRequest, cluster_factory: Callable[..., Cluster],
                          thresholds: Thresholds, tmp_path: Path) -> Iterator[Scenario]:
-    """A scenario on a cluster of its own, for scenarios that change the membership (C13)."""
+    """A scenario on a cluster of its own, for scenarios that change the membership (C13);
+    on an external cluster, the cluster itself (a node is added to it and removed again)."""
     if request.config.getoption("topology"):
         session_cluster: Cluster = request.getfixturevalue("cluster")
-        pytest.skip(_claimed_skip(request.node, session_cluster) or
-                    f"{'/'.join(_properties(request.node))} adds a node to a cluster of its own, "
-                    "which a topology cannot yet describe for an external cluster")
+        scale = session_cluster.topology.evidence.scale
+        if not _claimed_skip(request.node, session_cluster) and (scale is None or scale.add is None):
+            pytest.skip(f"{'/'.join(_properties(request.node))} needs `evidence.scale.add` and "
+                        "`evidence.scale.remove` in the topology")
+        yield from _scenario(request, session_cluster, thresholds, tmp_path)
+        return
     cluster = cluster_factory(nodes=2)
     try:
         yield from _scenario(request, cluster, thresholds, tmp_path)

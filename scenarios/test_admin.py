@@ -8,16 +8,15 @@ from harness import checks
 @pytest.mark.admin
 @pytest.mark.http
 def test_admin_services_are_not_redirected(scenario):
-    scenario.require_reference_services("administrative services (wm.art.admin:quiesce, packages, poolStats)")
+    spec = scenario.require_evidence("admin")
     node = scenario.nodes[0]
-    scenario.admin(node, "quiesce", enable="true")  # from now on it redirects business calls
-    scenario.settle_membership()
     http = scenario.http()
-    admin_calls = [
-        http.call("wm.art.admin:setConnection", endpoint=node,
-                  params={"name": "harness.demo.conn:orders", "value": "jdbc:backend"}),
-        http.call("wm.art.admin:packages", endpoint=node),
-        http.call("wm.art.admin:poolStats", endpoint=node),
-        http.call("wm.art.admin:health", endpoint=node),
-    ]
-    scenario.check(checks.runs_where_addressed(admin_calls))
+    if spec.redirecting is None:
+        calls = [http.send(service, node) for service in spec.services]
+        scenario.check(checks.runs_where_addressed(calls).noting(
+            "the node was not redirecting other requests (evidence.admin.redirecting)"))
+        return
+    with scenario.toggled(spec.redirecting, "admin.redirecting", [node]):
+        scenario.settle_membership()  # from now on it redirects business calls
+        calls = [http.send(service, node) for service in spec.services]
+    scenario.check(checks.runs_where_addressed(calls))

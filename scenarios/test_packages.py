@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from harness import checks
+from harness.errors import ConfigurationError
 
 POLL_S = 0.05
 
@@ -14,25 +15,36 @@ POLL_S = 0.05
 @pytest.mark.packages
 @pytest.mark.http
 def test_every_node_reports_the_same_manifest(scenario):
-    scenario.require_reference_services("manifest service (wm.art.admin:packages)")
-    manifests = {n: scenario.admin(n, "packages").detail for n in scenario.nodes}
+    spec = scenario.require_evidence("manifest")
+    manifests = {}
+    for node in scenario.nodes:
+        manifest = scenario.evidence.fetch(spec.source, "manifest.source", node)
+        if not isinstance(manifest, dict):
+            raise ConfigurationError(f"evidence.manifest for {node} answered "
+                                     f"{type(manifest).__name__}, not a mapping of fields")
+        manifests[node] = {k: v for k, v in manifest.items() if k not in spec.ignore}
     scenario.check(checks.identical(manifests))
 
 
 @pytest.mark.packages
 @pytest.mark.http
 def test_a_replicated_package_reaches_every_node(scenario):
-    scenario.require_reference_services("replication services (wm.art.admin:replicate, packages)")
+    spec = scenario.require_evidence("replication")
     t = scenario.thresholds
     version = f"1.1.{uuid.uuid4().int % 10_000}"
     start = time.monotonic()
-    scenario.admin(scenario.nodes[0], "replicate", package="HarnessExtras", version=version)
+    scenario.evidence.act(spec.publish, "replication.publish", scenario.nodes[0], version=version)
     arrivals: dict[str, float | None] = dict.fromkeys(scenario.nodes)
+    found_anywhere = False  # a version path no node ever answers is a wrong path, not a verdict
     deadline = start + 2 * t.replication_bound
     while None in arrivals.values() and time.monotonic() < deadline:
         for node in [n for n, at in arrivals.items() if at is None]:
-            packages = scenario.admin(node, "packages").detail["packages"]
-            if packages.get("HarnessExtras") == version:
+            got = scenario.evidence.fetch(spec.version, "replication.version", node, missing_ok=True)
+            found_anywhere |= got is not None
+            if str(got) == version:
                 arrivals[node] = time.monotonic() - start
         time.sleep(POLL_S)
+    if not found_anywhere:
+        raise ConfigurationError(f"evidence.replication.version never answered "
+                                 f"{spec.version.json_path!r} on any node")
     scenario.check(checks.replicated_within(arrivals, t.replication_bound))

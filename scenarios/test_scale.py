@@ -1,8 +1,9 @@
 """C13: adding a node raises saturated throughput, and the new node takes its share.
 
-A short saturating step on a cluster of its own (N = 2 -> 3); the full capacity run belongs to
-`locust -f loadtests/`. The workload is the slow service, so each node's capacity is its
-thread pool, not this machine's cores.
+A short saturating step before and after one node is added (on the reference cluster, to a
+2-node cluster of its own; on an external one, by `evidence.scale.add`, removed afterwards).
+The full capacity run belongs to `locust -f loadtests/`. The reference's workload is its slow
+service, so each node's capacity is its thread pool, not this machine's cores.
 """
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from harness import checks
 from harness.errors import HarnessError
 
-SATURATE = {"service": "harness.demo:slow", "users": 40, "rate": 100.0}
+SATURATE = {"users": 40, "rate": 100.0}
 STEP_S = 4.0
 
 
@@ -25,17 +26,23 @@ def _throughput(records) -> float:
 @pytest.mark.http
 def test_one_more_node_adds_capacity(own_cluster_scenario):
     scenario = own_cluster_scenario
-    with scenario.steady_load(seconds=STEP_S, **SATURATE) as before:
+    spec = scenario.require_evidence("scale")
+    load = {**SATURATE, **({"call": spec.load} if spec.load else {})}
+    nodes_before = len(scenario.nodes)
+    with scenario.steady_load(seconds=STEP_S, **load) as before:
         pass
     new_node = scenario.cluster.add_node()
     try:
-        scenario.cluster.wait_in_rotation([new_node], timeout_s=scenario.thresholds.rejoin_bound)
-    except HarnessError:
-        pass  # a node that never enters the rotation is what the check below judges
-    with scenario.steady_load(seconds=STEP_S, **SATURATE) as after:
-        pass
+        try:
+            scenario.cluster.wait_in_rotation([new_node], timeout_s=scenario.thresholds.rejoin_bound)
+        except HarnessError:
+            pass  # a node that never enters the rotation is what the check below judges
+        with scenario.steady_load(seconds=STEP_S, **load) as after:
+            pass
+    finally:
+        scenario.cluster.remove_node(new_node)  # leave the cluster as it was found
     served = [r for r in after.records if r.ok]
     share = sum(r.node == new_node for r in served) / max(len(served), 1)
     scenario.check(checks.scales(_throughput(before.records), _throughput(after.records),
                                  scenario.thresholds.min_scale_ratio, share,
-                                 fair_share=1 / len(scenario.nodes)))
+                                 fair_share=1 / (nodes_before + 1)))

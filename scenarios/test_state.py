@@ -14,46 +14,53 @@ SESSIONS, CALLS = 4, 6
 @pytest.mark.state
 @pytest.mark.http
 def test_cache_entries_survive_the_node_that_wrote_them(scenario):
-    scenario.require_reference_services("cache services (harness.demo:cachePut, cacheGet)")
+    spec = scenario.require_evidence("state")
     writer, readers = scenario.nodes[0], scenario.nodes[1:]
     http = scenario.http()
     written = {uuid.uuid4().hex: uuid.uuid4().hex for _ in range(KEYS)}
     for key, value in written.items():
-        http.call("harness.demo:cachePut", endpoint=writer, params={"key": key, "value": value})
+        scenario.expect_set_up(http.send(spec.write, writer, {"key": key, "value": value}),
+                               "evidence.state.write")
     with scenario.fault("kill", writer):
-        reads = [http.call("harness.demo:cacheGet", endpoint=reader, params={"key": key}, key=key)
-                 for key in written for reader in [*readers, "entry"]]
+        reads = []
+        for key in written:
+            for reader in [*readers, "entry"]:
+                record = http.send(spec.read.request, reader, {"key": key}, key=key, keep_text=True)
+                reads.append((record, scenario.read_answer(spec.read, record, "state.read")))
     scenario.check(checks.state_continuity(reads, written))
 
 
 @pytest.mark.state
 @pytest.mark.http
 def test_sessions_keep_their_state_across_failover(scenario):
-    scenario.require_reference_services("stateful counter (harness.demo:counter)")
+    session = scenario.require_evidence("state.session")
     clients = {f"session-{i}": scenario.http() for i in range(SESSIONS)}  # one cookie jar each
     victim = scenario.nodes[0]
+    counts = []
 
     def round_of_calls() -> None:
         for name, client in clients.items():
-            client.call("harness.demo:counter", key=name)
+            record = client.send(session.request, "entry", key=name, keep_text=True)
+            counts.append((record, scenario.read_answer(session, record, "state.session")))
 
     for _ in range(CALLS // 2):
         round_of_calls()
     with scenario.fault("kill", victim):
         for _ in range(CALLS - CALLS // 2):
             round_of_calls()
-    scenario.check(checks.session_continuity(scenario.log.records))
+    scenario.check(checks.session_continuity(counts))
 
 
 @pytest.mark.state
 @pytest.mark.http
 def test_node_cut_off_from_the_store_leaves_rotation(scenario, victim):
-    scenario.require_reference_services("stateful counter (harness.demo:counter)")
+    session = scenario.require_evidence("state.session")
+    link = scenario.require_evidence("state.store_link")
     t = scenario.thresholds
-    scenario.require_fault("cut", link="redis")
-    with scenario.steady_load(seconds=t.fault_seconds + 3, service="harness.demo:counter") as load:
+    scenario.require_fault("cut", link=link)
+    with scenario.steady_load(seconds=t.fault_seconds + 3, call=session.request) as load:
         scenario.hold(1)
         node = scenario.pick_victim(load, victim)
-        with scenario.fault("cut", node, link="redis") as event:
+        with scenario.fault("cut", node, link=link) as event:
             scenario.hold()
     scenario.check(scenario.failover_verdict(event, prop="C10"))

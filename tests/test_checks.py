@@ -235,18 +235,19 @@ def test_rejoined_never_passes_without_traffic_after_the_restart(after):
 
 
 def test_state_continuity():
-    good = [rec(0, "n2", key="k", detail={"value": "v"})]
+    good = [(rec(0, "n2", key="k"), "v")]
     assert checks.state_continuity(good, {"k": "v"}).passed
-    lost = [rec(0, "n2", ok=False, key="k")]
+    assert checks.state_continuity([(rec(0, "n2", key="k"), "w")], {"k": "v"}).outcome == "violated"
+    lost = [(rec(0, "n2", ok=False, key="k"), None)]
     assert not checks.state_continuity(lost, {"k": "v"}).passed
 
 
 def test_session_continuity():
-    good = [rec(i, NODES[i % 3], key="s", detail={"count": i + 1}) for i in range(6)]
+    good = [(rec(i, NODES[i % 3], key="s"), i + 1) for i in range(6)]
     assert checks.session_continuity(good).passed
-    one_node = [rec(i, "n1", key="s", detail={"count": i + 1}) for i in range(6)]
+    one_node = [(rec(i, "n1", key="s"), i + 1) for i in range(6)]
     assert checks.session_continuity(one_node).outcome == "inconclusive"
-    reset = [rec(i, NODES[i % 3], key="s", detail={"count": c}) for i, c in enumerate([1, 2, 1])]
+    reset = [(rec(i, NODES[i % 3], key="s"), c) for i, c in enumerate([1, 2, 1])]
     assert "lost state" in checks.session_continuity(reset).explanation
 
 

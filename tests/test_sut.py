@@ -10,6 +10,7 @@ import requests
 import trustme
 
 from harness.cluster.local import LocalCluster
+from harness.evidence import Evidence
 from harness.mutants import get_mutant
 from harness.traffic.clients import FtpClient, HttpClient, SmtpClient
 from harness.traffic.log import RequestLog
@@ -74,12 +75,15 @@ def test_business_services(cluster, http):
     assert http.call("harness.extras:hello", params={"name": "x"}).detail["hello"] == "x"
 
 
-def test_admin_services(cluster, http):
+def test_admin_services(cluster, http, tmp_path):
     assert http.call("wm.art.admin:health", endpoint="node1").detail["status"] == "ok"
     manifest = http.call("wm.art.admin:packages", endpoint="node1").detail
     assert manifest["adapters"]["WmART"] and "harness.demo:order" in manifest["services"]
     stats = http.call("wm.art.admin:poolStats", endpoint="node2").detail
-    assert stats["size"] == cluster.pool_size and cluster.backend_connections()["node2"] == cluster.pool_size
+    pools = cluster.topology.evidence.pools  # the reference described as any cluster would be
+    evidence = Evidence(cluster.topology.evidence, None, lambda n: cluster.topology.node(n).placeholders(),
+                        tmp_path)
+    assert stats["size"] == pools.pool_size == evidence.fetch(pools.connections, "pools", "node2")
     http.call("wm.art.admin:replicate", endpoint="node1", params={"package": "HarnessExtras", "version": "9.9"})
     for node in cluster.node_ids:
         assert eventually(lambda: http.call("wm.art.admin:packages", endpoint=node)

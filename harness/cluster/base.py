@@ -23,8 +23,6 @@ class Cluster(ABC):
     topology: Topology
     mutant: Mutant | None = None
     toxiproxy: ToxiproxyApi | None = None
-    reference_services: bool = False
-    """whether the nodes serve the reference node's services (harness.demo:*, wm.art.admin:*)"""
 
     @property
     def node_ids(self) -> list[str]:
@@ -68,20 +66,15 @@ class Cluster(ABC):
     def restart(self, node: str) -> None: ...
 
     def add_node(self) -> str:
+        """Start one more node and bring it into the balancer's rotation; its id."""
         raise HarnessError(f"the {self.backend} backend cannot add nodes")
+
+    def remove_node(self, node: str) -> None:
+        """Take a node that `add_node` added out again."""
+        raise HarnessError(f"the {self.backend} backend cannot remove nodes")
 
     def reset(self) -> None:
         """Heal every fault and restore every node's starting state."""
-
-    def recorded_side_effects(self) -> list[dict[str, object]] | None:
-        """Every side effect the cluster recorded (`{"kind": "mail"|"order", "key": ...}`),
-        or None when this cluster offers no such record (C7, C14)."""
-        return None
-
-    def backend_connections(self) -> dict[str, int]:
-        """Pool connections per node, counted at the back end itself (C12)."""
-        raise HarnessError("C12 counts the back end's connections per node, which a topology "
-                           f"cannot yet describe for a {self.backend} cluster")
 
     def node_log(self, node: str) -> str:
         return ""

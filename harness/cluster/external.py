@@ -1,57 +1,29 @@
 """The `external` backend: a cluster the user already runs, described by a topology file.
 
 The harness starts nothing. Nodes are controlled through the topology's command templates
-(`{node}`, `{host}`) or its `docker` container names; network faults need a Toxiproxy server
-named in the topology whose proxies are called `<node>-<link>`; without them those scenarios
-are skipped, naming the field.
-
-A control command runs in its own process group with no terminal, its output appended to a
-per-run file (attached to the report as the node's log), never to the harness's pipes: a
-script that starts a daemon inheriting its output cannot hang the run. A command that times
-out is killed with its whole group; a timeout or a non-zero exit ends in one sentence naming
-the node, the action and the command's last output lines.
+(`{node}`, `{host}`) or its `docker` container names, run by `harness.commands` with their
+output in a per-run file attached to the report as the node's log; network faults need a
+Toxiproxy server named in the topology whose proxies are called `<node>-<link>`; without
+them those scenarios are skipped, naming the field.
 """
 
 from __future__ import annotations
 
-import os
-import shlex
 import shutil
-import signal
-import subprocess
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from harness import commands
 from harness.cluster.base import Cluster
 from harness.cluster.toxiproxy import ToxiproxyApi
-from harness.config import PROTOCOLS, NodeSpec, Topology
+from harness.config import NodeSpec, Topology
 from harness.errors import HarnessError
 from harness.secrets import redact
 
-TAIL_LINES = 3
-
-
-def node_host(node: NodeSpec) -> str:
-    """The host of the node's first endpoint: what `{host}` stands for."""
-    for proto in PROTOCOLS:
-        url = node.endpoints.get(proto)
-        if url:
-            return urlsplit(url).hostname or ""
-    return ""
-
 
 def render_command(template: str, node: NodeSpec) -> str:
-    return template.replace("{node}", shlex.quote(node.id)).replace(
-        "{host}", shlex.quote(node_host(node)))
-
-
-def _tail(log: Path, start: int) -> str:
-    """The last lines a command wrote to `log` from offset `start`, secrets blanked."""
-    with log.open("rb") as f:
-        f.seek(start)
-        lines = f.read().decode(errors="replace").strip().splitlines()[-TAIL_LINES:]
-    return "last output: " + redact(" | ".join(lines)) if lines else "no output"
+    return commands.render(template, node.placeholders())
 
 
 class ExternalCluster(Cluster):
@@ -82,24 +54,8 @@ class ExternalCluster(Cluster):
         if not template:
             raise HarnessError(f"the topology gives no '{action}' command for node {node_id!r} "
                                f"(field nodes[{node_id}].control.{action})")
-        command = render_command(template, node)
-        log = self._output(node_id)
-        with log.open("a") as out:
-            out.write(f"$ {command}\n")
-            out.flush()
-            start = out.tell()
-            proc = subprocess.Popen(command, shell=True, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                code = proc.wait(timeout=node.control.timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                raise HarnessError(f"'{action}' of {node_id} did not finish within "
-                                   f"{node.control.timeout_s:.0f} s ({_tail(log, start)})") from None
-        if code != 0:
-            raise HarnessError(f"'{action}' of {node_id} failed with exit {code} "
-                               f"({_tail(log, start)})")
+        commands.run(template, node.placeholders(), self._output(node_id), node.control.timeout_s,
+                     f"'{action}' of {node_id}")
 
     def missing_for_fault(self, kind: str) -> str | None:
         if kind not in self.CONTROL_FOR:
@@ -121,6 +77,24 @@ class ExternalCluster(Cluster):
 
     def restart(self, node: str) -> None:
         self._control("restart", node)
+
+    def add_node(self) -> str:
+        """Run `evidence.scale.add`; the last line it prints is the new node's id."""
+        spec = self.topology.evidence.scale
+        if spec is None or spec.add is None:
+            raise HarnessError("the topology gives no command that adds a node (evidence.scale.add)")
+        out = commands.run(spec.add, {}, self.directory / "scale.log", spec.timeout_s,
+                           "evidence.scale.add").strip().splitlines()
+        if not out:
+            raise HarnessError("evidence.scale.add printed no node id (its last line must be it)")
+        return out[-1].strip()
+
+    def remove_node(self, node: str) -> None:
+        spec = self.topology.evidence.scale
+        if spec is None or spec.remove is None:
+            raise HarnessError("the topology gives no command that removes a node (evidence.scale.remove)")
+        commands.run(spec.remove, {"node": node}, self.directory / "scale.log", spec.timeout_s,
+                     f"evidence.scale.remove of {node}")
 
     def reset(self) -> None:
         if self.toxiproxy:

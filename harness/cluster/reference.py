@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
 import requests
 
 from harness.cluster.base import Cluster
@@ -24,6 +23,8 @@ from harness.cluster.procs import Run, wait_for_port
 from harness.cluster.toxiproxy import ToxiproxyApi
 from harness.config import Endpoints, NodeSpec, Tls, Topology
 from harness.errors import HarnessError
+from harness.evidence import (Admin, Call, EvidenceSpec, Manifest, Pools, Redirect, Replication,
+                              Scale, SideEffects, Source, State, Toggle)
 from harness.mutants import Mutant, node_mutants
 from harness.sut.redirect import render_redir_cnf
 from harness.sut.settings import NodeSettings
@@ -35,6 +36,7 @@ POOL_SIZE = 4
 BACKEND_MAX_CLIENTS = 64
 LINKS = ("http", "https", "ftp", "smtp")
 REDIR_EXCLUSIONS = ["wm.art"]
+REPLICATED_PACKAGE, DEMO_PACKAGE = "HarnessExtras", "HarnessDemo"
 START_TIMEOUT_S = 15.0
 
 Address = tuple[str, int]
@@ -63,10 +65,52 @@ class Layout(ABC):
         return f"{host}:{port}"
 
 
+def _admin(service: str, **params: str) -> Call:
+    return Call(path=f"/invoke/wm.art.admin:{service}", params=params)
+
+
+def _invoke(service: str, **params: str) -> Call:
+    return Call(path=f"/invoke/harness.demo:{service}", params=params)
+
+
+def reference_evidence(backend: Address) -> EvidenceSpec:
+    """The reference cluster described as any cluster would be: its administrative services
+    (the `wm.art.admin` folder), its demo services, and `redis-cli` at the back end, where
+    every node's pool connections carry the name `pool-<node>` (`-e`: a back end too full to
+    answer fails the command instead of reading as no connections)."""
+    host, port = backend
+    return EvidenceSpec(
+        manifest=Manifest(source=Source(request=_admin("packages")), ignore=["node"]),
+        replication=Replication(
+            publish=Source(request=_admin("replicate", package=REPLICATED_PACKAGE,
+                                          version="{version}")),
+            version=Source(request=_admin("packages"), json_path=f"packages.{REPLICATED_PACKAGE}")),
+        redirect=Redirect(
+            unable=Toggle(make=Source(request=_admin("packageDisable", package=DEMO_PACKAGE)),
+                          undo=Source(request=_admin("packageEnable", package=DEMO_PACKAGE))),
+            service=_invoke("echo")),
+        admin=Admin(
+            services=[_admin("setConnection", name="harness.demo.conn:orders", value="jdbc:backend"),
+                      _admin("packages"), _admin("poolStats"), _admin("health")],
+            redirecting=Toggle(make=Source(request=_admin("quiesce", enable="true")),
+                               undo=Source(request=_admin("quiesce", enable="false")))),
+        state=State(write=_invoke("cachePut", key="{key}", value="{value}"),
+                    read=Source(request=_invoke("cacheGet", key="{key}"), json_path="value"),
+                    session=Source(request=_invoke("counter"), json_path="count"),
+                    store_link="redis"),
+        pools=Pools(connections=Source(command=f"redis-cli -e -h {host} -p {port} client list",
+                                       regex=r"\bname=pool-{node}\b", count=True),
+                    pool_size=POOL_SIZE, backend_limit=BACKEND_MAX_CLIENTS,
+                    load=_invoke("poolQuery")),
+        side_effects=SideEffects(recorded=Source(request=_admin("audit"), json_path="entries"),
+                                 order=_invoke("order", key="{key}")),
+        # a node's capacity is its thread pool, not this machine's cores
+        scale=Scale(load=_invoke("slow")),
+    )
+
+
 class ReferenceCluster(Cluster):
     """N reference nodes behind HAProxy, with Redis and Toxiproxy, however they are run."""
-
-    reference_services = True
 
     def __init__(self, nodes: int = 3, mutant: Mutant | None = None, access_logs: bool = False) -> None:
         """`access_logs`: nodes log every HTTP answer with its wall time (`served_times`)."""
@@ -143,7 +187,8 @@ class ReferenceCluster(Cluster):
             name=f"reference-{self.backend}-{self.run.slot if self.run else 0}",
             nodes=[NodeSpec(id="placeholder", endpoints=Endpoints())],
             entry=Endpoints(http=f"http://{lay.lb}:{LB_HTTP}", https=f"https://{lay.lb}:{LB_HTTPS}"),
-            tls=Tls(ca_file=self.ca.ca_file), toxiproxy=self.toxiproxy.url)
+            tls=Tls(ca_file=self.ca.ca_file), toxiproxy=self.toxiproxy.url,
+            evidence=reference_evidence(lay.backend))
         self._start_services()
         self._launch_and_wait([self._prepare_node() for _ in range(nodes)])
         self._write_lb_config()
@@ -255,6 +300,20 @@ class ReferenceCluster(Cluster):
             self._reload_lb()
         return settings.node_id
 
+    def remove_node(self, node: str) -> None:
+        """Take a node out: stop it, drop its proxies, and reload the balancer without it."""
+        self.topology.node(node)
+        if self._node_alive(node):
+            self._stop_node(node)
+        self.paused.discard(node)
+        api = self.require_toxiproxy()
+        for link in (*LINKS, "redis"):
+            api.delete_proxy(self.proxy_name(node, link))
+        self._nodes = [n for n in self._nodes if n.id != node]
+        self.topology = self.topology.model_copy(update={"nodes": list(self._nodes)})
+        self._write_lb_config()
+        self._reload_lb()
+
     def reset(self) -> None:
         self.require_toxiproxy().reset()
         for node in self.node_ids:
@@ -267,37 +326,6 @@ class ReferenceCluster(Cluster):
         self.wait_in_rotation()
 
     # -- observation ------------------------------------------------------------------------
-
-    def recorded_side_effects(self) -> list[dict[str, object]]:
-        """The audit trail every node writes to the shared store, read through a node's
-        administrative service."""
-        from harness.traffic.clients import HttpClient
-        from harness.traffic.log import RequestLog
-
-        record = HttpClient(self.topology, RequestLog(), verify=self.ca_file).call(
-            "wm.art.admin:audit", endpoint=self.node_ids[0])
-        if not record.ok or "entries" not in record.detail:
-            raise HarnessError(f"the audit service of {self.node_ids[0]} failed: {record.error}")
-        return list(record.detail["entries"])
-
-    def backend_connections(self) -> dict[str, int]:
-        host, port = self.layout.backend
-        client = redis.Redis(host=host, port=port, socket_timeout=2)
-        try:
-            names = [c.get("name", "") for c in client.client_list()]
-        except redis.RedisError as e:
-            raise HarnessError(f"the back end refused to list its connections: {e}") from None
-        finally:
-            client.close()
-        return {n: names.count(f"pool-{n}") for n in self.node_ids}
-
-    @property
-    def backend_limit(self) -> int:
-        return BACKEND_MAX_CLIENTS
-
-    @property
-    def pool_size(self) -> int:
-        return POOL_SIZE
 
     def lb_config(self) -> str:
         return self._lb_path.read_text() if self.run and self._lb_path.exists() else ""

@@ -54,6 +54,9 @@ class ToxiproxyApi:
             raise HarnessError(f"Toxiproxy has no proxy {name!r}")
         return proxy
 
+    def delete_proxy(self, name: str) -> None:
+        self.proxy(name).destroy()
+
     def set_enabled(self, name: str, enabled: bool) -> None:
         proxy = self.proxy(name)
         proxy.enable() if enabled else proxy.disable()

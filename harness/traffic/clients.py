@@ -23,7 +23,9 @@ from urllib.parse import urljoin
 
 import requests
 
+from harness.commands import render
 from harness.config import Protocol, Topology, host_port
+from harness.evidence import Call
 from harness.secrets import redact, secret
 from harness.traffic.identity import node_from_greeting, node_from_http
 from harness.traffic.log import RequestRecord, Sink
@@ -129,9 +131,22 @@ class HttpClient:
         """`GET /invoke/<service>`; ok on any 2xx after redirects."""
         return self._send(service, "GET", f"/invoke/{service}", endpoint, protocol, params, key)
 
+    def send(self, call: Call, endpoint: str = ENTRY, values: dict[str, str] | None = None,
+             protocol: Protocol = "http", key: str | None = None,
+             keep_text: bool = False) -> RequestRecord:
+        """A topology's evidence request, its `{placeholders}` filled from `values`; with
+        `keep_text`, the answer's text is kept in the record's detail (as `text`)."""
+        values = values or {}
+        path = render(call.path, values, quote=False)
+        params = {k: render(v, values, quote=False) for k, v in call.params.items()}
+        body = render(call.body, values, quote=False) if call.body is not None else None
+        return self._send(f"{call.method} {call.path}", call.method, path, endpoint, protocol,
+                          params, key, None, body, call.expect_status, keep_text)
+
     def _send(self, operation: str, method: str, path: str, endpoint: str, protocol: Protocol,
               params: dict[str, str] | None, key: str | None, headers: dict[str, str] | None = None,
-              body: str | None = None, expect_status: int | None = None) -> RequestRecord:
+              body: str | None = None, expect_status: int | None = None,
+              keep_text: bool = False) -> RequestRecord:
         url = f"{endpoint_url(self.topology, protocol, endpoint)}{path}"
         with _recording(self.sink, protocol, operation, endpoint, url, key) as out:
             target, query = url, dict(params or {})
@@ -155,7 +170,9 @@ class HttpClient:
                 out.ok = response.ok if expect_status is None else \
                     response.status_code == expect_status
                 out.error = None if out.ok else f"HTTP {response.status_code}"
-                if response.headers.get("Content-Type", "").startswith("application/json"):
+                if keep_text:
+                    out.detail = {"text": response.text}
+                elif response.headers.get("Content-Type", "").startswith("application/json"):
                     out.detail = response.json()
         assert out.record is not None
         return out.record

@@ -19,6 +19,7 @@ import gevent
 from pydantic import BaseModel
 
 from harness.config import Topology
+from harness.evidence import Call
 from harness.traffic.users import FtpUploadUser, HttpServiceUser, SmtpSendUser, attach_request_log
 
 STOP_TIMEOUT_S = 10  # users finish the request in flight instead of abandoning it
@@ -28,7 +29,8 @@ USERS = {"http": HttpServiceUser, "https": HttpServiceUser, "ftp": FtpUploadUser
 class LoadPlan(BaseModel):
     topology: dict[str, Any]
     protocol: str = "http"
-    service: str | None = None  # None: the topology's own request
+    service: str | None = None  # an /invoke/ service; None: `call`, else the topology's request
+    call: dict[str, Any] | None = None  # an evidence request (harness.evidence.Call)
     endpoint: str = "entry"
     keyed: bool = False
     fresh_connections: bool = False
@@ -46,7 +48,8 @@ def run(plan: LoadPlan) -> int:
     extra: dict[str, Any] = {"topology": topology, "verify": plan.verify, "rate": plan.rate}
     if base is HttpServiceUser:
         extra.update(protocol=plan.protocol, service=plan.service, endpoint=plan.endpoint,
-                     keyed=plan.keyed, fresh_connections=plan.fresh_connections)
+                     keyed=plan.keyed, fresh_connections=plan.fresh_connections,
+                     call=Call.model_validate(plan.call) if plan.call else None)
     user_class = base.configured(**extra)
     env = Environment(user_classes=[user_class], stop_timeout=STOP_TIMEOUT_S)
     writer = attach_request_log(env, plan.log)

@@ -17,6 +17,7 @@ from locust import User, constant_throughput, events, task
 from locust.env import Environment
 
 from harness.config import Protocol, Topology
+from harness.evidence import Call
 from harness.traffic.clients import ENTRY, FtpClient, HttpClient, SmtpClient
 from harness.traffic.log import JsonlWriter, RequestRecord
 
@@ -85,7 +86,10 @@ class HttpServiceUser(ClusterUser):
     abstract = True
     protocol: ClassVar[Protocol] = "http"
     service: ClassVar[str | None] = None
-    """an `/invoke/` service to call; None: the topology's own request (`http.request`)"""
+    """an `/invoke/` service to call (capacity runs); None: `call`, else the topology's own
+    request (`http.request`)"""
+    call: ClassVar[Call | None] = None
+    """an evidence request of the topology (`{key}`: the idempotency key when keyed)"""
     params: ClassVar[dict[str, str]] = {}
     endpoint: ClassVar[str] = ENTRY
     keyed: ClassVar[bool] = False
@@ -98,6 +102,10 @@ class HttpServiceUser(ClusterUser):
     @task
     def call(self) -> None:
         key = uuid.uuid4().hex if self.keyed else None
+        if self.call is not None:
+            self.client.send(self.call, endpoint=self.endpoint, values={"key": key or ""},
+                             protocol=self.protocol, key=key)
+            return
         if self.service is None:
             self.client.request(endpoint=self.endpoint, protocol=self.protocol, key=key)
             return
