@@ -2,7 +2,8 @@
 cluster is run against the scenarios of the property it breaks, which must fail as "contract
 violated" (never as a harness error); each sound variant passes the scenarios it is for; a
 victim that carried no traffic makes the verdict inconclusive, never a pass; and the whole
-suite passes on the sound cluster.
+suite passes on the sound cluster. The same holds through the external path: the reference
+cluster written out by `harness up --topology-out` and judged from that topology alone.
 
 Each run is `pytest scenarios/` in a subprocess, as a user runs it, read back through the
 Allure results it writes.
@@ -11,39 +12,86 @@ Allure results it writes.
 import json
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from harness.mutants import MUTANTS
+from harness.mutants import MUTANTS, Mutant
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_scenarios(results: Path, *args: str, backend: str = "local") -> tuple[int, list[dict]]:
+    where = [] if "--topology" in args else ["--backend", backend]
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "scenarios/", "--backend", backend, "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "scenarios/", *where, "-p", "no:cacheprovider",
          "-q", f"--alluredir={results}", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     outcomes = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
     return done.returncode, outcomes
 
 
+@contextmanager
+def reference_as_external(directory: Path, mutant: str | None = None) -> Iterator[Path]:
+    """`harness up --topology-out`: the reference cluster, described as an external one."""
+    topology = directory / "reference.yaml"
+    up = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "up", "--backend", "local", "--topology-out",
+         str(topology), "--endpoints-file", str(directory / "endpoints.json"),
+         *(["--mutant", mutant] if mutant else [])],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not topology.exists() and up.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert topology.exists(), f"harness up wrote no topology: {up.stderr.read() if up.poll() else ''}"
+        yield topology
+    finally:
+        up.terminate()
+        up.wait(timeout=60)
+
+
 def message(outcome: dict) -> str:
     return outcome.get("statusDetails", {}).get("message", "")
 
 
-@pytest.mark.parametrize("mutant", [m for m in MUTANTS if not m.sound], ids=lambda m: m.name)
-def test_the_mutant_is_caught_as_a_contract_violation(mutant, tmp_path):
-    narrow = ["-k", mutant.keyword] if mutant.keyword else []
-    code, outcomes = run_scenarios(tmp_path, "--mutant", mutant.name, "-m", mutant.kills, *narrow)
+def assert_caught(mutant: Mutant, code: int, outcomes: list[dict]) -> None:
+    """The run failed, every non-passing scenario as a contract violation, naming the property."""
     statuses = {o["name"]: o["status"] for o in outcomes}
     assert code == 1 and outcomes, f"{mutant.name}: pytest exit {code}"
-    broken = [o["name"] for o in outcomes if o["status"] not in ("passed", "failed")]
+    broken = [o["name"] for o in outcomes if o["status"] not in ("passed", "failed", "skipped")]
     assert not broken, f"{mutant.name} made scenarios error instead of fail: {broken}"
     violations = [o for o in outcomes if o["status"] == "failed" and "ContractViolation" in message(o)]
     assert any(f"{mutant.prop} " in message(o) for o in violations), statuses
+
+
+BREAKING = [m for m in MUTANTS if not m.sound]
+
+
+@pytest.mark.parametrize("mutant", BREAKING, ids=lambda m: m.name)
+def test_the_mutant_is_caught_as_a_contract_violation(mutant, tmp_path):
+    narrow = ["-k", mutant.keyword] if mutant.keyword else []
+    assert_caught(mutant, *run_scenarios(tmp_path, "--mutant", mutant.name, "-m", mutant.kills, *narrow))
+
+
+@pytest.mark.parametrize("mutant", BREAKING, ids=lambda m: m.name)
+def test_the_mutant_is_caught_the_same_way_through_the_external_path(mutant, tmp_path):
+    narrow = ["-k", mutant.keyword] if mutant.keyword else []
+    with reference_as_external(tmp_path, mutant.name) as topology:
+        assert_caught(mutant, *run_scenarios(tmp_path / "results", "--topology", str(topology),
+                                             "-m", mutant.kills, *narrow))
+
+
+def test_the_sound_cluster_passes_every_scenario_through_the_external_path(tmp_path):
+    with reference_as_external(tmp_path) as topology:
+        code, outcomes = run_scenarios(tmp_path / "results", "--topology", str(topology))
+    failed = {o["name"]: message(o)[:200] for o in outcomes if o["status"] != "passed"}
+    assert code == 0 and not failed, failed
+    assert len(outcomes) >= 29
 
 
 @pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.sound], ids=lambda m: m.name)

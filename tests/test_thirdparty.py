@@ -96,29 +96,30 @@ def test_the_sound_configuration_reaches_a_verdict_on_every_claimed_property(tmp
         by_status.setdefault(o["status"], []).append(o["name"])
     assert code == 0, {o["name"]: message(o)[:300] for o in outcomes if o["status"] != "passed"}
     assert set(by_status) <= {"passed", "skipped"}
-    assert len(by_status["passed"]) >= 9, by_status  # C1 x2, C2/C3 kill and pause, C5, C6, C7
+    assert len(by_status["passed"]) >= 10, by_status  # C1 x2, C2/C3 kill and pause, C5-C7, C11
     skips = [message(o) for o in outcomes if o["status"] == "skipped"]
-    assert all("does not claim" in s or "needs `toxiproxy`" in s for s in skips), skips
+    assert all("does not claim" in s or "needs `toxiproxy`" in s or "needs `evidence." in s
+               for s in skips), skips
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written and not any(PASSWORD.encode() in p.read_bytes() for p in written)
     assert PASSWORD not in output
 
 
-def test_properties_it_cannot_show_are_skipped_in_one_sentence_never_crash(tmp_path):
-    topology = variant_topology(tmp_path, claims=[f"C{i}" for i in range(8, 15)])
+def test_properties_without_their_evidence_are_skipped_naming_the_field(tmp_path):
+    topology = variant_topology(tmp_path, claims=["C8", "C9", "C10", "C12", "C13", "C14"])
     code, outcomes, output = scenarios(tmp_path / "results", topology)
     assert code == 0 and outcomes, output[-2000:]
     reasons = {o["name"]: message(o) for o in outcomes}
     assert all(o["status"] == "skipped" for o in outcomes), reasons
-    assert all("cannot yet describe" in r or "does not claim" in r or "needs `toxiproxy`" in r
-               for r in reasons.values()), reasons
-    assert sum("cannot yet describe" in r for r in reasons.values()) == 12  # all but C1-C7
+    assert all("does not claim" in r or "needs `evidence." in r for r in reasons.values()), reasons
+    assert sum("needs `evidence." in r for r in reasons.values()) == 10  # C8-C10, C12-C14
 
 
 @pytest.mark.parametrize("variant, markers, props", [
     ("skewed", "lb or no_redirect", {"C1"}),
     ("no_retry", "failover or no_redirect", {"C2", "C3"}),
     ("ftp_fronted", "lb or no_redirect", {"C6"}),
+    ("manifest_differs", "packages or no_redirect", {"C11"}),
 ])
 def test_a_broken_configuration_fails_on_exactly_its_property(tmp_path, configuration, variant,
                                                               markers, props):

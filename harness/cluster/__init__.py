@@ -34,6 +34,9 @@ def resolve_backend(backend: str, topology: str | Path | None) -> str:
         raise HarnessError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if topology is not None and backend in ("auto", "external"):
         return "external"
+    if topology is not None:
+        raise HarnessError(f"--topology describes an external cluster; it cannot go with "
+                           f"--backend {backend} (drop --backend, or use --backend external)")
     if backend == "external":
         raise HarnessError("the external backend needs --topology PATH describing the cluster")
     if backend == "auto":

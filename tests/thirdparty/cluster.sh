@@ -8,12 +8,15 @@
 #                      /whoami.txt names the node; proftpd 2121 (virtual user `harness`, its
 #                      password from $THIRDPARTY_FTP_PASSWORD); postfix's smtp-sink 2525
 #
-#   cluster.sh up [sound|skewed|no_retry|ftp_fronted]   start (or reconfigure the balancer)
+#   cluster.sh up [sound|skewed|no_retry|ftp_fronted|manifest_differs]   start, or reconfigure
 #   cluster.sh down                                     stop everything, remove the run dir
 #   cluster.sh kill|pause|resume|restart NODE           node control, for the topology
 #
 # Broken configurations: `skewed` weights the first node 4:1; `no_retry` never retries on the
-# next node; `ftp_fronted` puts FTP behind the cluster address (HAProxy, failing over).
+# next node; `ftp_fronted` puts FTP behind the cluster address (HAProxy, failing over);
+# `manifest_differs` deploys an older package on node3. Evidence beyond client traffic: each
+# node serves its manifest at /manifest.json; smtp-sink dumps every message it accepts to
+# $DIR/mail-NODE/.
 # Everything lives in $THIRDPARTY_DIR (default /tmp/harness-thirdparty) and listens on
 # 127.11.0.0/16 only. A node's daemons inherit this script's output on restart, as an
 # operator's script would let them: the harness must not hang on that.
@@ -50,7 +53,8 @@ make_certs() {
 
 write_node() {  # the node's lighttpd, proftpd configuration and documents
   node=$1 ip=$(node_ip "$1")
-  mkdir -p "$DIR/www-$node"
+  mkdir -p "$DIR/www-$node" "$DIR/mail-$node"
+  chown nobody "$DIR/mail-$node"
   echo "served by $node" >"$DIR/www-$node/whoami.txt"
   cat >"$DIR/$node-lighttpd.conf" <<EOF
 server.modules += ("mod_openssl")
@@ -59,7 +63,7 @@ server.bind = "$ip"
 server.port = 8080
 server.pid-file = "$DIR/$node-lighttpd.pid"
 server.errorlog = "$DIR/$node-lighttpd.log"
-mimetype.assign = (".txt" => "text/plain")
+mimetype.assign = (".txt" => "text/plain", ".json" => "application/json")
 \$SERVER["socket"] == "$ip:8443" {
   ssl.engine = "enable"
   ssl.pemfile = "$DIR/$node.pem"
@@ -105,7 +109,7 @@ start_node() {
   node=$1 ip=$(node_ip "$1")
   lighttpd -f "$DIR/$node-lighttpd.conf"
   proftpd -c "$DIR/$node-proftpd.conf" -q
-  smtp-sink -u nobody -h "$node" "$ip:2525" 64 &
+  smtp-sink -u nobody -h "$node" -d "$DIR/mail-$node/%Y%m%d%H%M%S." "$ip:2525" 64 &
   echo $! >"$DIR/$node-smtp.pid"
 }
 
@@ -163,6 +167,14 @@ write_ftp_entry() {  # the broken `ftp_fronted`: FTP behind the cluster address,
   } >"$DIR/entry-haproxy.cfg"
 }
 
+write_manifests() {  # what each node has deployed; `manifest_differs` makes node3 lag behind
+  for node in $NODES; do
+    orders=2.1.0; [ "$1" = manifest_differs ] && [ $node = node3 ] && orders=2.0.3
+    printf '{"node": "%s", "server": "lighttpd/1.4.69", "packages": {"orders": "%s", "billing": "1.4.2"}}\n' \
+      "$node" "$orders" >"$DIR/www-$node/manifest.json"
+  done
+}
+
 start_balancer() {
   variant=$1
   for pid in $(pids entry); do kill -TERM "$pid" 2>/dev/null || true; done
@@ -179,14 +191,15 @@ start_balancer() {
 case "${1:-}" in
   up)
     variant=${2:-sound}
-    case $variant in sound|skewed|no_retry|ftp_fronted) ;;
-      *) echo "cluster.sh: unknown configuration '$variant' (sound, skewed, no_retry, ftp_fronted)" >&2; exit 2;; esac
+    case $variant in sound|skewed|no_retry|ftp_fronted|manifest_differs) ;;
+      *) echo "cluster.sh: unknown configuration '$variant' (sound, skewed, no_retry, ftp_fronted, manifest_differs)" >&2; exit 2;; esac
     if [ ! -f "$DIR/ca.pem" ]; then
       mkdir -p "$DIR" && chmod 0755 "$DIR"
       make_certs
       write_users
       for node in $NODES; do write_node "$node"; start_node "$node"; done
     fi
+    write_manifests "$variant"
     start_balancer "$variant"
     echo "$variant" >"$DIR/variant"
     ;;
@@ -200,5 +213,5 @@ case "${1:-}" in
   pause) signal_node STOP "$2" ;;
   resume) signal_node CONT "$2" ;;
   restart) stop_node "$2"; start_node "$2" ;;
-  *) echo "usage: cluster.sh up [sound|skewed|no_retry|ftp_fronted] | down | kill|pause|resume|restart NODE" >&2; exit 2 ;;
+  *) echo "usage: cluster.sh up [sound|skewed|no_retry|ftp_fronted|manifest_differs] | down | kill|pause|resume|restart NODE" >&2; exit 2 ;;
 esac
