@@ -52,6 +52,7 @@ class Source(_Strict):
     request: Call | None = None
     command: str | None = None
     files: str | None = None
+    """a glob (`**` reaches into subdirectories); the files' texts, joined, are read"""
     node: str = "{node}"
     """where a request goes: `{node}` (the node asked about, or the entry for evidence about
     the whole cluster), a node id, or `entry`"""
@@ -243,7 +244,7 @@ class Evidence:
             text = commands.run(source.command, placeholders, log, source.timeout_s, where)
         else:
             pattern = commands.render(source.files or "", placeholders, quote=False)
-            paths = sorted(glob.glob(pattern))
+            paths = sorted(p for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
             text = "\n".join(Path(p).read_text(errors="replace") for p in paths)
         return interpret(source, text, where, placeholders, missing_ok)
 

@@ -120,6 +120,7 @@ def test_properties_without_their_evidence_are_skipped_naming_the_field(tmp_path
     ("no_retry", "failover or no_redirect", {"C2", "C3"}),
     ("ftp_fronted", "lb or no_redirect", {"C6"}),
     ("manifest_differs", "packages or no_redirect", {"C11"}),
+    ("mail_twice", "packages or no_redirect", {"C7"}),
 ])
 def test_a_broken_configuration_fails_on_exactly_its_property(tmp_path, configuration, variant,
                                                               markers, props):

@@ -49,7 +49,7 @@ def run(plan: LoadPlan) -> int:
     if base is HttpServiceUser:
         extra.update(protocol=plan.protocol, service=plan.service, endpoint=plan.endpoint,
                      keyed=plan.keyed, fresh_connections=plan.fresh_connections,
-                     call=Call.model_validate(plan.call) if plan.call else None)
+                     evidence_request=Call.model_validate(plan.call) if plan.call else None)
     user_class = base.configured(**extra)
     env = Environment(user_classes=[user_class], stop_timeout=STOP_TIMEOUT_S)
     writer = attach_request_log(env, plan.log)

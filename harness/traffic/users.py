@@ -86,9 +86,9 @@ class HttpServiceUser(ClusterUser):
     abstract = True
     protocol: ClassVar[Protocol] = "http"
     service: ClassVar[str | None] = None
-    """an `/invoke/` service to call (capacity runs); None: `call`, else the topology's own
-    request (`http.request`)"""
-    call: ClassVar[Call | None] = None
+    """an `/invoke/` service to call (capacity runs); None: `evidence_request`, else the
+    topology's own request (`http.request`)"""
+    evidence_request: ClassVar[Call | None] = None
     """an evidence request of the topology (`{key}`: the idempotency key when keyed)"""
     params: ClassVar[dict[str, str]] = {}
     endpoint: ClassVar[str] = ENTRY
@@ -102,8 +102,8 @@ class HttpServiceUser(ClusterUser):
     @task
     def call(self) -> None:
         key = uuid.uuid4().hex if self.keyed else None
-        if self.call is not None:
-            self.client.send(self.call, endpoint=self.endpoint, values={"key": key or ""},
+        if self.evidence_request is not None:
+            self.client.send(self.evidence_request, endpoint=self.endpoint, values={"key": key or ""},
                              protocol=self.protocol, key=key)
             return
         if self.service is None:

@@ -8,15 +8,17 @@
 #                      /whoami.txt names the node; proftpd 2121 (virtual user `harness`, its
 #                      password from $THIRDPARTY_FTP_PASSWORD); postfix's smtp-sink 2525
 #
-#   cluster.sh up [sound|skewed|no_retry|ftp_fronted|manifest_differs]   start, or reconfigure
+#   cluster.sh up [CONFIGURATION]                       start, or reconfigure (default: sound)
 #   cluster.sh down                                     stop everything, remove the run dir
 #   cluster.sh kill|pause|resume|restart NODE           node control, for the topology
 #
 # Broken configurations: `skewed` weights the first node 4:1; `no_retry` never retries on the
 # next node; `ftp_fronted` puts FTP behind the cluster address (HAProxy, failing over);
-# `manifest_differs` deploys an older package on node3. Evidence beyond client traffic: each
-# node serves its manifest at /manifest.json; smtp-sink dumps every message it accepts to
-# $DIR/mail-NODE/.
+# `manifest_differs` deploys an older package on node3; `mail_twice` serves node2's SMTP with
+# postfix, whose archive copy (always_bcc) lands in the same mailbox: every message it accepts
+# is delivered twice. Evidence beyond client traffic: each node serves its manifest at
+# /manifest.json; every message a node accepts lands under $DIR/mail-NODE/ (smtp-sink's dump,
+# or postfix's Maildir).
 # Everything lives in $THIRDPARTY_DIR (default /tmp/harness-thirdparty) and listens on
 # 127.11.0.0/16 only. A node's daemons inherit this script's output on restart, as an
 # operator's script would let them: the harness must not hang on that.
@@ -106,11 +108,73 @@ write_users() {
 }
 
 start_node() {
+  lighttpd -f "$DIR/$1-lighttpd.conf"
+  proftpd -c "$DIR/$1-proftpd.conf" -q
+  start_smtp "$1"
+}
+
+start_smtp() {
   node=$1 ip=$(node_ip "$1")
-  lighttpd -f "$DIR/$node-lighttpd.conf"
-  proftpd -c "$DIR/$node-proftpd.conf" -q
-  smtp-sink -u nobody -h "$node" -d "$DIR/mail-$node/%Y%m%d%H%M%S." "$ip:2525" 64 &
-  echo $! >"$DIR/$node-smtp.pid"
+  if [ "$(cat "$DIR/variant" 2>/dev/null)" = mail_twice ] && [ "$node" = node2 ]; then
+    write_postfix "$node"
+    postfix -c "$DIR/postfix-$node" start >>"$DIR/$node-postfix.log" 2>&1
+    cat "$DIR/postfix-$node/queue/pid/master.pid" >"$DIR/$node-smtp.pid"
+  else
+    smtp-sink -u nobody -h "$node" -d "$DIR/mail-$node/%Y%m%d%H%M%S." "$ip:2525" 64 &
+    echo $! >"$DIR/$node-smtp.pid"
+  fi
+}
+
+stop_smtp() {
+  pid=$(cat "$DIR/$1-smtp.pid" 2>/dev/null) || return 0
+  kill -KILL "$pid" 2>/dev/null || true
+  pkill -KILL -g "$pid" 2>/dev/null || true
+  rm -f "$DIR/$1-smtp.pid"
+}
+
+write_postfix() {  # a postfix of the node's own, listening on the node's SMTP address only
+  node=$1 conf="$DIR/postfix-$1"
+  mkdir -p "$conf/queue" "$conf/data" && chown postfix "$conf/data"
+  cat >"$conf/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $conf/queue
+data_directory = $conf/data
+myhostname = $node
+smtpd_banner = \$myhostname ESMTP
+inet_interfaces = all
+inet_protocols = ipv4
+mydestination =
+mynetworks = 127.0.0.0/8
+maillog_file = $DIR/$node-postfix.log
+maillog_file_prefixes = $DIR
+virtual_mailbox_domains = harness.invalid
+virtual_mailbox_base = $DIR/mail-$node
+virtual_mailbox_maps = static:box/
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+always_bcc = archive@harness.invalid
+EOF
+  # inet_interfaces is all only because these are not interface addresses: the one
+  # listener below binds the node's own address, nothing else
+  cat >"$conf/master.cf" <<EOF
+$(node_ip "$node"):2525 inet n - n - - smtpd
+pickup unix n - n 60 1 pickup
+cleanup unix n - n - 0 cleanup
+qmgr unix n - n 300 1 qmgr
+rewrite unix - - n - - trivial-rewrite
+bounce unix - - n - 0 bounce
+defer unix - - n - 0 bounce
+trace unix - - n - 0 bounce
+verify unix - - n - 1 verify
+proxymap unix - - n - - proxymap
+error unix - - n - - error
+retry unix - - n - - error
+discard unix - - n - - discard
+virtual unix - n n - - virtual
+anvil unix - - n - 1 anvil
+scache unix - - n - 1 scache
+postlog unix-dgram n - n - 1 postlogd
+EOF
 }
 
 stop_node() {
@@ -191,17 +255,21 @@ start_balancer() {
 case "${1:-}" in
   up)
     variant=${2:-sound}
-    case $variant in sound|skewed|no_retry|ftp_fronted|manifest_differs) ;;
-      *) echo "cluster.sh: unknown configuration '$variant' (sound, skewed, no_retry, ftp_fronted, manifest_differs)" >&2; exit 2;; esac
+    case $variant in sound|skewed|no_retry|ftp_fronted|manifest_differs|mail_twice) ;;
+      *) echo "cluster.sh: unknown configuration '$variant' (sound, skewed, no_retry, ftp_fronted, manifest_differs, mail_twice)" >&2; exit 2;; esac
+    previous=$(cat "$DIR/variant" 2>/dev/null || echo sound)
     if [ ! -f "$DIR/ca.pem" ]; then
       mkdir -p "$DIR" && chmod 0755 "$DIR"
       make_certs
       write_users
       for node in $NODES; do write_node "$node"; start_node "$node"; done
     fi
+    echo "$variant" >"$DIR/variant"
     write_manifests "$variant"
     start_balancer "$variant"
-    echo "$variant" >"$DIR/variant"
+    if [ "$previous" = mail_twice ] || [ "$variant" = mail_twice ]; then
+      stop_smtp node2 && start_smtp node2
+    fi
     ;;
   down)
     [ -d "$DIR" ] || exit 0
@@ -213,5 +281,5 @@ case "${1:-}" in
   pause) signal_node STOP "$2" ;;
   resume) signal_node CONT "$2" ;;
   restart) stop_node "$2"; start_node "$2" ;;
-  *) echo "usage: cluster.sh up [sound|skewed|no_retry|ftp_fronted|manifest_differs] | down | kill|pause|resume|restart NODE" >&2; exit 2 ;;
+  *) echo "usage: cluster.sh up [sound|skewed|no_retry|ftp_fronted|manifest_differs|mail_twice] | down | kill|pause|resume|restart NODE" >&2; exit 2 ;;
 esac
