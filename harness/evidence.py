@@ -120,6 +120,8 @@ class State(_Strict):
     """a request whose answer (read by the source) is the session's counter, 1, 2, 3, ..."""
     store_link: str | None = None
     """the Toxiproxy link name between a node and the shared store (`<node>-<link>`)"""
+    store_cut: Toggle | None = None
+    """or a pair that cuts a node (`{node}`) off the shared store and heals it"""
 
     @model_validator(mode="after")
     def _reads_are_requests(self) -> "State":

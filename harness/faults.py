@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -118,6 +118,19 @@ class FaultInjector:
             finally:
                 event.mark_healing()
                 api.set_enabled(proxy, True)
+
+    @contextmanager
+    def by_commands(self, node: str, what: str, cut: Callable[[], None],
+                    heal: Callable[[], None]) -> Iterator[FaultEvent]:
+        """A fault the operator's own commands inject and heal (e.g. a node's store link)."""
+        with self._recorded("down", f"{node}/{what}", by="commands") as event:
+            cut()
+            event.mark_applied()
+            try:
+                yield event
+            finally:
+                event.mark_healing()
+                heal()
 
     @contextmanager
     def toxic(self, node: str, toxic_type: str, link: str = "http", stream: str = "downstream",

@@ -33,7 +33,7 @@ from harness.errors import ConfigurationError, HarnessError
 from harness.faults import FaultEvent, FaultInjector
 from harness.mutants import MUTANTS, get_mutant
 from harness.traffic.clients import FtpClient, HttpClient, SmtpClient
-from harness.evidence import Call, Evidence, SideEffects, Source, Toggle, interpret
+from harness.evidence import Call, Evidence, SideEffects, Source, State, Toggle, interpret
 from harness.traffic.load import Load
 from harness.traffic.log import RequestLog, RequestRecord
 from harness.verdict import Verdict
@@ -312,6 +312,23 @@ class Scenario:
 
         return Evidence(topology.evidence, request,
                         lambda node: topology.node(node).placeholders(), self.directory)
+
+    @contextmanager
+    def store_cut(self, node: str, state: State) -> Iterator[FaultEvent]:
+        """Cut `node` off the shared store for `fault_seconds`: through its Toxiproxy link
+        (`state.store_link`), or by the operator's commands (`state.store_cut`)."""
+        if state.store_link is not None:
+            with self.fault("cut", node, link=state.store_link) as event:
+                yield event
+            return
+        assert state.store_cut is not None
+        cut = state.store_cut
+        with allure.step(f"fault injected: {node} cut off the store (evidence.state.store_cut)"):
+            with self.faults.by_commands(
+                    node, "store",
+                    lambda: self.evidence.act(cut.make, "state.store_cut.make", node),
+                    lambda: self.evidence.act(cut.undo, "state.store_cut.undo", node)) as event:
+                yield event
 
     @contextmanager
     def toggled(self, toggle: Toggle, field: str, nodes: list[str]) -> Iterator[None]:

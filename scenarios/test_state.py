@@ -54,13 +54,17 @@ def test_sessions_keep_their_state_across_failover(scenario):
 @pytest.mark.state
 @pytest.mark.http
 def test_node_cut_off_from_the_store_leaves_rotation(scenario, victim):
+    state = scenario.require_evidence("state")
     session = scenario.require_evidence("state.session")
-    link = scenario.require_evidence("state.store_link")
+    if state.store_link is not None:
+        scenario.require_fault("cut", link=state.store_link)
+    elif state.store_cut is None:
+        pytest.skip("C10 store cut needs `evidence.state.store_link` (a Toxiproxy link) or "
+                    "`evidence.state.store_cut` (commands) in the topology")
     t = scenario.thresholds
-    scenario.require_fault("cut", link=link)
     with scenario.steady_load(seconds=t.fault_seconds + 3, call=session.request) as load:
         scenario.hold(1)
         node = scenario.pick_victim(load, victim)
-        with scenario.fault("cut", node, link=link) as event:
+        with scenario.store_cut(node, state) as event:
             scenario.hold()
     scenario.check(scenario.failover_verdict(event, prop="C10"))

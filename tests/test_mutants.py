@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.mutants import MUTANTS, Mutant
 
@@ -92,6 +93,23 @@ def test_the_sound_cluster_passes_every_scenario_through_the_external_path(tmp_p
     failed = {o["name"]: message(o)[:200] for o in outcomes if o["status"] != "passed"}
     assert code == 0 and not failed, failed
     assert len(outcomes) >= 29
+
+
+def test_a_store_cut_by_the_operators_commands_is_judged_as_a_proxy_cut_is(tmp_path):
+    """C10's store cut described as a pair of commands (here: Toxiproxy's API through curl,
+    as an operator might script it) instead of a Toxiproxy link."""
+    with reference_as_external(tmp_path) as topology:
+        data = yaml.safe_load(topology.read_text())
+        state = data["evidence"]["state"]
+        del state["store_link"]
+        switch = "curl -sf -X POST {api}/proxies/{{node}}-redis -d '{{\"enabled\": {on}}}'"
+        state["store_cut"] = {side: {"command": switch.format(api=data["toxiproxy"], on=on)}
+                              for side, on in (("make", "false"), ("undo", "true"))}
+        by_commands = tmp_path / "by-commands.yaml"
+        by_commands.write_text(yaml.safe_dump(data))
+        code, outcomes = run_scenarios(tmp_path / "results", "--topology", str(by_commands),
+                                       "-m", "state", "-k", "cut_off")
+    assert code == 0 and [o["status"] for o in outcomes] == ["passed"], [message(o) for o in outcomes]
 
 
 @pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.sound], ids=lambda m: m.name)
