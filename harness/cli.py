@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -152,7 +153,24 @@ def _probe(component: Component) -> tuple[bool, str]:
     return True, text[0] if text else "present"
 
 
+DOCKER_ORIGIN = Path("/var/lib/harness/docker-origin")  # written by scripts/setup.sh
+
+
+def os_release(path: Path = Path("/etc/os-release")) -> str:
+    """The OS's PRETTY_NAME, as /etc/os-release gives it."""
+    try:
+        fields = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    except OSError:
+        return "unknown (no /etc/os-release)"
+    return fields.get("PRETTY_NAME", "unknown").strip('"')
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
+    print(f"   {'Python':<17} {platform.python_version()} ({sys.executable})")
+    print(f"   {'OS':<17} {os_release()}")
+    origin = DOCKER_ORIGIN.read_text().strip() if DOCKER_ORIGIN.exists() else \
+        "not recorded (scripts/setup.sh has not run here)"
+    print(f"   {'Docker origin':<17} {origin}")
     missing = 0
     for c in COMPONENTS:
         ok, text = _probe(c)

@@ -1,28 +1,57 @@
 #!/usr/bin/env bash
 # One idempotent set-up path for a fresh Debian machine (run as root, or with sudo on PATH).
 #
-# Installs what the harness runs for real: Debian packages (Docker engine, HAProxy, Redis,
-# debootstrap), the real Toxiproxy server built through the Go module proxy, the Allure
-# command line from npm, and the project's Python environment in .venv. Starts the Docker
-# engine with addresses from the benchmarking range when it is not running. Every step first
-# checks whether its work is already done, so a second run takes seconds.
+# Installs what the harness runs for real: Debian packages (HAProxy, Redis, debootstrap, the
+# third-party target's servers), the real Toxiproxy server built through the Go module proxy,
+# the Allure command line from npm, and the project's Python environment in .venv. Every step
+# first checks whether its work is already done, so a second run takes seconds.
+#
+# Docker is left alone where it works (`docker_plan`): an engine that answers is used as it
+# is; a dockerd from any package (Docker CE, Moby, docker.io) is started, with addresses from
+# the benchmarking range, if it is not running; only where there is none is Debian's docker.io
+# installed. An engine that cannot be started is one sentence, not a failed set-up: the
+# docker backend is then unavailable and `--backend auto` uses local. Sourcing this file
+# defines the functions without running them (the tests do).
 set -euo pipefail
 
 TOXIPROXY_VERSION=v2.12.0
 ALLURE_VERSION=2.46.1
-APT_PACKAGES=(docker.io haproxy redis-server debootstrap openssl procps iproute2 lftp swaks chromium wrk curl
+APT_PACKAGES=(haproxy redis-server debootstrap openssl procps iproute2 lftp swaks chromium wrk curl
               # stock servers of the third-party target in tests/thirdparty (not the reference node)
               nginx lighttpd lighttpd-mod-openssl proftpd-core postfix)
 # Services the packages start that are not ours: the harness starts its own instances per run.
 FOREIGN_SERVICES=(haproxy redis-server nginx lighttpd proftpd postfix)
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DOCKER_PACKAGE=docker.io  # only where no Docker engine is installed at all
+DOCKER_ORIGIN=/var/lib/harness/docker-origin  # what `harness doctor` reports
+ROOT=$(cd "${BASH_SOURCE[0]%/*}/.." && pwd)
 VENV="$ROOT/.venv"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# use: an engine answers; start: a dockerd is installed but not running; install: neither.
+docker_plan() {
+  if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then echo use; return; fi
+  if command -v dockerd >/dev/null 2>&1; then echo start; return; fi
+  echo install
+}
+
+dockerd_package() {  # " (dockerd from PACKAGE)", where a package owns the dockerd on PATH
+  local path pkg
+  path=$(command -v dockerd 2>/dev/null) || return 0
+  pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | cut -d: -f1) || true
+  echo " (dockerd ${path}${pkg:+ from $pkg})"
+}
+
+record_docker_origin() {  # the first run's finding stays: later runs find what it installed
+  [ -f "$DOCKER_ORIGIN" ] && return
+  as_root mkdir -p "${DOCKER_ORIGIN%/*}"
+  echo "$1" | as_root tee "$DOCKER_ORIGIN" >/dev/null
+}
+
 install_debian_packages() {
-  local missing=()
+  local missing=() plan=$1
+  [ "$plan" = install ] && APT_PACKAGES+=("$DOCKER_PACKAGE")
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
@@ -39,13 +68,21 @@ install_debian_packages() {
 }
 
 start_docker_engine() {
-  if docker info >/dev/null 2>&1; then say "Docker engine answers"; return; fi
+  case $1 in
+    use) say "Docker engine answers; left as it is"
+         record_docker_origin "already running when set-up first ran$(dockerd_package)"; return ;;
+    start) record_docker_origin "already installed$(dockerd_package); started by set-up" ;;
+    install) record_docker_origin "$DOCKER_PACKAGE installed by set-up" ;;
+  esac
+  if ! command -v dockerd >/dev/null 2>&1; then
+    say "no Docker engine could be installed; the docker backend is unavailable (auto uses local)"
+    return
+  fi
   say "starting the Docker engine (bridge 198.19.255.1/24, pools in 198.18.0.0/16)"
   as_root sh -c 'nohup dockerd --bip 198.19.255.1/24 \
       --default-address-pool base=198.18.0.0/16,size=24 >/var/log/harness-dockerd.log 2>&1 &'
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && { say "Docker engine up"; return; }; sleep 0.5; done
-  say "the Docker engine did not start within 30 s; see /var/log/harness-dockerd.log"
-  exit 1
+  say "the Docker engine did not start within 30 s (see /var/log/harness-dockerd.log); the docker backend is unavailable (auto uses local)"
 }
 
 install_toxiproxy() {
@@ -81,9 +118,15 @@ install_python_env() {
   echo "$want" >"$stamp"
 }
 
-install_debian_packages
-start_docker_engine
-install_toxiproxy
-install_allure
-install_python_env
-say "ready"
+main() {
+  local plan
+  plan=$(docker_plan)
+  install_debian_packages "$plan"
+  start_docker_engine "$plan"
+  install_toxiproxy
+  install_allure
+  install_python_env
+  say "ready"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi

@@ -1,6 +1,7 @@
 """The command-line interfaces other scripts call, and their answers to bad input."""
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,9 @@ def test_doctor_finds_every_required_component():
     assert done.returncode == 0, done.stdout
     for name in ("Docker engine", "HAProxy", "Redis", "Toxiproxy server", "Allure", "Java"):
         assert any(line.startswith("ok ") and name in line for line in done.stdout.splitlines()), name
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:2] == ["Python", platform.python_version()]
+    assert lines[1].split()[0] == "OS" and "Docker origin" in lines[2]
 
 
 def test_bad_input_is_one_sentence_and_a_nonzero_exit(tmp_path):
@@ -51,3 +55,14 @@ def test_an_engine_that_does_not_answer_is_named(tmp_path):
     assert done.returncode == 2
     assert done.stderr == f"harness: the Docker engine does not answer at unix://{tmp_path}/no.sock; " \
                           "start it with scripts/setup.sh\n"
+
+
+def test_victim_all_runs_a_fault_once_per_node_and_a_wrong_victim_is_one_sentence():
+    pytest_ = [sys.executable, "-m", "pytest", "scenarios/", "--backend", "local", "-p", "no:cacheprovider"]
+    done = run(*pytest_, "--victim", "all", "-m", "failover and http", "-k", "kill", "--collect-only", "-q")
+    assert done.returncode == 0, done.stdout[-500:]
+    collected = [line for line in done.stdout.splitlines() if "::" in line]
+    assert [c.rsplit("[", 1)[1] for c in collected] == [f"http-victim=node{i}-kill]" for i in (1, 2, 3)]
+    wrong = run(*pytest_, "--victim", "node9", "--collect-only", "-q")
+    assert wrong.returncode == 4
+    assert "--victim node9: the cluster has no node 'node9' (its nodes: node1, node2, node3)" in wrong.stderr
