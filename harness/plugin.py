@@ -1,95 +1,38 @@
 """The pytest entry: options, thresholds, fixtures and Allure wiring for `pytest scenarios/`.
 
 `conftest.py` only names this plugin. A scenario asks for the `scenario` fixture and gets a
-healed cluster, a fault injector, clients writing one request log, and a `check` that files
-the verdict's figures in Allure and raises `ContractViolation` when the contract is broken.
-After each scenario the request log, the timeline plot, node logs and the balancer and
-Toxiproxy configuration are attached.
+`harness.scenario.Scenario` on a healed cluster: a fault injector, clients writing one request
+log, the topology's evidence, and a `check` that files the verdict's figures in Allure and
+fails unless it passed. After each scenario the request log, the timeline plot, node logs and
+the balancer and Toxiproxy configuration are attached. On an external cluster, `harness
+probe` runs first and stops the session on any problem.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import cached_property
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
 import allure
 import pytest
 
-from harness import checks, report
+from harness import report
 from harness.cluster import Cluster, start_cluster
-from harness.checks import BalancingUnit
-from harness.config import Protocol, load_topology
-from harness.errors import ConfigurationError, HarnessError
-from harness.faults import FaultEvent, FaultInjector
+from harness.config import load_topology
+from harness.errors import HarnessError
 from harness.mutants import MUTANTS, get_mutant
-from harness.traffic.clients import FtpClient, HttpClient, SmtpClient
-from harness.evidence import Call, Evidence, SideEffects, Source, State, Toggle, interpret
-from harness.traffic.load import Load
-from harness.traffic.log import RequestLog, RequestRecord
-from harness.verdict import Verdict
-
-UNIT_PROBE_REQUESTS = 12
-
-ROOT = Path(__file__).resolve().parent.parent
+from harness.scenario import THRESHOLD_HELP, Scenario, Thresholds
 
 # pytest marker -> the properties it covers (a scenario is skipped if none is claimed)
 MARKER_PROPERTIES: dict[str, tuple[str, ...]] = {
     "lb": ("C1",), "failover": ("C2", "C3"), "network": ("C4",), "rejoin": ("C5",),
     "no_redirect": ("C6", "C7"), "redirect": ("C8",), "admin": ("C9",), "state": ("C10",),
     "packages": ("C11",), "pool": ("C12",), "scale": ("C13",), "exactly_once": ("C14",),
-}
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Every bound a check applies; each is a command-line option (see the README)."""
-
-    error_budget: float = 0.01
-    max_failover_gap: float = 3.0
-    max_failover_latency: float = 1.5
-    min_victim_requests: int = 3
-    min_window_requests: int = 20
-    balance_tolerance: float = 0.25
-    balance_alpha: float = 0.001
-    rejoin_bound: float = 5.0
-    replication_bound: float = 2.0
-    min_scale_ratio: float = 1.2
-    fault_seconds: float = 2.0
-    membership_settle: float = 0.75
-    load_rate: float = 20.0
-    load_users: int = 4
-
-    @staticmethod
-    def option(name: str) -> str:
-        return "--" + name.replace("_", "-")
-
-
-THRESHOLD_HELP = {
-    "error_budget": "share of requests that may fail during a fault window",
-    "max_failover_gap": "longest time in seconds with no successful answer during failover",
-    "max_failover_latency": "slowest answer (and p99) in seconds allowed while a node fails",
-    "min_victim_requests": "requests the victim must serve in the second before its fault, "
-                           "else the verdict is inconclusive",
-    "min_window_requests": "requests that must overlap a fault window, else inconclusive",
-    "balance_tolerance": "largest relative deviation of a node's share from its fair share",
-    "balance_alpha": "significance of the chi-square test of the load split",
-    "rejoin_bound": "seconds a restarted node may take to serve through the entry again",
-    "replication_bound": "seconds a replicated package may take to reach every node",
-    "min_scale_ratio": "saturated throughput with N+1 nodes over N nodes must reach this",
-    "fault_seconds": "how long each injected fault lasts",
-    "membership_settle": "seconds for peers to see a node's changed state (package, quiesce)",
-    "load_rate": "requests per second per simulated user during steady load",
-    "load_users": "simulated users during steady load",
 }
 
 
@@ -240,273 +183,6 @@ def _version(cmd: list[str]) -> str:
         return "missing"
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
     return (done.stdout or done.stderr).strip().splitlines()[0][:80] if done.returncode == 0 else "error"
-
-
-class Scenario:
-    """One scenario's world: the cluster, its faults, its traffic and its verdicts."""
-
-    def __init__(self, cluster: Cluster, thresholds: Thresholds, directory: Path,
-                 props: tuple[str, ...] = ()) -> None:
-        """`props`: the properties the scenario proves (from its markers), for messages."""
-        self.cluster, self.thresholds, self.directory = cluster, thresholds, directory
-        self.props = props
-        self.faults = FaultInjector(cluster)
-        self.log = RequestLog()
-        self.verdicts: list[Verdict] = []
-
-    @property
-    def nodes(self) -> list[str]:
-        return self.cluster.node_ids
-
-    def http(self) -> HttpClient:
-        return HttpClient(self.cluster.topology, self.log, verify=self.cluster.ca_file)
-
-    def ftp(self) -> FtpClient:
-        return FtpClient(self.cluster.topology, self.log)
-
-    def smtp(self) -> SmtpClient:
-        return SmtpClient(self.cluster.topology, self.log)
-
-    @contextmanager
-    def steady_load(self, seconds: float, protocol: Protocol = "http", **plan: Any) -> Iterator[Load]:
-        """Traffic through the entry point (by default) for `seconds`, in a Locust process."""
-        t = self.thresholds
-        plan = {"users": t.load_users, "rate": t.load_rate, **plan}
-        if isinstance(plan.get("call"), Call):
-            plan["call"] = plan["call"].model_dump()
-        with allure.step(f"steady {protocol} load: {plan['users']} users x {plan['rate']}/s "
-                         f"for {seconds:.0f} s"):
-            load = Load(self.cluster.topology, self.directory, verify=self.cluster.ca_file,
-                        protocol=protocol, duration_s=seconds, **plan)
-            with load:
-                yield load
-            self.log.extend(load.records)
-
-    def expect_set_up(self, record: RequestRecord, fix: str) -> RequestRecord:
-        """A request made before any fault must succeed: if it does not, the harness cannot
-        talk to this cluster as configured, which is a configuration error, not a verdict."""
-        if not record.ok:
-            raise ConfigurationError(
-                f"before any fault, {record.protocol.upper()} {record.operation} on "
-                f"{record.endpoint} failed ({record.error}); check {fix}")
-        return record
-
-    def entry_sessions_reach(self, node: str, open_session: Callable[[], RequestRecord],
-                             fix: str, tries: int = 12) -> None:
-        """Open sessions through the cluster entry until one is served by `node` (a balancer
-        spreads them), so that the entry's treatment of that node's sessions is put to the test."""
-        for _ in range(tries):
-            if self.expect_set_up(open_session(), fix).node == node:
-                return
-        raise HarnessError(f"{tries} sessions through the cluster entry never reached {node}")
-
-    @cached_property
-    def evidence(self) -> Evidence:
-        """The topology's evidence sources, read with its authentication and templates."""
-        topology = self.cluster.topology
-
-        def request(call: Call, target: str, values: dict[str, str]) -> tuple[bool, object, str]:
-            record = HttpClient(topology, RequestLog(), verify=self.cluster.ca_file).send(
-                call, target, values, keep_text=True)
-            return record.ok, record.error or record.status, str(record.detail.get("text", ""))
-
-        return Evidence(topology.evidence, request,
-                        lambda node: topology.node(node).placeholders(), self.directory)
-
-    @contextmanager
-    def store_cut(self, node: str, state: State) -> Iterator[FaultEvent]:
-        """Cut `node` off the shared store for `fault_seconds`: through its Toxiproxy link
-        (`state.store_link`), or by the operator's commands (`state.store_cut`)."""
-        if state.store_link is not None:
-            with self.fault("cut", node, link=state.store_link) as event:
-                yield event
-            return
-        assert state.store_cut is not None
-        cut = state.store_cut
-        with allure.step(f"fault injected: {node} cut off the store (evidence.state.store_cut)"):
-            with self.faults.by_commands(
-                    node, "store",
-                    lambda: self.evidence.act(cut.make, "state.store_cut.make", node),
-                    lambda: self.evidence.act(cut.undo, "state.store_cut.undo", node)) as event:
-                yield event
-
-    @contextmanager
-    def toggled(self, toggle: Toggle, field: str, nodes: list[str]) -> Iterator[None]:
-        """Put `nodes` in the state `toggle` makes (e.g. unable to serve) for the body; always
-        take them back out, so that a cluster of the user's is left as it was found."""
-        made: list[str] = []
-        with allure.step(f"evidence.{field}.make on {', '.join(nodes)}"):
-            try:
-                for node in nodes:
-                    self.evidence.act(toggle.make, f"{field}.make", node)
-                    made.append(node)
-                yield
-            finally:
-                for node in made:
-                    self.evidence.act(toggle.undo, f"{field}.undo", node)
-
-    def read_answer(self, source: Source, record: RequestRecord, field: str) -> Any:
-        """What `source` reads from the answer of a request `record` (sent with keep_text);
-        None when the request failed."""
-        if not record.ok:
-            return None
-        return interpret(source, str(record.detail.get("text", "")), f"evidence.{field}")
-
-    def recorded_side_effects(self, spec: SideEffects) -> list[dict[str, object]]:
-        """The side effects the cluster recorded, each `{kind, key}`; a plain key (a line of
-        a mail spool) stands for a side effect of any kind."""
-        recorded = self.evidence.fetch(spec.recorded, "side_effects.recorded")
-        if not isinstance(recorded, list):
-            raise ConfigurationError("evidence.side_effects.recorded answered "
-                                     f"{type(recorded).__name__}, not a list of side effects")
-        return [e if isinstance(e, dict) else {"key": str(e)} for e in recorded]
-
-    def require_evidence(self, field: str) -> Any:
-        """The topology's `evidence.<field>` (dotted), or a skip naming the field."""
-        spec: Any = self.cluster.topology.evidence
-        for part in field.split("."):
-            spec = getattr(spec, part) if spec is not None else None
-        if spec is None:
-            pytest.skip(f"{'/'.join(self.props) or 'this scenario'} needs `evidence.{field}` "
-                        "in the topology")
-        return spec
-
-    def require_fault(self, kind: str, link: str | None = None) -> None:
-        """Skip, naming the topology field that would enable it, if this cluster cannot
-        inject `kind` (and heal it)."""
-        field = self.cluster.missing_for_fault("down" if kind == "cut" else kind)
-        if field:
-            what = f"{kind} of a node's {link} link" if link else kind
-            pytest.skip(f"{'/'.join(self.props) or 'this scenario'} {what} needs `{field}` "
-                        "in the topology")
-
-    def seconds_for(self, requests: int) -> float:
-        """How long the steady load must run to make `requests` (a quarter more, for ramp-up
-        and jitter)."""
-        t = self.thresholds
-        return requests / (t.load_users * t.load_rate) * 1.25 + 1
-
-    def pick_victim(self, load: Load, choice: str) -> str:
-        """The node to fault: `choice` if it names one, else the node that served most
-        through the entry during the load's warm-up (a victim without traffic proves nothing)."""
-        if choice != "busiest":
-            self.cluster.topology.node(choice)
-            victim, why = choice, "chosen with --victim"
-        else:
-            served = Counter(r.node for r in load.records_so_far()
-                             if r.ok and r.endpoint == "entry" and r.node in self.nodes)
-            if not served:
-                raise HarnessError("no request succeeded through the entry during the warm-up, "
-                                   "so no victim can be chosen")
-            victim, count = served.most_common(1)[0]
-            why = f"busiest in the warm-up: {count} of {sum(served.values())} requests"
-        allure.dynamic.parameter("victim", victim)
-        allure.attach(f"victim {victim} ({why})", name="victim",
-                      attachment_type=allure.attachment_type.TEXT)
-        return victim
-
-    def balancing_unit(self, protocol: Protocol) -> BalancingUnit:
-        """What the entry balances: as the topology says, else found out by asking whether
-        one keep-alive connection sees several nodes (an L7 balancer) or one (an L4 one)."""
-        declared = self.cluster.topology.balancing
-        if declared != "auto":
-            unit, why = declared, "declared in the topology (balancing)"
-        else:
-            probe = RequestLog()
-            client = HttpClient(self.cluster.topology, probe, verify=self.cluster.ca_file)
-            for _ in range(UNIT_PROBE_REQUESTS):
-                client.request(protocol=protocol)
-            seen = {r.node for r in probe if r.ok and r.node}
-            if not seen:
-                failed = next((r.error for r in probe if not r.ok), "no node identity")
-                raise ConfigurationError(f"the {protocol} entry did not answer with a node "
-                                         f"identity ({failed})")
-            unit = "request" if len(seen) > 1 else "connection"
-            why = (f"found: one keep-alive connection saw {len(seen)} node(s) in "
-                   f"{UNIT_PROBE_REQUESTS} requests")
-        with allure.step(f"balancing unit over {protocol}: {unit} ({why})"):
-            allure.dynamic.parameter(f"balancing unit ({protocol})", unit)
-        return unit
-
-    def failover_verdict(self, fault: FaultEvent, prop: str) -> Verdict:
-        """`checks.failover` with this run's thresholds."""
-        t = self.thresholds
-        return checks.failover(self.log.records, fault, error_budget=t.error_budget,
-                               max_gap_s=t.max_failover_gap,
-                               max_latency_s=t.max_failover_latency,
-                               min_victim_requests=t.min_victim_requests,
-                               min_window_requests=t.min_window_requests, prop=prop)
-
-    @contextmanager
-    def fault(self, kind: str, node: str, **options: Any) -> Iterator[FaultEvent]:
-        """Inject a fault for `fault_seconds` (the body runs while it is in force)."""
-        injectors = {"kill": self.faults.kill, "pause": self.faults.pause,
-                     "cut": self.faults.link_down}
-        inject = injectors.get(kind) or (lambda n, **o: self.faults.toxic(n, kind, **o))
-        with allure.step(f"fault injected: {kind} {node} {options or ''}".strip()):
-            with inject(node, **options) as event:
-                yield event
-        allure.attach(f"{kind} of {node} healed after {event.end_mono - event.start_mono:.2f} s",
-                      name="fault healed", attachment_type=allure.attachment_type.TEXT)
-
-    def settle_membership(self) -> None:
-        """Give peers time to see a node's changed state before relying on it."""
-        time.sleep(self.thresholds.membership_settle)
-
-    def hold(self, seconds: float | None = None) -> None:
-        time.sleep(self.thresholds.fault_seconds if seconds is None else seconds)
-
-    def unchecked(self) -> list[str]:
-        """What this scenario's traffic could not show, from what it drove."""
-        notes = []
-        if self.cluster.ca_file is False and any(r.protocol == "https" for r in self.log):
-            notes.append("certificates not verified (tls.insecure)")
-        return notes
-
-    def check(self, verdict: Verdict) -> Verdict:
-        """Report a verdict's figures; fail the scenario unless it passed: as a contract
-        violation, or as inconclusive (not enough evidence), each its own Allure category."""
-        verdict = verdict.noting(*self.unchecked())
-        self.verdicts.append(verdict)
-        with allure.step(f"check {verdict.title}: {verdict.outcome.upper()}"):
-            for name, value in verdict.figures.items():
-                allure.dynamic.parameter(f"{verdict.prop}.{name}", value)
-            if verdict.unchecked:
-                allure.dynamic.parameter(f"{verdict.prop}.not checked", "; ".join(verdict.unchecked))
-            allure.attach(verdict.summary(), name=f"{verdict.prop} verdict",
-                          attachment_type=allure.attachment_type.TEXT)
-        return verdict.require()
-
-    def attach_evidence(self, title: str) -> None:
-        records, events = self.log.records, self.faults.timeline.events
-        log_path = self.directory / "requests.jsonl"
-        self.log.write(log_path)
-        allure.attach.file(str(log_path), name="request log (JSON lines)",
-                           attachment_type=allure.attachment_type.JSON, extension="jsonl")
-        if records:
-            png = report.timeline_png(records, events, self.directory / "timeline.png", title)
-            allure.attach.file(str(png), name="timeline", attachment_type=allure.attachment_type.PNG)
-            shares = report.shares_png(records, self.nodes, self.directory / "shares.png",
-                                       "share of successful requests per node")
-            allure.attach.file(str(shares), name="per-node share",
-                               attachment_type=allure.attachment_type.PNG)
-        if events:
-            allure.attach(json.dumps([e.__dict__ for e in events], indent=1),
-                          name="fault timeline", attachment_type=allure.attachment_type.JSON)
-        for node in self.nodes:
-            text = self.cluster.node_log(node)
-            if text:
-                allure.attach(text[-20000:], name=f"log {node}",
-                              attachment_type=allure.attachment_type.TEXT)
-        if self.cluster.lb_config():
-            allure.attach(self.cluster.lb_config(), name="haproxy.cfg",
-                          attachment_type=allure.attachment_type.TEXT)
-        if self.cluster.toxiproxy:
-            try:
-                state = json.dumps(self.cluster.toxiproxy.state(), indent=1)
-            except Exception as e:  # noqa: BLE001 - evidence is best effort
-                state = f"unavailable: {e}"
-            allure.attach(state, name="toxiproxy state", attachment_type=allure.attachment_type.JSON)
 
 
 def _label_by_property(item: pytest.Item, config: pytest.Config) -> None:
