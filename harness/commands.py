@@ -45,11 +45,25 @@ def run(template: str, values: dict[str, str], log: Path, timeout_s: float, what
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+            _scrub(log, start)
             raise HarnessError(f"{what} did not finish within {timeout_s:.0f} s "
                                f"({_tail(log, start)})") from None
+    _scrub(log, start)
     if code != 0:
         raise HarnessError(f"{what} failed with exit {code} ({_tail(log, start)})")
     return _output(log, start)
+
+
+def _scrub(log: Path, start: int) -> None:
+    """Blank every secret this process has read out of what the command wrote: the log is
+    attached to reports, and a command may echo a password it was given."""
+    text = _output(log, start)
+    clean = redact(text)
+    if clean != text:
+        with log.open("r+b") as f:
+            f.seek(start)
+            f.write(clean.encode())
+            f.truncate()
 
 
 def _output(log: Path, start: int) -> str:
@@ -61,4 +75,4 @@ def _output(log: Path, start: int) -> str:
 def _tail(log: Path, start: int) -> str:
     """The last lines a command wrote to `log` from offset `start`, secrets blanked."""
     lines = _output(log, start).strip().splitlines()[-TAIL_LINES:]
-    return "last output: " + redact(" | ".join(lines)) if lines else "no output"
+    return "last output: " + " | ".join(lines) if lines else "no output"

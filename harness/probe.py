@@ -92,12 +92,17 @@ def _identity_field(protocol: str) -> str:
     return "http" if protocol in ("http", "https") else protocol
 
 
+def _tls_failed(record: RequestRecord) -> bool:
+    return record.protocol == "https" and bool(record.error) and (
+        "CERTIFICATE_VERIFY_FAILED" in (record.error or "") or "SSLError" in (record.error or ""))
+
+
 def _tls_detail(record: RequestRecord, insecure: bool) -> str:
     if record.protocol != "https":
         return ""
     if insecure:
         return "TLS not verified (tls.insecure)"
-    if record.error and ("CERTIFICATE_VERIFY_FAILED" in record.error or "SSLError" in record.error):
+    if _tls_failed(record):
         return "TLS verification FAILED"
     return "TLS verified" if record.status is not None else ""
 
@@ -114,16 +119,16 @@ def _probe_endpoint(topology: Topology, verify: str | bool, where: str, proto: P
             row.problems[-1:] = [f"{'the cluster entry' if where == ENTRY else f'node {where}'} "
                                  f"refused the login over {proto.upper()} (HTTP {record.status}): "
                                  "check http.auth and its environment variables"]
-        if record.protocol == "https" and "FAILED" in detail:
+        if _tls_failed(record):
             row.problems[-1:] = [f"TLS verification of {record.url} failed against "
                                  f"{topology.tls.ca_file or 'the system CAs'}: check tls.ca_file"]
         return row
     if proto == "ftp":
-        session_log = FtpClient(topology, log, timeout_s=3.0)
-        with session_log.session(where) as session:
+        client = FtpClient(topology, log, timeout_s=3.0)
+        with client.session(where) as session:
             record = session.connect_record
         login = "login refused" if record.detail.get("refused") else \
-            f"login as {session_log.user!r} accepted" if record.ok else ""
+            f"login as {client.user!r} accepted" if record.ok else ""
         return _row(where, record, expected, f"FTP {record.status or '-'} {login}".strip())
     record = SmtpClient(topology, log, timeout_s=3.0, verify=verify).hello(where)
     login = " login refused" if record.detail.get("refused") else ""

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster.external import render_command
+from harness.commands import render, run
 from harness.config import NodeControl, NodeSpec, Property, load_topology, parse_topology
 from harness.errors import HarnessError
+from harness.secrets import secret
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -97,6 +98,17 @@ def test_node_control_commands_from_the_docker_form():
     assert control.command("resume") == "docker unpause shop-{node}"
     assert control.command("restart") == "systemctl restart is-{node}"  # given beside docker
     node = NodeSpec(id="n1", endpoints={"http": "http://127.0.0.7:5555"}, control=control)
-    assert render_command(control.command("pause"), node) == "docker pause shop-n1"
-    assert render_command("ssh {host} kill {node}", node) == "ssh 127.0.0.7 kill n1"
+    assert render(control.command("pause"), node.placeholders()) == "docker pause shop-n1"
+    assert render("ssh {host} kill {node}", node.placeholders()) == "ssh 127.0.0.7 kill n1"
     assert NodeControl().command("kill") is None
+
+
+def test_a_command_that_echoes_a_secret_leaves_none_in_its_log_or_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CMD_SECRET", "s3cr3t-value")
+    secret("CMD_SECRET", "test")
+    log = tmp_path / "control.log"
+    assert run('echo "using $CMD_SECRET"', {}, log, 10, "'kill' of n1") == "using ***\n"
+    with pytest.raises(HarnessError) as err:
+        run('echo "denied for $CMD_SECRET"; exit 3', {}, log, 10, "'kill' of n1")
+    assert str(err.value) == "'kill' of n1 failed with exit 3 (last output: denied for ***)"
+    assert "s3cr3t-value" not in log.read_text()

@@ -159,13 +159,13 @@ def test_a_wrong_ca_is_named_not_reported_as_a_broken_contract(tmp_path):
         in done.stderr
 
 
-def test_a_control_command_that_hangs_ends_in_one_sentence(tmp_path):
+def test_a_control_command_that_hangs_ends_in_one_sentence(tmp_path, monkeypatch):
     data = yaml.safe_load(TOPOLOGY.read_text())
     data["nodes"][0]["control"] = {"kill": "echo stopping {node} at {host}; sleep 30 & wait",
                                    "timeout_s": 1}
     path = tmp_path / "t.yaml"
     path.write_text(yaml.safe_dump(data))
-    os.environ["THIRDPARTY_FTP_PASSWORD"] = PASSWORD
+    monkeypatch.setenv("THIRDPARTY_FTP_PASSWORD", PASSWORD)
     cluster = ExternalCluster(load_topology(path))
     try:
         with pytest.raises(HarnessError) as err:
@@ -175,4 +175,3 @@ def test_a_control_command_that_hangs_ends_in_one_sentence(tmp_path):
         assert "stopping node1" in cluster.node_log("node1")
     finally:
         cluster.close()
-        del os.environ["THIRDPARTY_FTP_PASSWORD"]

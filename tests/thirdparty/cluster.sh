@@ -239,11 +239,21 @@ write_manifests() {  # what each node has deployed; `manifest_differs` makes nod
   done
 }
 
+gone() {  # wait (at most 5 s) until none of the given processes runs
+  for _ in $(seq 1 100); do
+    alive=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && return 0
+    sleep 0.05
+  done
+}
+
 start_balancer() {
-  variant=$1
+  variant=$1 old="$(pids entry) $(cat "$DIR/nginx.pid" 2>/dev/null || true)"
   for pid in $(pids entry); do kill -TERM "$pid" 2>/dev/null || true; done
   [ -f "$DIR/nginx.pid" ] && kill -QUIT "$(cat "$DIR/nginx.pid")" 2>/dev/null || true
-  sleep 0.3
+  # shellcheck disable=SC2086 # a list of pids
+  gone $old  # the new balancer binds the same addresses
   write_nginx "$variant"
   nginx -c "$DIR/nginx.conf" -p "$DIR" -e "$DIR/nginx.log"
   if [ "$variant" = ftp_fronted ]; then
