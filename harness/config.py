@@ -156,6 +156,13 @@ class NodeControl(_Strict):
     restart: str | None = None
     docker: str | None = None
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+    network: str | None = Field(default=None, description=(
+        "where kernel network faults on this node run: a template around `{command}` (an "
+        "iptables or tc command line), e.g. `ssh {host} sudo {command}`; default: inside the "
+        "`docker` container's network namespace, or on this host for a loopback node"))
+    network_device: str | None = Field(default=None, description=(
+        "the device the node's packets leave by, for kernel bandwidth and latency faults "
+        "(default: lo for a loopback node, eth0 in a container)"))
 
     def command(self, action: str) -> str | None:
         """The command template for `action`, from the field or from the docker form."""

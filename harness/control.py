@@ -107,7 +107,16 @@ def external_topology(cluster: Cluster, socket_path: Path) -> dict[str, Any]:
     scale = data.setdefault("evidence", {}).setdefault("scale", {})
     scale["add"] = f"{sys.executable} -m harness.cli node add --socket {socket_path}"
     scale["remove"] = node.replace("{action}", "remove")
+    if cluster.backend == "local":  # the nodes' store links, for kernel faults on loopback
+        state = data["evidence"].setdefault("state", {})
+        state["store_address"] = {n: "%s:%d" % _store_link(cluster, n) for n in cluster.node_ids}
     return data
+
+
+def _store_link(cluster: Cluster, node: str) -> tuple[str, int]:
+    scope = cluster.kernel_scope(node, "redis")
+    assert scope.address is not None
+    return scope.address, scope.port
 
 
 def write_topology(cluster: Cluster, socket_path: Path, out: Path) -> None:

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from harness import commands
 from harness.errors import ConfigurationError
@@ -122,6 +122,25 @@ class State(_Strict):
     """the Toxiproxy link name between a node and the shared store (`<node>-<link>`)"""
     store_cut: Toggle | None = None
     """or a pair that cuts a node (`{node}`) off the shared store and heals it"""
+    store_address: str | dict[str, str] | None = None
+    """or the store's `host:port` as the nodes reach it (per node id, if it differs), for
+    kernel faults (`--network-faults kernel`)"""
+
+    def store_address_of(self, node: str) -> tuple[str, int] | None:
+        given = self.store_address.get(node) if isinstance(self.store_address, dict) else self.store_address
+        if not given:
+            return None
+        host, _, port = given.rpartition(":")
+        return host, int(port)
+
+    @field_validator("store_address")
+    @classmethod
+    def _host_and_port(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        for address in (value.values() if isinstance(value, dict) else [value] if value else []):
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{address!r} is not host:port")
+        return value
 
     @model_validator(mode="after")
     def _reads_are_requests(self) -> "State":

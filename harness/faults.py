@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from harness.cluster.toxiproxy import TOXIC_TYPES
+from harness.kernel import KERNEL_FAULTS, KernelFaults, NoScope
 
 if TYPE_CHECKING:
     from harness.cluster.base import Cluster
@@ -106,18 +109,19 @@ class FaultInjector:
                 self.cluster.resume(node)
 
     @contextmanager
-    def link_down(self, node: str, link: str = "http") -> Iterator[FaultEvent]:
-        """Cut one of a node's links (a Toxiproxy proxy disabled): connections drop."""
-        proxy = self.cluster.proxy_name(node, link)
-        api = self.cluster.require_toxiproxy()
-        with self._recorded("down", f"{node}/{link}") as event:
-            try:
-                api.set_enabled(proxy, False)
+    def network(self, engine: "NetworkEngine", kind: str, node: str, link: str = "http",
+                **attributes: Any) -> Iterator[FaultEvent]:
+        """A network fault on one of a node's links (`cut`, or a Toxiproxy toxic's name),
+        injected by `engine`; a cut is recorded as "down", as checks expect."""
+        recorded = "down" if kind == "cut" else kind
+        with self._recorded(recorded, f"{node}/{link}", engine=engine.name, **attributes) as event:
+            with engine.applied(kind, node, link, **attributes) as how:
+                event.detail["applied"] = how
                 event.mark_applied()
-                yield event
-            finally:
-                event.mark_healing()
-                api.set_enabled(proxy, True)
+                try:
+                    yield event
+                finally:
+                    event.mark_healing()
 
     @contextmanager
     def by_commands(self, node: str, what: str, cut: Callable[[], None],
@@ -132,18 +136,78 @@ class FaultInjector:
                 event.mark_healing()
                 heal()
 
+
+class NetworkEngine(Protocol):
+    """What injects network faults: Toxiproxy proxies, or kernel rules (`--network-faults`)."""
+
+    name: str
+
+    def missing(self, kind: str, link: str) -> str | None:
+        """Why `kind` cannot be injected on a node's `link` here (a skip reason), or None."""
+
+    def applied(self, kind: str, node: str, link: str, **attributes: Any) -> AbstractContextManager[list[str]]:
+        """The fault in force for the body; yields what was done, for the report."""
+
+
+class ToxiproxyNetwork:
+    """Faults on the Toxiproxy proxy in front of a node's link (`<node>-<link>`): a cut
+    disables the proxy, anything else is a toxic of that type."""
+
+    name = "toxiproxy"
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def missing(self, kind: str, link: str) -> str | None:
+        if self.cluster.toxiproxy is None:
+            return "needs `toxiproxy` in the topology"
+        return None if kind == "cut" or kind in TOXIC_TYPES else f"Toxiproxy has no {kind} toxic"
+
     @contextmanager
-    def toxic(self, node: str, toxic_type: str, link: str = "http", stream: str = "downstream",
-              **attributes: Any) -> Iterator[FaultEvent]:
-        """Add a Toxiproxy toxic (latency, timeout, reset_peer, ...) to one of a node's links."""
-        proxy = self.cluster.proxy_name(node, link)
-        api = self.cluster.require_toxiproxy()
-        name = f"harness_{toxic_type}_{stream}"
-        with self._recorded(toxic_type, f"{node}/{link}", stream=stream, **attributes) as event:
-            api.add_toxic(proxy, name, toxic_type, stream, attributes)
-            event.mark_applied()
+    def applied(self, kind: str, node: str, link: str, **attributes: Any) -> Iterator[list[str]]:
+        api, proxy = self.cluster.require_toxiproxy(), self.cluster.proxy_name(node, link)
+        if kind == "cut":
+            api.set_enabled(proxy, False)
             try:
-                yield event
+                yield [f"proxy {proxy} disabled"]
             finally:
-                event.mark_healing()
-                api.remove_toxic(proxy, name)
+                api.set_enabled(proxy, True)
+            return
+        stream = attributes.pop("stream", "downstream")
+        name = f"harness_{kind}_{stream}"
+        api.add_toxic(proxy, name, kind, stream, attributes)
+        try:
+            yield [f"toxic {kind} ({stream}) on proxy {proxy}"]
+        finally:
+            api.remove_toxic(proxy, name)
+
+
+class KernelNetwork:
+    """Faults as kernel rules at the scope the cluster gives for a node's link."""
+
+    name = "kernel"
+
+    def __init__(self, cluster: Cluster, engine: KernelFaults) -> None:
+        self.cluster, self.engine = cluster, engine
+
+    def missing(self, kind: str, link: str) -> str | None:
+        try:
+            scope = self.cluster.kernel_scope(self.cluster.node_ids[0], link)
+        except NoScope as e:
+            return f"needs `{e.field}` in the topology for kernel faults"
+        if KERNEL_FAULTS.get(kind) and KERNEL_FAULTS[kind].needs != "iptables" and scope.device is None:
+            return f"needs `{scope.device_field}` in the topology for a kernel {kind} fault"
+        return self.engine.missing(kind, scope.place)
+
+    @contextmanager
+    def applied(self, kind: str, node: str, link: str, **attributes: Any) -> Iterator[list[str]]:
+        attributes.pop("stream", None)
+        with self.engine.applied(kind, self.cluster.kernel_scope(node, link), **attributes) as commands:
+            yield commands
+
+
+def network_engine(cluster: Cluster, choice: str, kernel: KernelFaults | None = None) -> NetworkEngine:
+    """`--network-faults`: toxiproxy, kernel, or auto (Toxiproxy where the cluster has it)."""
+    if choice == "toxiproxy" or (choice == "auto" and cluster.toxiproxy is not None):
+        return ToxiproxyNetwork(cluster)
+    return KernelNetwork(cluster, kernel or KernelFaults.shared())

@@ -21,10 +21,12 @@ from pathlib import Path
 import allure
 import pytest
 
-from harness import report
+from harness import kernel, report
 from harness.cluster import Cluster, start_cluster
 from harness.config import load_topology
 from harness.errors import HarnessError
+from harness.faults import network_engine
+from harness.kernel import KernelFaults
 from harness.mutants import MUTANTS, get_mutant
 from harness.scenario import THRESHOLD_HELP, Scenario, Thresholds
 
@@ -53,6 +55,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the node failover, network and rejoin faults hit: busiest (the node "
                          "that served most in the warm-up; default), a node id, or all (each "
                          "node in turn, one result per node)")
+    group.addoption("--network-faults", default="auto", choices=("auto", "toxiproxy", "kernel"),
+                    help="what injects network faults: Toxiproxy proxies, kernel rules "
+                         "(iptables, tbf) scoped to the node's address and port, or auto "
+                         "(Toxiproxy where the topology has it, else the kernel; default)")
+    group.addoption("--show-fault-commands", action="store_true",
+                    help="print every kernel fault command (and its undo) as it runs")
     for f in fields(Thresholds):
         group.addoption(Thresholds.option(f.name), type=type(f.default), default=f.default,
                         metavar="X", help=f"{THRESHOLD_HELP[f.name]} (default {f.default})")
@@ -124,6 +132,8 @@ def cluster_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Cl
     started: list[Cluster] = []
 
     def start(nodes: int | None = None) -> Cluster:
+        if not started:
+            kernel.sweep()  # rules and qdiscs a killed run left
         if opts.topology and not started:
             _probe_first(opts.topology, opts.allow_remote_targets)
         with allure.step(f"cluster up ({opts.backend}, {nodes or opts.nodes} nodes)"):
@@ -204,11 +214,28 @@ def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thre
         pytest.skip(reason)
     with allure.step("cluster healed and reset"):
         cluster.reset()
-    world = Scenario(cluster, thresholds, tmp_path, _properties(request.node))
+    world = Scenario(cluster, thresholds, tmp_path, _properties(request.node),
+                     network_engine(cluster, request.config.getoption("network_faults"),
+                                    _kernel_engine(request.config)))
     try:
         yield world
     finally:
         world.attach_evidence(request.node.name)
+
+
+def _kernel_engine(config: pytest.Config) -> KernelFaults:
+    """The process's kernel engine, printing its commands to the terminal if asked."""
+    engine = KernelFaults.shared()
+    if config.getoption("show_fault_commands") and engine.show is None:
+        capture = config.pluginmanager.getplugin("capturemanager")
+        writer = config.get_terminal_writer()
+
+        def show(line: str) -> None:
+            with capture.global_and_fixture_disabled():
+                writer.line(f"fault command: {line}")
+
+        engine.show = show
+    return engine
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from harness.cluster import Cluster
 from harness.config import Protocol
 from harness.errors import ConfigurationError, HarnessError
 from harness.evidence import Call, Evidence, SideEffects, Source, State, Toggle, interpret
-from harness.faults import FaultEvent, FaultInjector
+from harness.faults import FaultEvent, FaultInjector, NetworkEngine, network_engine
 from harness.traffic.clients import FtpClient, HttpClient, SmtpClient
 from harness.traffic.load import Load
 from harness.traffic.log import RequestLog, RequestRecord
@@ -85,11 +85,13 @@ class Scenario:
     """One scenario's world: the cluster, its faults, its traffic and its verdicts."""
 
     def __init__(self, cluster: Cluster, thresholds: Thresholds, directory: Path,
-                 props: tuple[str, ...] = ()) -> None:
-        """`props`: the properties the scenario proves (from its markers), for messages."""
+                 props: tuple[str, ...] = (), network: NetworkEngine | None = None) -> None:
+        """`props`: the properties the scenario proves (from its markers), for messages;
+        `network`: what injects network faults (`--network-faults`; default auto)."""
         self.cluster, self.thresholds, self.directory = cluster, thresholds, directory
         self.props = props
         self.faults = FaultInjector(cluster)
+        self.network = network or network_engine(cluster, "auto")
         self.log = RequestLog()
         self.verdicts: list[Verdict] = []
 
@@ -152,12 +154,32 @@ class Scenario:
         return Evidence(topology.evidence, request,
                         lambda node: topology.node(node).placeholders(), self.directory)
 
+    def require_store_cut(self, state: State) -> None:
+        """Skip unless a node can be cut off the shared store: by the network engine on the
+        store link, or by the operator's commands."""
+        if state.store_cut is not None:
+            return
+        link = self.store_link(state)
+        if link is None:
+            pytest.skip(f"{'/'.join(self.props)} store cut needs `evidence.state.store_link` (a "
+                        "Toxiproxy link), `evidence.state.store_address` (kernel faults) or "
+                        "`evidence.state.store_cut` (commands) in the topology")
+        self.require_fault("cut", link=link)
+
+    def store_link(self, state: State) -> str | None:
+        """The link to fault for a node's connection to the store: Toxiproxy's proxy link
+        (`store_link`), or for the kernel engine the link the cluster maps to the store."""
+        if self.network.name == "toxiproxy":
+            return state.store_link
+        return state.store_link or "store"
+
     @contextmanager
     def store_cut(self, node: str, state: State) -> Iterator[FaultEvent]:
-        """Cut `node` off the shared store for `fault_seconds`: through its Toxiproxy link
-        (`state.store_link`), or by the operator's commands (`state.store_cut`)."""
-        if state.store_link is not None:
-            with self.fault("cut", node, link=state.store_link) as event:
+        """Cut `node` off the shared store for `fault_seconds`: by the network engine on its
+        store link, or else by the operator's commands (`state.store_cut`)."""
+        link = self.store_link(state)
+        if link is not None and (state.store_cut is None or not self.network.missing("cut", link)):
+            with self.fault("cut", node, link=link) as event:
                 yield event
             return
         assert state.store_cut is not None
@@ -211,13 +233,17 @@ class Scenario:
         return spec
 
     def require_fault(self, kind: str, link: str | None = None) -> None:
-        """Skip, naming the topology field that would enable it, if this cluster cannot
-        inject `kind` (and heal it)."""
-        field = self.cluster.missing_for_fault("down" if kind == "cut" else kind)
-        if field:
-            what = f"{kind} of a node's {link} link" if link else kind
-            pytest.skip(f"{'/'.join(self.props) or 'this scenario'} {what} needs `{field}` "
-                        "in the topology")
+        """Skip, saying why (the topology field that would enable it, or what the kernel
+        lacks), if this cluster cannot inject `kind` (and heal it)."""
+        who = '/'.join(self.props) or 'this scenario'
+        if link is None:
+            field = self.cluster.missing_for_fault(kind)
+            if field:
+                pytest.skip(f"{who} {kind} needs `{field}` in the topology")
+            return
+        why = self.network.missing(kind, link)
+        if why:
+            pytest.skip(f"{who} {kind} of a node's {link} link by {self.network.name}: {why}")
 
     def seconds_for(self, requests: int) -> float:
         """How long the steady load must run to make `requests` (a quarter more, for ramp-up
@@ -279,11 +305,13 @@ class Scenario:
     @contextmanager
     def fault(self, kind: str, node: str, **options: Any) -> Iterator[FaultEvent]:
         """Inject a fault for `fault_seconds` (the body runs while it is in force)."""
-        injectors = {"kill": self.faults.kill, "pause": self.faults.pause,
-                     "cut": self.faults.link_down}
-        inject = injectors.get(kind) or (lambda n, **o: self.faults.toxic(n, kind, **o))
+        injectors = {"kill": self.faults.kill, "pause": self.faults.pause}
+        inject = injectors.get(kind) or (lambda n, **o: self.faults.network(self.network, kind, n, **o))
         with allure.step(f"fault injected: {kind} {node} {options or ''}".strip()):
             with inject(node, **options) as event:
+                for line in event.detail.get("applied", []):
+                    allure.attach(line, name=f"{self.network.name} fault applied",
+                                  attachment_type=allure.attachment_type.TEXT)
                 yield event
         allure.attach(f"{kind} of {node} healed after {event.end_mono - event.start_mono:.2f} s",
                       name="fault healed", attachment_type=allure.attachment_type.TEXT)

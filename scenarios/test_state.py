@@ -56,11 +56,7 @@ def test_sessions_keep_their_state_across_failover(scenario):
 def test_node_cut_off_from_the_store_leaves_rotation(scenario, victim):
     state = scenario.require_evidence("state")
     session = scenario.require_evidence("state.session")
-    if state.store_link is not None:
-        scenario.require_fault("cut", link=state.store_link)
-    elif state.store_cut is None:
-        pytest.skip("C10 store cut needs `evidence.state.store_link` (a Toxiproxy link) or "
-                    "`evidence.state.store_cut` (commands) in the topology")
+    scenario.require_store_cut(state)
     t = scenario.thresholds
     with scenario.steady_load(seconds=t.fault_seconds + 3, call=session.request) as load:
         scenario.hold(1)

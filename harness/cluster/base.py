@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 from harness.cluster.toxiproxy import ToxiproxyApi
 from harness.config import Protocol, Topology
 from harness.errors import ConfigurationError, HarnessError
 from harness.mutants import Mutant
 from harness.traffic.log import RequestLog
+
+if TYPE_CHECKING:  # harness.kernel imports harness.cluster.procs
+    from harness.kernel import Scope
 
 
 class Cluster(ABC):
@@ -39,14 +43,16 @@ class Cluster(ABC):
         return f"{node}-{link}"
 
     def missing_for_fault(self, kind: str) -> str | None:
-        """The topology field this cluster lacks to inject `kind`, or None if it can.
+        """The topology field this cluster lacks to inject the node fault `kind` (kill,
+        pause) and heal it, or None if it can. Network faults are the engines' business
+        (`harness.faults.network_engine`)."""
+        return None
 
-        Node faults (kill, pause) are the backend's own; every other fault is a Toxiproxy
-        proxy disabled or a toxic added, so it needs a Toxiproxy server.
-        """
-        if kind in ("kill", "pause"):
-            return None
-        return None if self.toxiproxy is not None else "toxiproxy"
+    def kernel_scope(self, node: str, link: str) -> Scope:
+        """Where a kernel network fault on `node`'s `link` goes (see `harness.kernel`)."""
+        from harness.kernel import NoScope
+
+        raise NoScope("a backend that places kernel faults")
 
     def require_toxiproxy(self) -> ToxiproxyApi:
         if self.toxiproxy is None:

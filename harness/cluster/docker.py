@@ -41,6 +41,7 @@ from harness.cluster.reference import (BACKEND_MAX_CLIENTS, LB_HTTP,  # noqa: E4
                                        REDIS_PORT, TOXIPROXY_PORT, Address, Layout,
                                        ReferenceCluster)
 from harness.errors import HarnessError  # noqa: E402
+from harness.kernel import Place, in_namespace_of  # noqa: E402
 from harness.mutants import Mutant  # noqa: E402
 
 LABEL = "io.harness.run"
@@ -188,6 +189,11 @@ class DockerCluster(ReferenceCluster):
                 container.stop()
         with contextlib.suppress(docker.errors.DockerException, AttributeError):
             self.network.remove()
+
+    def _kernel_place(self, node_id: str) -> tuple[Place, str]:
+        """The namespace of the node's sandbox, which holds its address (see `_launch_node`)."""
+        sandbox = self._wrapped(f"{node_id}-net")
+        return in_namespace_of(sandbox.attrs["State"]["Pid"], f"container {sandbox.name}"), "eth0"
 
     # -- node control -----------------------------------------------------------------------
 

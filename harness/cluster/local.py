@@ -26,6 +26,7 @@ from harness.cluster.procs import wait_for_port
 from harness.cluster.reference import (BACKEND_MAX_CLIENTS, LB_HTTP, NODE_PORTS, REDIS_PORT,
                                        TOXIPROXY_PORT, Address, Layout, ReferenceCluster)
 from harness.errors import HarnessError
+from harness.kernel import HERE, Place
 
 
 def _require(binary: str) -> str:
@@ -105,6 +106,9 @@ class LocalCluster(ReferenceCluster):
 
     def _release(self) -> None:
         """The run slot stops every process it spawned."""
+
+    def _kernel_place(self, node_id: str) -> tuple[Place, str]:
+        return HERE, "lo"
 
     def _proc(self, node: str):  # type: ignore[no-untyped-def]
         self.topology.node(node)

@@ -23,6 +23,7 @@ from harness.cluster.procs import Run, wait_for_port
 from harness.cluster.toxiproxy import ToxiproxyApi
 from harness.config import Endpoints, NodeSpec, Tls, Topology
 from harness.errors import HarnessError
+from harness.kernel import Place, Scope
 from harness.evidence import (Admin, Call, EvidenceSpec, Manifest, Pools, Redirect, Replication,
                               Scale, SideEffects, Source, State, Toggle)
 from harness.mutants import Mutant, node_mutants
@@ -246,6 +247,23 @@ class ReferenceCluster(Cluster):
 
     def _index(self, node_id: str) -> int:
         return int(node_id.removeprefix("node"))
+
+    @abstractmethod
+    def _kernel_place(self, node_id: str) -> tuple[Place, str]:
+        """Where kernel fault commands for the node run, and its outgoing device there."""
+
+    def kernel_scope(self, node: str, link: str) -> Scope:
+        """A node's own listener (the port behind its Toxiproxy proxy), or its link to the
+        shared store ("redis"): the store address the node connects to."""
+        self.topology.node(node)
+        i = self._index(node)
+        place, device = self._kernel_place(node)
+        if link == "redis":
+            host, port = self.layout.public(i, "redis")
+            return Scope(place, port, host, "client", device)
+        if link not in NODE_PORTS:
+            raise HarnessError(f"a node has no {link!r} link (its links: {', '.join(NODE_PORTS)}, redis)")
+        return Scope(place, NODE_PORTS[link], self.layout.node(i), "listener", device)
 
     def _launch_and_wait(self, nodes: list[NodeSettings]) -> None:
         for s in nodes:
