@@ -102,7 +102,9 @@ def cmd_down(args: argparse.Namespace) -> int:
         except ProcessLookupError:
             pass
         UP_PID.unlink(missing_ok=True)
-    swept = sweep_stale()
+    from harness.kernel import sweep as sweep_kernel_faults
+
+    swept = sweep_stale() + sweep_kernel_faults()
     from harness.cluster.docker import sweep_stale_containers
 
     swept += sweep_stale_containers()
@@ -171,6 +173,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     origin = DOCKER_ORIGIN.read_text().strip() if DOCKER_ORIGIN.exists() else \
         "not recorded (scripts/setup.sh has not run here)"
     print(f"   {'Docker origin':<17} {origin}")
+    print(f"   {'Kernel faults':<17} {kernel_fault_kinds()}")
     missing = 0
     for c in COMPONENTS:
         ok, text = _probe(c)
@@ -178,6 +181,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         missing += (not ok) and c.required
         print(f"{mark}{c.name:<17} {text}  ({c.why})")
     return 1 if missing else 0
+
+
+def kernel_fault_kinds() -> str:
+    """Which kernel network faults this host can inject (`--network-faults kernel`)."""
+    from harness.kernel import kernel_supports, privileged
+
+    kinds = ", ".join(f"{k} {'yes' if kernel_supports(k) else 'no'}" for k in ("iptables", "tbf", "netem"))
+    return kinds + ("" if privileged() else " (not root and no CAP_NET_ADMIN: none can be used)")
 
 
 def cmd_report(args: argparse.Namespace) -> int:

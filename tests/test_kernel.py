@@ -1,0 +1,192 @@
+"""The kernel fault engine: its commands are scoped, tagged and undone exactly (properties of
+pure code), what a dead process left is found and healed (journals, tagged host rules), and
+the real kernel takes and gives back a rule and a qdisc in a throwaway network namespace."""
+
+import os
+import shlex
+import subprocess
+import sys
+import signal
+import textwrap
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness import kernel
+from harness.kernel import (HERE, KERNEL_FAULTS, TAG_PREFIX, Journal, Place, Scope, owner_tag,
+                            partition_rules, rule_commands, shaping_commands, stale_host_rules)
+
+addresses = st.ip_addresses(v=4).map(str)
+scopes = st.builds(Scope, place=st.just(HERE), port=st.integers(1, 65535),
+                   address=st.one_of(st.none(), addresses),
+                   role=st.sampled_from(["listener", "client"]), device=st.just("lo"))
+TAG = TAG_PREFIX + "123.456"
+
+
+@given(scopes, st.sampled_from(["drop", "reject"]), st.sampled_from(["both", "in", "out"]))
+def test_every_rule_is_scoped_to_the_node_and_tagged(scope, mode, direction):
+    rules = partition_rules(scope, mode, direction, TAG)
+    assert len(rules) == (2 if direction == "both" else 1)
+    for rule in rules:
+        assert rule[0] in ("INPUT", "OUTPUT") and "-P" not in rule
+        assert ["--comment", TAG] == rule[rule.index("--comment"):rule.index("--comment") + 2]
+        assert str(scope.port) in (rule[rule.index(flag) + 1] for flag in ("--dport", "--sport") if flag in rule)
+        if scope.address:
+            assert scope.address in rule
+        assert rule[-1] == "DROP" if mode == "drop" else rule[-1] == "tcp-reset"
+
+
+@given(scopes, st.sampled_from(["drop", "reject"]), st.sampled_from(["both", "in", "out"]))
+def test_healing_deletes_exactly_what_was_inserted(scope, mode, direction):
+    apply, heal = rule_commands(partition_rules(scope, mode, direction, TAG))
+    assert len(apply) == len(heal)
+    for a, h in zip(apply, heal):
+        assert a[3] == "-I" and h[3] == "-D" and a[4] == h[4]
+        assert a[6:] == h[5:]  # the same spec, without the insert position
+
+
+@given(scopes, st.floats(0.1, 10_000))
+def test_bandwidth_shapes_only_the_scope_and_heals_with_one_delete(scope, rate):
+    apply, heal = shaping_commands(scope, kernel.tbf(rate))
+    filt = apply[-1]
+    assert filt[:3] == ["tc", "filter", "add"] and str(scope.port) in filt
+    if scope.address:
+        assert f"{scope.address}/32" in filt
+    assert ["htb", "default", "1"] == apply[0][-3:], "unfiltered packets go to the unlimited class"
+    assert heal == [["tc", "qdisc", "del", "dev", "lo", "root", "handle", kernel.QDISC_HANDLE]]
+
+
+def test_a_listener_is_cut_on_its_port_and_a_client_on_its_peer():
+    listener = partition_rules(Scope(HERE, 5555, "127.20.1.1"), "drop", "in", TAG)[0]
+    assert listener[:7] == ["INPUT", "-d", "127.20.1.1", "-p", "tcp", "--dport", "5555"]
+    client = partition_rules(Scope(HERE, 6379, "127.20.3.1", "client"), "drop", "out", TAG)[0]
+    assert client[:7] == ["OUTPUT", "-d", "127.20.3.1", "-p", "tcp", "--dport", "6379"]
+
+
+def test_a_template_place_gets_the_command_quoted_once():
+    place = Place("node1's host", template="ssh {host} sudo {command}", values=(("host", "n1.example"),))
+    argv = place.argv(["iptables", "-I", "INPUT", "--comment", "a b"])
+    assert argv[:2] == ["sh", "-c"]
+    assert argv[2] == "ssh n1.example sudo iptables -I INPUT --comment 'a b'"
+    assert kernel.in_namespace_of(42, "c").argv(["tc"]) == ["nsenter", "-t", "42", "-n", "tc"]
+
+
+def test_the_toxiproxy_names_map_to_kernel_faults():
+    assert KERNEL_FAULTS["cut"].needs == KERNEL_FAULTS["timeout"].needs == "iptables"
+    assert KERNEL_FAULTS["bandwidth"].needs == "tbf" and KERNEL_FAULTS["latency"].needs == "netem"
+    assert "slicer" not in KERNEL_FAULTS
+    assert "needs Toxiproxy" in kernel.KernelFaults.missing("slicer")
+
+
+def test_without_the_right_to_change_the_network_every_kernel_fault_says_so(monkeypatch):
+    monkeypatch.setattr(kernel, "privileged", lambda: False)
+    assert kernel.KernelFaults.missing("cut") == "kernel network faults need root or CAP_NET_ADMIN"
+
+
+def test_rules_of_dead_processes_are_found_and_those_of_live_ones_kept():
+    live = owner_tag()
+    dead = f"{os.getpid()}.0"  # this pid, another start time: a process that is gone
+    listing = "\n".join([
+        "-P INPUT ACCEPT",
+        f'-A INPUT -d 127.20.1.1/32 -p tcp -m tcp --dport 5555 -m comment --comment "{TAG_PREFIX}{dead}" -j DROP',
+        f'-A INPUT -d 127.20.1.2/32 -p tcp -m tcp --dport 5555 -m comment --comment "{TAG_PREFIX}{live}" -j DROP',
+        "-A FORWARD -j DOCKER-USER",
+    ])
+    deletes = stale_host_rules(listing)
+    assert deletes == [["iptables", "-w", "5", "-D", "INPUT", "-d", "127.20.1.1/32", "-p", "tcp",
+                        "-m", "tcp", "--dport", "5555", "-m", "comment", "--comment",
+                        f"{TAG_PREFIX}{dead}", "-j", "DROP"]]
+
+
+def test_a_dead_process_journal_is_replayed_once(tmp_path):
+    """A child journals two faults, heals one and dies; the sweep runs the other's undo."""
+    marker = tmp_path / "healed"
+    child = textwrap.dedent(f"""
+        from pathlib import Path
+        from harness.kernel import HERE, Journal, owner_tag
+        journal = Journal(Path({str(tmp_path)!r}) / f"{{owner_tag()}}.jsonl")
+        journal.add(HERE, [["sh", "-c", "echo first >> {marker}"]])
+        done = journal.add(HERE, [["sh", "-c", "echo second >> {marker}"]])
+        journal.done(done)
+    """)
+    subprocess.run([sys.executable, "-c", child], check=True)
+    assert len(list(tmp_path.glob("*.jsonl"))) == 1
+    assert kernel.sweep(tmp_path) >= 1
+    assert marker.read_text() == "first\n"
+    assert not list(tmp_path.glob("*.jsonl"))
+    kernel.sweep(tmp_path)
+    assert marker.read_text() == "first\n"
+
+
+def test_a_live_process_journal_is_left_alone(tmp_path):
+    journal = Journal(tmp_path / f"{owner_tag()}.jsonl")
+    journal.add(HERE, [["false"]])
+    kernel.sweep(tmp_path)
+    assert journal.path.exists()
+
+
+needs_root = pytest.mark.skipif(not kernel.privileged(), reason="needs root or CAP_NET_ADMIN")
+
+
+@needs_root
+def test_the_kernel_applies_and_heals_a_partition_and_a_bandwidth_limit(tmp_path):
+    """In a network namespace of our own (unshare): the engine's rules and qdisc appear while
+    the fault is in force and are gone after."""
+    namespace = subprocess.Popen(["unshare", "--net", "sleep", "30"])
+    try:
+        place = kernel.in_namespace_of(namespace.pid, "a test namespace")
+        subprocess.run(place.argv(["ip", "link", "set", "lo", "up"]), check=True)
+        engine = kernel.KernelFaults(journals=tmp_path)
+
+        def seen() -> str:
+            return "".join(subprocess.run(place.argv(shlex.split(c)), capture_output=True,
+                                          text=True).stdout for c in ("iptables -S", "tc qdisc show dev lo"))
+
+        for kind, sign in (("cut", "tcp-reset"), ("timeout", "DROP"), ("bandwidth", "tbf")):
+            with engine.applied(kind, Scope(place, 5555, "127.0.0.1", device="lo"), rate=1):
+                assert sign in seen()
+            assert sign not in seen() and engine.tag not in seen()
+        assert not engine.journal.pending
+    finally:
+        namespace.kill()
+        namespace.wait()
+
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _ours_in_force() -> dict[str, bool]:
+    rules = subprocess.run(["iptables", "-w", "5", "-S"], capture_output=True, text=True).stdout
+    qdisc = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True).stdout
+    return {"iptables": TAG_PREFIX in rules, "tbf": "tbf" in qdisc}
+
+
+@needs_root
+@pytest.mark.cluster
+def test_faults_left_by_a_killed_pytest_are_healed_by_the_next_run(tmp_path):
+    """pytest SIGKILLed while a kernel fault is in force (a bandwidth limit, then a cut):
+    the rule and the qdisc outlive it; the next run finds and removes both."""
+    for select, sign in (("network and bandwidth", "tbf"), ("failover and cut and not https", "iptables")):
+        run = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "scenarios/", "--backend", "local", "--network-faults",
+             "kernel", "-k", select, "--fault-seconds", "60", "-p", "no:cacheprovider", "-q"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not _ours_in_force()[sign] and run.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _ours_in_force()[sign], f"no {sign} fault came into force"
+        finally:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+        assert _ours_in_force()[sign], "the fault should outlive the killed run"
+    done = subprocess.run([sys.executable, "-m", "pytest", "scenarios/", "--backend", "local",
+                           "-m", "admin", "-p", "no:cacheprovider", "-q"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-500:]
+    assert _ours_in_force() == {"iptables": False, "tbf": False}
+    qdisc = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True).stdout
+    assert qdisc.startswith("qdisc noqueue"), qdisc
