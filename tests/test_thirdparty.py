@@ -96,10 +96,12 @@ def test_the_sound_configuration_reaches_a_verdict_on_every_claimed_property(tmp
         by_status.setdefault(o["status"], []).append(o["name"])
     assert code == 0, {o["name"]: message(o)[:300] for o in outcomes if o["status"] != "passed"}
     assert set(by_status) <= {"passed", "skipped"}
-    assert len(by_status["passed"]) >= 10, by_status  # C1 x2, C2/C3 kill and pause, C5-C7, C11
+    # C1 x2, C2/C3 kill, pause and cut, C4 timeout, reset and bandwidth, C5-C7, C11: the
+    # network faults by kernel rules on the nodes' loopback endpoints (no Toxiproxy here)
+    assert len(by_status["passed"]) >= 15, by_status
     skips = [message(o) for o in outcomes if o["status"] == "skipped"]
-    assert all("does not claim" in s or "needs `toxiproxy`" in s or "needs `evidence." in s
-               for s in skips), skips
+    assert all("does not claim" in s or "needs `evidence." in s or "no netem" in s
+               or "needs Toxiproxy" in s for s in skips), skips
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written and not any(PASSWORD.encode() in p.read_bytes() for p in written)
     assert PASSWORD not in output
