@@ -6,7 +6,7 @@ PYTEST := $(VENV)/bin/pytest
 RESULTS := reports/allure-results
 HTML := reports/allure-report
 
-.PHONY: setup conformance test report clean
+.PHONY: setup conformance test test-trixie report clean
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +20,11 @@ conformance: setup
 ## The harness's own tests: units, properties, the reference cluster, and the mutant kills.
 test: setup
 	$(PYTEST) tests/ $(ARGS)
+
+## The same tests (minus the docker backend) and the local conformance suite under Debian 13's
+## Python 3.13, in a chroot (not in .ci/run: it takes as long again).
+test-trixie:
+	@bash scripts/test-trixie.sh
 
 report:
 	$(VENV)/bin/harness report $(RESULTS) -o $(HTML)

@@ -10,8 +10,9 @@
 # is; a dockerd from any package (Docker CE, Moby, docker.io) is started, with addresses from
 # the benchmarking range, if it is not running; only where there is none is Debian's docker.io
 # installed. An engine that cannot be started is one sentence, not a failed set-up: the
-# docker backend is then unavailable and `--backend auto` uses local. Sourcing this file
-# defines the functions without running them (the tests do).
+# docker backend is then unavailable and `--backend auto` uses local. HARNESS_DOCKER=skip
+# leaves Docker out altogether (a chroot sharing the host's network, as `make test-trixie`
+# runs). Sourcing this file defines the functions without running them (the tests do).
 set -euo pipefail
 
 TOXIPROXY_VERSION=v2.12.0
@@ -21,6 +22,9 @@ APT_PACKAGES=(haproxy redis-server debootstrap openssl procps iproute2 lftp swak
               nginx lighttpd lighttpd-mod-openssl proftpd-core postfix)
 # Services the packages start that are not ours: the harness starts its own instances per run.
 FOREIGN_SERVICES=(haproxy redis-server nginx lighttpd proftpd postfix)
+# The build tools set-up uses, from Debian where the machine has none: Go builds Toxiproxy,
+# npm fetches Allure, and Allure's report generator runs on Java.
+TOOL_PACKAGES=(go:golang-go npm:npm java:default-jre-headless)
 DOCKER_PACKAGE=docker.io  # only where no Docker engine is installed at all
 DOCKER_ORIGIN=/var/lib/harness/docker-origin  # what `harness doctor` reports
 ROOT=$(cd "${BASH_SOURCE[0]%/*}/.." && pwd)
@@ -29,8 +33,10 @@ VENV="$ROOT/.venv"
 say() { printf '[setup] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# use: an engine answers; start: a dockerd is installed but not running; install: neither.
+# use: an engine answers; start: a dockerd is installed but not running; install: neither;
+# skip: HARNESS_DOCKER=skip says to leave Docker out.
 docker_plan() {
+  if [ "${HARNESS_DOCKER:-}" = skip ]; then echo skip; return; fi
   if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then echo use; return; fi
   if command -v dockerd >/dev/null 2>&1; then echo start; return; fi
   echo install
@@ -49,9 +55,18 @@ record_docker_origin() {  # the first run's finding stays: later runs find what 
   echo "$1" | as_root tee "$DOCKER_ORIGIN" >/dev/null
 }
 
+missing_tools() {  # the Debian packages of the build tools this machine lacks
+  local tool
+  for tool in "${TOOL_PACKAGES[@]}"; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || echo "${tool#*:}"
+  done
+}
+
 install_debian_packages() {
   local missing=() plan=$1
   [ "$plan" = install ] && APT_PACKAGES+=("$DOCKER_PACKAGE")
+  # shellcheck disable=SC2207  # package names have no spaces
+  APT_PACKAGES+=($(missing_tools))
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
@@ -69,6 +84,7 @@ install_debian_packages() {
 
 start_docker_engine() {
   case $1 in
+    skip) say "Docker left out (HARNESS_DOCKER=skip); the docker backend is unavailable"; return ;;
     use) say "Docker engine answers; left as it is"
          record_docker_origin "already running when set-up first ran$(dockerd_package)"; return ;;
     start) record_docker_origin "already installed$(dockerd_package); started by set-up" ;;

@@ -29,10 +29,26 @@ def test_setup_installs_docker_only_where_there_is_none(tmp_path, docker_info, d
         fake(tmp_path, "docker", docker_info)
     if dockerd:
         fake(tmp_path, "dockerd", 0)
-    done = subprocess.run(["/bin/bash", "-c", "source scripts/setup.sh && docker_plan"], cwd=ROOT,
-                          env={"PATH": str(tmp_path)}, capture_output=True, text=True, timeout=30)
+    assert from_setup_sh(tmp_path, "docker_plan") == plan
+
+
+def from_setup_sh(path: Path, function: str, **env: str) -> str:
+    """What a function of setup.sh prints, with only `path` on PATH."""
+    done = subprocess.run(["/bin/bash", "-c", f"source scripts/setup.sh && {function}"], cwd=ROOT,
+                          env={"PATH": str(path), **env}, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == plan
+    return done.stdout.strip()
+
+
+def test_docker_can_be_left_out_even_where_it_answers(tmp_path):
+    fake(tmp_path, "docker", 0)
+    assert from_setup_sh(tmp_path, "docker_plan", HARNESS_DOCKER="skip") == "skip"
+
+
+def test_the_build_tools_come_from_debian_only_where_missing(tmp_path):
+    """Go, npm and Java, which set-up uses, are added to the packages only when absent."""
+    fake(tmp_path, "go", 0)
+    assert from_setup_sh(tmp_path, "missing_tools").split() == ["npm", "default-jre-headless"]
 
 
 def test_docker_io_is_not_among_the_packages_always_installed():
