@@ -9,6 +9,7 @@
     harness report [RESULTS] [-o HTML]                  Allure HTML from results, with history
     harness scalability [--nodes N] [--backend B]       saturation throughput N -> N+1 nodes
     harness probe --topology FILE                       check a topology against the live cluster
+               [--show-fault-commands]                  ...and list what kernel faults would run
 
 Bad input ends in one sentence on stderr and exit code 2.
 """
@@ -23,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -212,10 +214,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_probe(args: argparse.Namespace) -> int:
     """A table of what every endpoint answered; one sentence per problem; exit 2 on any."""
     from harness.config import load_topology
-    from harness.probe import probe
+    from harness.probe import fault_commands, probe
 
-    result = probe(load_topology(args.topology, allow_remote=args.allow_remote_targets))
+    topology = load_topology(args.topology, allow_remote=args.allow_remote_targets)
+    result = probe(topology)
     print(result.table())
+    if args.show_fault_commands:
+        with tempfile.TemporaryDirectory(prefix="harness-probe-") as scratch:
+            print("\nkernel network faults (--network-faults kernel) would run:")
+            print(fault_commands(topology, Path(scratch) / "docker-inspect.log"))
     for problem in result.problems:
         print(f"harness probe: {problem}", file=sys.stderr)
     if result.problems:
@@ -281,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the topology of the cluster to probe")
     pr.add_argument("--allow-remote-targets", action="store_true",
                     help="allow the topology to name addresses outside loopback")
+    pr.add_argument("--show-fault-commands", action="store_true",
+                    help="also list the iptables and tc commands kernel network faults would "
+                         "run on each node's links, and their undo (nothing is run)")
     pr.set_defaults(run=cmd_probe)
 
     default = StepPlan()

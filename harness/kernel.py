@@ -198,6 +198,13 @@ KERNEL_FAULTS: dict[str, KernelFault] = {
 }
 
 
+def planned(kind: str, scope: Scope, tag: str = TAG_PREFIX + "<pid>.<start time>",
+            **attributes: float) -> tuple[list[str], list[str]]:
+    """The shell lines that would apply and heal `kind` at `scope` (nothing runs)."""
+    apply, heal = KERNEL_FAULTS[kind].build(scope, tag, attributes)
+    return [shlex.join(scope.place.argv(c)) for c in apply], [shlex.join(scope.place.argv(c)) for c in heal]
+
+
 # -- running them ---------------------------------------------------------------------------
 
 def run(place: Place, command: Command, check: bool = True) -> subprocess.CompletedProcess[str]:

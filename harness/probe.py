@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.config import PROTOCOLS, Protocol, Topology
 from harness.errors import HarnessError
@@ -211,3 +212,36 @@ def probe(topology: Topology) -> ProbeResult:
     control, control_problems = _control(topology)
     problems = [p for r in rows for p in r.problems] + control_problems + _toxiproxy(topology)
     return ProbeResult(rows, control, problems)
+
+
+# The kernel faults a listing shows; `reset_peer` is `cut`'s rule and `drop` `timeout`'s.
+LISTED_FAULTS = {"cut": "refused: REJECT with a TCP reset", "timeout": "black hole: DROP",
+                 "bandwidth": "tbf at 1 KB/s", "latency": "netem, 1 s"}
+
+
+def fault_commands(topology: Topology, log: Path) -> str:
+    """What the kernel engine would run on every node's links (`--show-fault-commands`):
+    nothing is run but `docker inspect` for containers' namespaces."""
+    from harness.cluster.external import kernel_scope
+    from harness.kernel import NoScope, planned
+
+    state = topology.evidence.state
+    lines = []
+    for node in topology.nodes:
+        links = [p for p in PROTOCOLS if node.endpoints.get(p)] + \
+            (["store"] if state and state.store_address else [])
+        for link in links:
+            try:
+                scope = kernel_scope(topology, node.id, link, log)
+            except NoScope as e:
+                lines.append(f"{node.id} {link}: needs `{e.field}` for kernel faults")
+                continue
+            lines.append(f"{node.id} {link} (on {scope.place.name}):")
+            for kind, what in LISTED_FAULTS.items():
+                if kind in ("bandwidth", "latency") and scope.device is None:
+                    lines.append(f"  {kind}: needs `{scope.device_field}`")
+                    continue
+                apply, heal = planned(kind, scope, rate=1, latency=1000)
+                lines += [f"  {kind} ({what})"] + [f"    apply: {c}" for c in apply] + \
+                    [f"    heal:  {c}" for c in heal]
+    return "\n".join(lines)

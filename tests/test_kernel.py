@@ -190,3 +190,25 @@ def test_faults_left_by_a_killed_pytest_are_healed_by_the_next_run(tmp_path):
     assert _ours_in_force() == {"iptables": False, "tbf": False}
     qdisc = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True).stdout
     assert qdisc.startswith("qdisc noqueue"), qdisc
+
+
+def test_the_dry_run_lists_each_links_commands_or_the_field_it_needs(tmp_path):
+    """`harness probe --show-fault-commands`: here for loopback nodes, through the operator's
+    template elsewhere; what cannot be placed names its field."""
+    import yaml
+
+    from harness.config import NodeControl, parse_topology
+    from harness.probe import fault_commands
+
+    with open(os.path.join(ROOT, "examples", "topology-thirdparty.yaml")) as f:
+        topology = parse_topology(yaml.safe_load(f), source="thirdparty")
+    text = fault_commands(topology, tmp_path / "log")
+    assert "node1 http (on this host):" in text
+    assert f"apply: iptables -w 5 -I INPUT 1 -d 127.11.1.1 -p tcp --dport 8080 -m comment --comment '{TAG_PREFIX}" in text
+    assert "heal:  tc qdisc del dev lo root handle 4a53:" in text
+    remote = topology.model_copy(update={"nodes": [
+        topology.nodes[0].model_copy(update={"control": NodeControl(network="ssh {host} sudo {command}")}),
+        *topology.nodes[1:]]})
+    text = fault_commands(remote, tmp_path / "log")
+    assert "apply: sh -c 'ssh 127.11.1.1 sudo iptables -w 5 -I INPUT 1" in text
+    assert "bandwidth: needs `nodes[node1].control.network_device`" in text

@@ -67,40 +67,7 @@ class ExternalCluster(Cluster):
         return None
 
     def kernel_scope(self, node: str, link: str) -> Scope:
-        """A node's endpoint for `link` (a protocol), or, for any other link name, its
-        connection to the store at `evidence.state.store_address`; the commands run where
-        `control.network` says, else in the `control.docker` container's namespace, else
-        here for a node on a loopback address."""
-        spec = self.topology.node(node)
-        control = spec.control
-        if link in PROTOCOLS:
-            url = getattr(spec.endpoints, link)
-            if url is None:
-                raise NoScope(f"nodes[{node}].endpoints.{link}")
-            parts = urlsplit(url)
-            address, port, role = parts.hostname or "", parts.port or DEFAULT_PORTS[link], "listener"
-        else:
-            state = self.topology.evidence.state
-            store = state.store_address_of(node) if state else None
-            if store is None:
-                raise NoScope("evidence.state.store_address")
-            (address, port), role = store, "client"
-        if control.network:
-            place = Place(f"{node}'s host (nodes[{node}].control.network)", template=control.network,
-                          values=tuple(spec.placeholders().items()))
-            return Scope(place, port, address, role, control.network_device,
-                         f"nodes[{node}].control.network_device")
-        if control.docker:
-            container = commands.render(control.docker, spec.placeholders(), quote=False)
-            pid = commands.run(f"docker inspect --format '{{{{.State.Pid}}}}' {shlex.quote(container)}",
-                               {}, self._output(node), 30, f"finding container {container}")
-            # inside the container the node's own address is not the endpoint's host
-            return Scope(in_namespace_of(int(pid.split()[-1]), f"container {container}"), port,
-                         None if role == "listener" else address, role,
-                         control.network_device or "eth0")
-        if not _loopback(address):
-            raise NoScope(f"nodes[{node}].control.network")
-        return Scope(HERE, port, address, role, control.network_device or "lo")
+        return kernel_scope(self.topology, node, link, self._output(node))
 
     def kill(self, node: str) -> None:
         self._control("kill", node)
@@ -147,6 +114,43 @@ class ExternalCluster(Cluster):
 
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def kernel_scope(topology: Topology, node: str, link: str, log: Path) -> Scope:
+    """Where kernel faults on an external node's `link` go: its endpoint for a protocol, or,
+    for any other link name, its connection to the store at `evidence.state.store_address`.
+    The commands run where `control.network` says, else in the `control.docker` container's
+    namespace (found with `docker inspect`, output to `log`), else here for a node on a
+    loopback address."""
+    spec = topology.node(node)
+    control = spec.control
+    if link in PROTOCOLS:
+        url = getattr(spec.endpoints, link)
+        if url is None:
+            raise NoScope(f"nodes[{node}].endpoints.{link}")
+        parts = urlsplit(url)
+        address, port, role = parts.hostname or "", parts.port or DEFAULT_PORTS[link], "listener"
+    else:
+        state = topology.evidence.state
+        store = state.store_address_of(node) if state else None
+        if store is None:
+            raise NoScope("evidence.state.store_address")
+        (address, port), role = store, "client"
+    if control.network:
+        place = Place(f"{node}'s host (nodes[{node}].control.network)", template=control.network,
+                      values=tuple(spec.placeholders().items()))
+        return Scope(place, port, address, role, control.network_device,
+                     f"nodes[{node}].control.network_device")
+    if control.docker:
+        container = commands.render(control.docker, spec.placeholders(), quote=False)
+        pid = commands.run(f"docker inspect --format '{{{{.State.Pid}}}}' {shlex.quote(container)}",
+                           {}, log, 30, f"finding container {container}")
+        # inside the container the node's own address is not the endpoint's host
+        return Scope(in_namespace_of(int(pid.split()[-1]), f"container {container}"), port,
+                     None if role == "listener" else address, role, control.network_device or "eth0")
+    if not _loopback(address):
+        raise NoScope(f"nodes[{node}].control.network")
+    return Scope(HERE, port, address, role, control.network_device or "lo")
 
 
 def _loopback(host: str) -> bool:
