@@ -10,6 +10,7 @@ probe` runs first and stops the session on any problem.
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 
 from harness import kernel, report
 from harness.cluster import Cluster, start_cluster
+from harness.cluster.procs import KEEP_VAR
 from harness.config import load_topology
 from harness.errors import HarnessError
 from harness.faults import network_engine
@@ -59,6 +61,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="what injects network faults: Toxiproxy proxies, kernel rules "
                          "(iptables, tbf) scoped to the node's address and port, or auto "
                          "(Toxiproxy where the topology has it, else the kernel; default)")
+    group.addoption("--keep-run-dir", action="store_true",
+                    help="keep the reference cluster's run directory (logs, settings, "
+                         "certificates) after the run, until the next run takes its slot")
     group.addoption("--show-fault-commands", action="store_true",
                     help="print every kernel fault command (and its undo) as it runs")
     for f in fields(Thresholds):
@@ -68,6 +73,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_started] = time.time()
+    if config.getoption("keep_run_dir"):
+        os.environ[KEEP_VAR] = "1"
     if config.getoption("nodes") < 2 and config.getoption("topology") is None:
         raise pytest.UsageError("--nodes must be at least 2 for a cluster to fail over")
     victim = config.getoption("victim")

@@ -57,6 +57,7 @@ def test_a_sigkilled_run_is_swept_by_the_next(tmp_path):
         swept = sweep_stale(tmp_path)
     assert swept == len(lines)
     assert wait_gone(lines, tmp_path) == []
+    assert [p.name for p in pid_file.parent.iterdir()] == ["lock"], "its files should be gone too"
 
 
 def test_harness_down_leaves_nothing_behind(tmp_path):
@@ -71,6 +72,20 @@ def test_harness_down_leaves_nothing_behind(tmp_path):
     assert up.wait(timeout=20) == 0
     assert wait_gone(lines, tmp_path) == []
     assert not endpoints.exists()
+    assert [p.name for p in tmp_path.glob("slot-*/*")] == ["lock"], "a finished run keeps no files"
+
+
+def test_a_run_directory_is_kept_only_when_asked(tmp_path, monkeypatch):
+    from harness.cluster.local import LocalCluster
+    from harness.cluster.procs import KEEP_VAR
+
+    monkeypatch.setenv(KEEP_VAR, "1")
+    with LocalCluster(2) as cluster:
+        directory = cluster.directory
+    kept = {p.name for p in directory.iterdir()}
+    assert {"haproxy.cfg", "node1.log", "toxiproxy.log"} <= kept
+    assert "Accepted client" not in (directory / "toxiproxy.log").read_text(), \
+        "Toxiproxy logs warnings only, not every connection"
 
 
 def docker_objects(state: Path) -> tuple[list, list]:

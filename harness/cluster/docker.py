@@ -38,7 +38,7 @@ from testcontainers.core.container import DockerContainer  # noqa: E402
 from harness.cluster import images  # noqa: E402
 from harness.cluster.procs import STATE_ROOT, try_lock, wait_for_port  # noqa: E402
 from harness.cluster.reference import (BACKEND_MAX_CLIENTS, LB_HTTP,  # noqa: E402
-                                       REDIS_PORT, TOXIPROXY_PORT, Address, Layout,
+                                       REDIS_PORT, TOXIPROXY_ENV, TOXIPROXY_PORT, Address, Layout,
                                        ReferenceCluster)
 from harness.errors import HarnessError  # noqa: E402
 from harness.kernel import Place, in_namespace_of  # noqa: E402
@@ -108,7 +108,7 @@ class DockerCluster(ReferenceCluster):
     # -- containers -------------------------------------------------------------------------
 
     def _container(self, name: str, role: str, command: list[str], address: str | None = None,
-                   **kwargs: object) -> DockerContainer:
+                   env: dict[str, str] | None = None, **kwargs: object) -> DockerContainer:
         """Start a labelled container with the run directory mounted; on the run's network at
         `address`, or sharing another container's network namespace (`network_mode`)."""
         assert self.run is not None
@@ -122,6 +122,8 @@ class DockerCluster(ReferenceCluster):
             .with_command(command)
             .with_volume_mapping(directory, directory, "rw")
             .with_kwargs(labels=self.labels, working_dir=directory, **kwargs))
+        for key, value in (env or {}).items():
+            container.with_env(key, value)
         container.start()
         self.containers[name] = container
         return container
@@ -146,7 +148,7 @@ class DockerCluster(ReferenceCluster):
         lay = self.layout
         self._container("redis-store", "redis", [], lay.store[0])
         self._container("redis-backend", "redis", ["--maxclients", str(BACKEND_MAX_CLIENTS)], lay.backend[0])
-        self._container("toxiproxy", "toxiproxy", [], lay.toxiproxy[0])
+        self._container("toxiproxy", "toxiproxy", [], lay.toxiproxy[0], env=TOXIPROXY_ENV)
         for name, address in (("toxiproxy", lay.toxiproxy), ("redis-store", lay.store),
                               ("redis-backend", lay.backend)):
             self._wait_tcp(name, address)

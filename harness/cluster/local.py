@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness.cluster.procs import wait_for_port
 from harness.cluster.reference import (BACKEND_MAX_CLIENTS, LB_HTTP, NODE_PORTS, REDIS_PORT,
-                                       TOXIPROXY_PORT, Address, Layout, ReferenceCluster)
+                                       TOXIPROXY_ENV, TOXIPROXY_PORT, Address, Layout, ReferenceCluster)
 from harness.errors import HarnessError
 from harness.kernel import HERE, Place
 
@@ -79,7 +79,8 @@ class LocalCluster(ReferenceCluster):
                                               "--maxclients", str(BACKEND_MAX_CLIENTS)]),
         ]
         host, port = lay.toxiproxy
-        tp = self._run.spawn("toxiproxy", [toxiproxy_bin, "-host", host, "-port", str(port)])
+        tp = self._run.spawn("toxiproxy", [toxiproxy_bin, "-host", host, "-port", str(port)],
+                             env=TOXIPROXY_ENV)
         wait_for_port(host, port, 10, tp.name, tp.died)
         for proc, (host, port) in zip(stores, (lay.store, lay.backend)):
             wait_for_port(host, port, 10, proc.name, proc.died)

@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +29,8 @@ from harness.errors import HarnessError
 
 STATE_ROOT = Path(os.environ.get("HARNESS_STATE_DIR", "/tmp/harness-runs"))
 LABEL_VAR = "HARNESS_RUN"
+# Set (by `--keep-run-dir`) to keep a finished run's directory until the next run takes its slot.
+KEEP_VAR = "HARNESS_KEEP_RUN_DIR"
 SLOTS = range(20, 250)
 # Where a run in a slot listens first: balancer, Toxiproxy and store on 127.SLOT.0.{1,2,3}.
 PROBES = ((1, 8080), (2, 8474), (3, 6379))
@@ -80,15 +83,29 @@ def try_lock(path: Path) -> IO[str] | None:
     return handle
 
 
+def clear(slot_dir: Path) -> None:
+    """Remove a run's files (logs, settings, certificates), keeping only the slot's lock."""
+    for path in slot_dir.iterdir():
+        if path.name == "lock":
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def sweep_stale(root: Path = STATE_ROOT) -> int:
-    """Kill the processes of runs that died without cleaning up; returns how many."""
+    """Kill the processes of runs that died without cleaning up, and remove their files;
+    returns how many processes."""
     killed = 0
     for slot_dir in sorted(root.glob("slot-*")) if root.exists() else []:
         lock = try_lock(slot_dir / "lock")
         if lock is None:
             continue  # a live run holds it
         try:
-            killed += _kill_recorded(slot_dir / "pids")
+            if (slot_dir / "pids").exists():  # the run died: a finished one removes its pid list
+                killed += _kill_recorded(slot_dir / "pids")
+                clear(slot_dir)
         finally:
             lock.close()
     return killed
@@ -187,10 +204,14 @@ class Run:
             proc.popen.wait()
 
     def release(self) -> None:
+        """Stop every process, then remove the run's files unless asked to keep them (the
+        report has what it needs by now: logs are attached per scenario)."""
         for name in list(self.procs):
             self.stop(name, grace_s=1.0)
         with contextlib.suppress(FileNotFoundError):
             (self.directory / "pids").unlink()
+        if not os.environ.get(KEEP_VAR):
+            clear(self.directory)
         self._lock.close()
 
 

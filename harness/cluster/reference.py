@@ -39,6 +39,9 @@ LINKS = ("http", "https", "ftp", "smtp")
 REDIR_EXCLUSIONS = ["wm.art"]
 REPLICATED_PACKAGE, DEMO_PACKAGE = "HarnessExtras", "HarnessDemo"
 START_TIMEOUT_S = 15.0
+# Toxiproxy logs every client connection at its default level (98 MB in one run directory
+# after a few suites); warnings and errors are what a report needs.
+TOXIPROXY_ENV = {"LOG_LEVEL": "warn"}
 
 Address = tuple[str, int]
 
