@@ -75,6 +75,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_started] = time.time()
     if config.getoption("keep_run_dir"):
         os.environ[KEEP_VAR] = "1"
+    if config.getoption("load_processes") < 1:
+        raise pytest.UsageError("--load-processes must be at least 1")
     if config.getoption("nodes") < 2 and config.getoption("topology") is None:
         raise pytest.UsageError("--nodes must be at least 2 for a cluster to fail over")
     victim = config.getoption("victim")

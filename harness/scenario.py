@@ -56,6 +56,7 @@ class Thresholds:
     membership_settle: float = 0.75
     load_rate: float = 20.0
     load_users: int = 4
+    load_processes: int = 1
 
     @staticmethod
     def option(name: str) -> str:
@@ -78,6 +79,8 @@ THRESHOLD_HELP = {
     "membership_settle": "seconds for peers to see a node's changed state (package, quiesce)",
     "load_rate": "requests per second per simulated user during steady load",
     "load_users": "simulated users during steady load",
+    "load_processes": "Locust processes the steady load's users are shared over (one per core "
+                      "uses them all)",
 }
 
 
@@ -110,7 +113,8 @@ class Scenario:
 
     @contextmanager
     def steady_load(self, seconds: float, protocol: Protocol = "http", **plan: Any) -> Iterator[Load]:
-        """Traffic through the entry point (by default) for `seconds`, in a Locust process."""
+        """Traffic through the entry point (by default) for `seconds`, in Locust processes
+        (`--load-processes`)."""
         t = self.thresholds
         plan = {"users": t.load_users, "rate": t.load_rate, **plan}
         if isinstance(plan.get("call"), Call):
@@ -118,7 +122,7 @@ class Scenario:
         with allure.step(f"steady {protocol} load: {plan['users']} users x {plan['rate']}/s "
                          f"for {seconds:.0f} s"):
             load = Load(self.cluster.topology, self.directory, verify=self.cluster.ca_file,
-                        protocol=protocol, duration_s=seconds, **plan)
+                        processes=t.load_processes, protocol=protocol, duration_s=seconds, **plan)
             with load:
                 yield load
             self.log.extend(load.records)

@@ -18,7 +18,8 @@ from pyftpdlib.servers import FTPServer
 from harness.config import parse_topology
 from harness.errors import ConfigurationError
 from harness.secrets import redact
-from harness.traffic.clients import FtpClient, HttpClient
+from harness.traffic.clients import FtpClient, HttpClient, wire_transport
+from harness.traffic.load import Load
 from harness.traffic.log import RequestLog
 
 
@@ -94,6 +95,19 @@ def test_locust_users_drive_plain_servers_and_the_counts_agree(servers, protocol
         assert {r.operation for r in records} == {"connect", "upload"}
 
 
+def test_the_load_shared_over_processes_is_one_request_log(servers, tmp_path):
+    """--load-processes: each driver writes its own log; the load reads them as one."""
+    topology = parse_topology({"entry": {"http": servers["http"]},
+                               "nodes": [{"id": "plain", "endpoints": {"http": servers["http"]}}]})
+    with Load(topology, tmp_path, processes=2, users=4, rate=20, duration_s=2) as load:
+        pass
+    assert len(load.log_paths) == 2 and all(p.stat().st_size > 0 for p in load.log_paths)
+    records = load.records
+    assert load.summary["requests"] == len(records) > 40
+    assert [r.start_mono for r in records] == sorted(r.start_mono for r in records)
+    assert all(r.ok and r.node == "plain-http" for r in records)
+
+
 class Guarded(BaseHTTPRequestHandler):
     """Answers 200 only to Basic harness:<the right password>."""
 
@@ -111,7 +125,8 @@ class Guarded(BaseHTTPRequestHandler):
         pass
 
 
-def test_http_authenticates_from_the_environment_and_writes_no_secret(monkeypatch):
+@pytest.mark.parametrize("transport", [None, wire_transport], ids=["requests", "wire"])
+def test_http_authenticates_from_the_environment_and_writes_no_secret(monkeypatch, transport):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Guarded)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -120,13 +135,17 @@ def test_http_authenticates_from_the_environment_and_writes_no_secret(monkeypatc
             "nodes": [{"id": "guarded", "endpoints": {}}],
             "http": {"request": {"path": "/ping"},
                      "auth": {"user": "harness", "password_env": "GUARDED_PASSWORD"}}})
+
+        def client(log: RequestLog) -> HttpClient:
+            return HttpClient(topology, log, transport=transport and transport(topology))
+
         with pytest.raises(ConfigurationError, match="GUARDED_PASSWORD .named by http.auth.password_env. is not set"):
-            HttpClient(topology, RequestLog())
+            client(RequestLog())
         log = RequestLog()
         monkeypatch.setenv("GUARDED_PASSWORD", Guarded.password)
-        assert HttpClient(topology, log).request().node == "guarded" and log.records[-1].ok
+        assert client(log).request().node == "guarded" and log.records[-1].ok
         monkeypatch.setenv("GUARDED_PASSWORD", "wrong")
-        refused = HttpClient(topology, log).request()
+        refused = client(log).request()
         assert not refused.ok and refused.error == "HTTP 401"
         assert not any(Guarded.password in r.to_json() or "wrong" in r.to_json() for r in log)
         assert redact(f"said {Guarded.password}") == "said ***"

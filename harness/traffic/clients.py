@@ -1,7 +1,8 @@
 """Protocol clients that write one `RequestRecord` per request into a sink.
 
-They are plain (requests, ftplib, smtplib): safe in the pytest process, and cooperative under
-Locust's gevent patching, where `users` wraps them. Each operation is timed by one context
+They are plain (requests, ftplib, smtplib; the load generator's HTTP goes over
+`harness.traffic.wire`): safe in the pytest process, and cooperative under Locust's gevent
+patching, where `users` wraps them. Each operation is timed by one context
 manager, `_recording`, which builds and emits exactly one record whatever happens, so a
 failure can never go uncounted or be counted twice. Clients never raise for a failed request:
 the record says what happened.
@@ -9,15 +10,18 @@ the record says what happened.
 
 from __future__ import annotations
 
+import base64
 import ftplib
 import io
+import json
 import smtplib
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+import typing
 from typing import Any
 from urllib.parse import urljoin
 
@@ -29,6 +33,7 @@ from harness.evidence import Call
 from harness.secrets import redact, secret
 from harness.traffic.identity import node_from_greeting, node_from_http
 from harness.traffic.log import RequestRecord, Sink
+from harness.traffic.wire import Answer, Headers, WireTransport
 
 MAX_REDIRECTS = 5
 ENTRY = "entry"
@@ -79,27 +84,58 @@ def endpoint_url(topology: Topology, protocol: Protocol, endpoint: str) -> str:
     return url
 
 
-def http_session(topology: Topology) -> requests.Session:
-    """A session that authenticates as the topology says (secrets from the environment).
-
-    The cluster is reached directly, never through a proxy from the environment; not reading
-    the environment on every request also saves a fifth of a request's cost.
-    """
-    session = requests.Session()
-    session.trust_env = False
-    auth = topology.http.auth
+def auth_headers(topology: Topology) -> dict[str, str]:
+    """The headers that authenticate as the topology says (secrets from the environment)."""
+    auth, headers = topology.http.auth, {}
     if auth and auth.user and auth.password_env:
-        session.auth = (auth.user, secret(auth.password_env, "http.auth.password_env"))
+        pair = f"{auth.user}:{secret(auth.password_env, 'http.auth.password_env')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
     if auth and auth.bearer_token_env:
-        token = secret(auth.bearer_token_env, "http.auth.bearer_token_env")
-        session.headers["Authorization"] = f"Bearer {token}"
+        headers["Authorization"] = f"Bearer {secret(auth.bearer_token_env, 'http.auth.bearer_token_env')}"
     for header, env in (auth.headers_env if auth else {}).items():
-        session.headers[header] = secret(env, f"http.auth.headers_env.{header}")
+        headers[header] = secret(env, f"http.auth.headers_env.{header}")
+    return headers
+
+
+class Transport(typing.Protocol):
+    """Sends one HTTP request, once; never follows redirects (the client records each hop)."""
+
+    def request(self, method: str, url: str, params: Mapping[str, str] | None = None,
+                headers: Mapping[str, str] | None = None, body: str | None = None,
+                timeout: float = 5.0) -> Answer: ...
+
+
+class RequestsTransport:
+    """`requests`, for the pytest process (probes, readiness waits, evidence), where its
+    cost per call does not matter. The cluster is reached directly, never through a proxy
+    from the environment."""
+
+    def __init__(self, topology: Topology, verify: str | bool = True, fresh: bool = False) -> None:
+        self.verify = verify
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.headers.update(auth_headers(topology))
+        tls = topology.tls
+        if tls.client_cert:
+            self.session.cert = (str(tls.client_cert), str(tls.client_key)) if tls.client_key \
+                else str(tls.client_cert)
+        if fresh:
+            self.session.headers["Connection"] = "close"
+
+    def request(self, method: str, url: str, params: Mapping[str, str] | None = None,
+                headers: Mapping[str, str] | None = None, body: str | None = None,
+                timeout: float = 5.0) -> Answer:
+        r = self.session.request(method, url, params=params, headers=headers, data=body,
+                                 timeout=timeout, verify=self.verify, allow_redirects=False)
+        return Answer(r.status_code, Headers(list(r.headers.items())), r.content)
+
+
+def wire_transport(topology: Topology, verify: str | bool = True, fresh: bool = False) -> WireTransport:
+    """The load generator's transport (`harness.traffic.wire`), set up as the topology says."""
     tls = topology.tls
-    if tls.client_cert:
-        session.cert = (str(tls.client_cert), str(tls.client_key)) if tls.client_key \
-            else str(tls.client_cert)
-    return session
+    return WireTransport(verify=verify, headers=auth_headers(topology), fresh=fresh,
+                         client_cert=str(tls.client_cert) if tls.client_cert else None,
+                         client_key=str(tls.client_key) if tls.client_key else None)
 
 
 class HttpClient:
@@ -109,15 +145,15 @@ class HttpClient:
 
     `fresh_connections`: every request on a connection of its own (`Connection: close`), so
     that a balancer that balances connections (L4) sees one decision per request.
+    `transport`: how requests go out (default `requests`; the load generator's users pass
+    the wire transport).
     """
 
     def __init__(self, topology: Topology, sink: Sink, verify: str | bool = True,
-                 timeout_s: float = 5.0, session: requests.Session | None = None,
-                 fresh_connections: bool = False) -> None:
+                 timeout_s: float = 5.0, fresh_connections: bool = False,
+                 transport: Transport | None = None) -> None:
         self.topology, self.sink, self.verify, self.timeout_s = topology, sink, verify, timeout_s
-        self.session = session or http_session(topology)
-        if fresh_connections:
-            self.session.headers["Connection"] = "close"
+        self.transport = transport or RequestsTransport(topology, verify, fresh_connections)
 
     def request(self, endpoint: str = ENTRY, protocol: Protocol = "http",
                 key: str | None = None) -> RequestRecord:
@@ -151,10 +187,9 @@ class HttpClient:
         with _recording(self.sink, protocol, operation, endpoint, url, key) as out:
             target, query = url, dict(params or {})
             for _ in range(MAX_REDIRECTS + 1):
-                response = self.session.request(method, target, params=query, headers=headers,
-                                                data=body, timeout=self.timeout_s,
-                                                verify=self.verify, allow_redirects=False)
-                out.status = response.status_code
+                response = self.transport.request(method, target, query, headers, body,
+                                                  self.timeout_s)
+                out.status = response.status
                 out.node = node_from_http(self.topology.identity.http, response.headers,
                                           response.text)
                 if not response.is_redirect:
@@ -168,12 +203,12 @@ class HttpClient:
                 out.error = out.error or f"more than {MAX_REDIRECTS} redirects"
             else:
                 out.ok = response.ok if expect_status is None else \
-                    response.status_code == expect_status
-                out.error = None if out.ok else f"HTTP {response.status_code}"
+                    response.status == expect_status
+                out.error = None if out.ok else f"HTTP {response.status}"
                 if keep_text:
                     out.detail = {"text": response.text}
                 elif response.headers.get("Content-Type", "").startswith("application/json"):
-                    out.detail = response.json()
+                    out.detail = json.loads(response.body)
         assert out.record is not None
         return out.record
 

@@ -81,8 +81,12 @@ class RequestLog:
 
     @classmethod
     def read(cls, path: Path) -> "RequestLog":
-        return cls(RequestRecord(**json.loads(line))
-                   for line in path.read_text().splitlines() if line.strip())
+        return cls(parse_lines(path.read_text()))
+
+
+def parse_lines(text: str) -> list[RequestRecord]:
+    """The records of a JSON-lines request log (complete lines only)."""
+    return [RequestRecord(**json.loads(line)) for line in text.splitlines() if line.strip()]
 
 
 class JsonlWriter:
