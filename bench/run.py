@@ -1,6 +1,6 @@
 """Benchmarks: what the harness costs and how precisely it measures, side by side in one run.
 
-    .venv/bin/python bench/run.py [--sections start,scenarios,load,failover,toxiproxy]
+    .venv/bin/python bench/run.py [--sections start,scenarios,load,processes,failover,toxiproxy]
                                   [--kills 8] [--seconds 5] [--cold-base]
 
 Writes `reports/bench.json` and `reports/bench.md` (the table it prints). Nothing here asserts
@@ -11,8 +11,11 @@ same run on the same machine.
   Debian base kept unless --cold-base) and warm (in process, after one start), and add_node;
 * scenarios: wall time of the whole `pytest scenarios/` per backend;
 * load generation: one Locust process against one reference node, through Locust's
-  FastHttpUser and through the harness's own users, against wrk with the same connections
-  and duration; and wrk with more connections, for the node's own ceiling;
+  FastHttpUser and through the harness's own users (HTTP, and HTTPS beside it), against wrk
+  with the same connections and duration; and wrk with more connections, for the node's own
+  ceiling;
+* processes: the harness's users in one Locust process and over two, against nginx (a
+  target cheap enough not to be the bottleneck; its wrk ceiling is shown beside);
 * failover resolution: the failover gap the harness reports for a kill, against the gap in
   the nodes' own log of answers (wall clock, written as each answer goes out), over repeated
   kills;
@@ -25,8 +28,10 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -49,7 +54,7 @@ from harness.faults import FaultInjector  # noqa: E402
 from harness.traffic.load import Load  # noqa: E402
 
 WHOAMI = "/invoke/harness.demo:whoami"
-SECTIONS = ("start", "scenarios", "load", "failover", "toxiproxy")
+SECTIONS = ("start", "scenarios", "load", "processes", "failover", "toxiproxy")
 REPORTS = ROOT / "reports"
 
 
@@ -126,35 +131,125 @@ def wrk(url: str, connections: int, threads: int, duration_s: float) -> dict[str
     return {"rps": round(rps, 1), "p50_ms": round(float(p50.group(1)) * scale[p50.group(2)], 3) if p50 else -1}
 
 
-def locust_rps(args: list[str], users: int, duration_s: float) -> float:
+def locust_run(args: list[str], users: int, duration_s: float) -> dict[str, float]:
+    """A headless Locust run: requests per second, and the CPU seconds its processes used
+    (the run's, workers included: children the run waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "stats"
         subprocess.run([sys.executable, "-m", "locust", *args, "--headless", "-u", str(users), "-r", str(users),
                         "-t", f"{duration_s}s", "--json-file", str(stats), "--only-summary"],
                        cwd=ROOT, capture_output=True, text=True, timeout=duration_s + 60)
         entries = json.loads(stats.with_suffix(".json").read_text())
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     total = sum(e["num_requests"] for e in entries)
     start = min(e["start_time"] for e in entries)
     end = max(e["last_request_timestamp"] for e in entries)
-    return round(total / (end - start), 1) if end > start else 0.0
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"rps": round(total / (end - start), 1) if end > start else 0.0,
+            "requests_per_cpu_s": round(total / cpu, 1) if cpu else 0.0}
+
+
+def locust_rps(args: list[str], users: int, duration_s: float) -> float:
+    return locust_run(args, users, duration_s)["rps"]
+
+
+def session_cpu_s(session: int) -> float:
+    """CPU seconds used so far by the processes of a session (nginx's master and worker)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def harness_users(host: str | None = None, topology: Path | None = None, https: bool = False) -> list[str]:
+    """`locust -f loadtests/` with only the HTTP (or HTTPS) user, calling whoami back to back."""
+    where = ["--host", host] if host else ["--topology", str(topology)]
+    return ["-f", "loadtests/", *where, "--endpoints-file", "/nonexistent", "--ftp-weight", "0",
+            "--smtp-weight", "0", "--http-weight", "0" if https else "1", "--https-weight", "1" if https else "0"]
 
 
 def load_generation(duration_s: float) -> dict[str, Any]:
+    """One Locust process against one reference node, HTTP and HTTPS, beside wrk."""
     connections = 8
-    with LocalCluster(1) as cluster:
+    with LocalCluster(1) as cluster, tempfile.TemporaryDirectory() as tmp:
         node = cluster.layout.node(1)
-        base = f"http://{node}:{NODE_PORTS['http']}"
-        url = base + WHOAMI
-        wrk_same = wrk(url, connections, 1, duration_s)
-        fast = locust_rps(["-f", "bench/fast_user.py", "--host", base], connections, duration_s)
-        harness = locust_rps(["-f", "loadtests/", "--host", base, "--endpoints-file", "/nonexistent",
-                              "--https-weight", "0", "--ftp-weight", "0", "--smtp-weight", "0"],
-                             connections, duration_s)
-        ceiling = wrk(url, 32, 2, duration_s)
-    return {"connections": connections, "duration_s": duration_s, "wrk": wrk_same,
+        http, https = f"http://{node}:{NODE_PORTS['http']}", f"https://{node}:{NODE_PORTS['https']}"
+        topology = Path(tmp) / "https.yaml"
+        topology.write_text(json.dumps({  # JSON is YAML: the node over HTTPS, its CA trusted
+            "nodes": [{"id": "node1", "endpoints": {"https": https}}], "entry": {"https": https},
+            "tls": {"ca_file": str(cluster.ca.ca_file)}}))
+        wrk_http = wrk(http + WHOAMI, connections, 1, duration_s)
+        fast = locust_rps(["-f", "bench/fast_user.py", "--host", http], connections, duration_s)
+        harness = locust_rps(harness_users(http), connections, duration_s)
+        wrk_https = wrk(https + WHOAMI, connections, 1, duration_s)
+        harness_https = locust_rps(harness_users(topology=topology, https=True), connections, duration_s)
+        ceiling = wrk(http + WHOAMI, 32, 2, duration_s)
+    return {"connections": connections, "duration_s": duration_s, "wrk": wrk_http,
             "locust_fasthttp_rps": fast, "locust_harness_users_rps": harness, "node_ceiling_wrk_32c": ceiling,
-            "fasthttp_to_wrk": round(fast / wrk_same["rps"], 3),
-            "harness_users_to_wrk": round(harness / wrk_same["rps"], 3)}
+            "fasthttp_to_wrk": round(fast / wrk_http["rps"], 3),
+            "harness_users_to_wrk": round(harness / wrk_http["rps"], 3),
+            "https": {"wrk": wrk_https, "locust_harness_users_rps": harness_https,
+                      "harness_users_to_wrk": round(harness_https / wrk_https["rps"], 3)}}
+
+
+def nginx_target(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """nginx answering every request with a fixed body and an X-Node-Id: a target far
+    cheaper per request than a Python load generator, so the generator is what is measured."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = directory / "nginx.conf"
+    conf.write_text(f"""daemon off; worker_processes 1; pid {directory}/nginx.pid;
+error_log {directory}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{ access_log off;
+  client_body_temp_path {directory}; proxy_temp_path {directory}; fastcgi_temp_path {directory};
+  uwsgi_temp_path {directory}; scgi_temp_path {directory};
+  server {{ listen 127.0.0.1:{port}; keepalive_requests 1000000;
+    location / {{ add_header X-Node-Id nginx always; return 200 "ok"; }} }} }}
+""")
+    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(directory)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(url, timeout=0.2)
+            return proc, url
+        except requests.RequestException:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("nginx did not start for the processes benchmark")
+
+
+def processes(duration_s: float) -> dict[str, Any]:
+    """The harness's HTTP users in one Locust process, then spread over two (`--processes 2`),
+    against nginx. That nginx is not the bottleneck shows twice: wrk gets several times more
+    out of it, and its own CPU use during the two-process run is a fraction of a core. What
+    bounds two processes on a 2-core machine is the cores they share with nginx and the
+    kernel's loopback work; requests per generator CPU-second show whether a process got
+    less efficient (it should not)."""
+    users = 16
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = nginx_target(Path(tmp))
+        try:
+            one = locust_run(harness_users(url), users, duration_s)
+            nginx_before, started = session_cpu_s(proc.pid), time.monotonic()
+            two = locust_run([*harness_users(url), "--processes", "2"], users, duration_s)
+            nginx_share = (session_cpu_s(proc.pid) - nginx_before) / (time.monotonic() - started)
+            ceiling = wrk(url + WHOAMI, 32, 1, duration_s)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+    return {"users": users, "one_process_rps": one["rps"], "two_processes_rps": two["rps"],
+            "two_to_one": round(two["rps"] / one["rps"], 3), "target_ceiling_wrk": ceiling,
+            "nginx_core_share_during_two": round(nginx_share, 2),
+            "requests_per_cpu_s": {"one": one["requests_per_cpu_s"], "two": two["requests_per_cpu_s"]}}
 
 
 # -- failover resolution ----------------------------------------------------------------------
@@ -219,20 +314,37 @@ def table(r: dict[str, Any]) -> str:
         rows.append(f"| {backend}: add a node | {s['add_node_s']['mean']:.2f} s |")
     for backend, s in r.get("scenarios", {}).items():
         rows.append(f"| {backend}: `pytest scenarios/` | {s['wall_s']:.0f} s ({s['summary']}) |")
-    g = r["load_generation"]
-    rows.append(f"| wrk, {g['connections']} connections, one node | {g['wrk']['rps']:.0f} req/s |")
-    rows.append(f"| Locust FastHttpUser, same | {g['locust_fasthttp_rps']:.0f} req/s (x{g['fasthttp_to_wrk']} of wrk) |")
-    rows.append(f"| Locust with the harness's users, same | {g['locust_harness_users_rps']:.0f} req/s "
-                f"(x{g['harness_users_to_wrk']} of wrk) |")
-    rows.append(f"| the node's ceiling (wrk, 32 connections) | {g['node_ceiling_wrk_32c']['rps']:.0f} req/s |")
-    f = r["failover_resolution"]
-    rows.append(f"| failover gap, harness vs server log, {f['kills']} kills | difference mean "
-                f"{f['difference_s']['mean'] * 1000:.1f} ms, stdev {f['difference_s']['stdev'] * 1000:.1f} ms, "
-                f"max {f['max_abs_difference_ms']:.1f} ms (gap {f['harness_gap_s']['mean'] * 1000:.0f} ms) |")
-    t = r["toxiproxy"]
-    rows.append(f"| Toxiproxy hop: throughput | x{t['throughput_ratio']} ({t['direct']['rps']:.0f} -> "
-                f"{t['through_toxiproxy']['rps']:.0f} req/s) |")
-    rows.append(f"| Toxiproxy hop: added latency (sequential p50) | {t['added_sequential_latency_ms']:.2f} ms |")
+    if "load_generation" in r:
+        g = r["load_generation"]
+        rows.append(f"| wrk, {g['connections']} connections, one node | {g['wrk']['rps']:.0f} req/s |")
+        rows.append(f"| Locust FastHttpUser, same | {g['locust_fasthttp_rps']:.0f} req/s (x{g['fasthttp_to_wrk']} of wrk) |")
+        rows.append(f"| Locust with the harness's users, same | {g['locust_harness_users_rps']:.0f} req/s "
+                    f"(x{g['harness_users_to_wrk']} of wrk) |")
+        if "https" in g:
+            h = g["https"]
+            rows.append(f"| wrk over HTTPS, {g['connections']} connections, one node | {h['wrk']['rps']:.0f} req/s |")
+            rows.append(f"| Locust with the harness's users over HTTPS, same | {h['locust_harness_users_rps']:.0f} "
+                        f"req/s (x{h['harness_users_to_wrk']} of wrk) |")
+        rows.append(f"| the node's ceiling (wrk, 32 connections) | {g['node_ceiling_wrk_32c']['rps']:.0f} req/s |")
+    if "processes" in r:
+        p = r["processes"]
+        rows.append(f"| the harness's users, {p['users']} users against nginx: 1 process / 2 processes | "
+                    f"{p['one_process_rps']:.0f} / {p['two_processes_rps']:.0f} req/s (x{p['two_to_one']}; "
+                    f"nginx's own ceiling by wrk {p['target_ceiling_wrk']['rps']:.0f} req/s, nginx used "
+                    f"{p['nginx_core_share_during_two']:.0%} of a core) |")
+        cpu = p["requests_per_cpu_s"]
+        rows.append(f"| the same: requests per generator CPU-second, 1 process / 2 processes | "
+                    f"{cpu['one']:.0f} / {cpu['two']:.0f} |")
+    if "failover_resolution" in r:
+        f = r["failover_resolution"]
+        rows.append(f"| failover gap, harness vs server log, {f['kills']} kills | difference mean "
+                    f"{f['difference_s']['mean'] * 1000:.1f} ms, stdev {f['difference_s']['stdev'] * 1000:.1f} ms, "
+                    f"max {f['max_abs_difference_ms']:.1f} ms (gap {f['harness_gap_s']['mean'] * 1000:.0f} ms) |")
+    if "toxiproxy" in r:
+        t = r["toxiproxy"]
+        rows.append(f"| Toxiproxy hop: throughput | x{t['throughput_ratio']} ({t['direct']['rps']:.0f} -> "
+                    f"{t['through_toxiproxy']['rps']:.0f} req/s) |")
+        rows.append(f"| Toxiproxy hop: added latency (sequential p50) | {t['added_sequential_latency_ms']:.2f} ms |")
     return "\n".join(rows)
 
 
@@ -270,6 +382,9 @@ def main() -> int:
     if "load" in sections:
         say("load generation against one node")
         result["load_generation"] = load_generation(args.seconds)
+    if "processes" in sections:
+        say("load generation over one and two processes")
+        result["processes"] = processes(args.seconds)
     if "failover" in sections:
         say("failover resolution")
         result["failover_resolution"] = failover_resolution(args.kills)
