@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -341,6 +342,9 @@ class KernelFaults:
             return f"the kernel engine has no {kind} fault (it needs Toxiproxy)"
         if place.local and not privileged():
             return "kernel network faults need root or CAP_NET_ADMIN"
+        tool = "iptables" if fault.needs == "iptables" else "tc"
+        if place.local and shutil.which(tool) is None:
+            return f"`{tool}` is not installed here (scripts/setup.sh installs it)"
         if not kernel_supports(fault.needs, place):
             return f"this kernel has no {fault.needs} (a {kind} fault needs it)"
         return None

@@ -17,7 +17,7 @@ set -euo pipefail
 
 TOXIPROXY_VERSION=v2.12.0
 ALLURE_VERSION=2.46.1
-APT_PACKAGES=(haproxy redis-server debootstrap openssl procps iproute2 lftp swaks chromium wrk curl
+APT_PACKAGES=(haproxy redis-server debootstrap openssl procps iproute2 iptables lftp swaks chromium wrk curl
               # stock servers of the third-party target in tests/thirdparty (not the reference node)
               nginx lighttpd lighttpd-mod-openssl proftpd-core postfix)
 # Services the packages start that are not ours: the harness starts its own instances per run.
