@@ -131,7 +131,7 @@ class Component:
 
 COMPONENTS = (
     Component("Docker engine", ["docker", "version", "--format", "{{.Server.Version}}"],
-              why="the docker backend"),
+              required=False, why="the docker backend; without it auto uses local"),
     Component("HAProxy", ["haproxy", "-v"], why="the load balancer"),
     Component("Redis", ["redis-server", "--version"], why="the shared store"),
     Component("Toxiproxy server", ["toxiproxy-server", "--version"], why="network faults"),

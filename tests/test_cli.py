@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.mutants import MUTANTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,11 +27,19 @@ def test_mutants_lists_name_then_property_one_a_line():
 def test_doctor_finds_every_required_component():
     done = run(*HARNESS, "doctor")
     assert done.returncode == 0, done.stdout
-    for name in ("Docker engine", "HAProxy", "Redis", "Toxiproxy server", "Allure", "Java"):
+    for name in ("HAProxy", "Redis", "Toxiproxy server", "Allure", "Java"):
         assert any(line.startswith("ok ") and name in line for line in done.stdout.splitlines()), name
     lines = done.stdout.splitlines()
     assert lines[0].split()[:2] == ["Python", platform.python_version()]
     assert lines[1].split()[0] == "OS" and "Docker origin" in lines[2]
+    assert lines[3].split()[:2] == ["Kernel", "faults"] and "iptables yes" in lines[3]
+
+
+@pytest.mark.docker
+def test_doctor_finds_the_docker_engine():
+    """Optional (auto falls back to local without it), but found where it runs."""
+    done = run(*HARNESS, "doctor")
+    assert any(line.startswith("ok ") and "Docker engine" in line for line in done.stdout.splitlines())
 
 
 def test_bad_input_is_one_sentence_and_a_nonzero_exit(tmp_path):
