@@ -317,7 +317,8 @@ def table(r: dict[str, Any]) -> str:
     if "load_generation" in r:
         g = r["load_generation"]
         rows.append(f"| wrk, {g['connections']} connections, one node | {g['wrk']['rps']:.0f} req/s |")
-        rows.append(f"| Locust FastHttpUser, same | {g['locust_fasthttp_rps']:.0f} req/s (x{g['fasthttp_to_wrk']} of wrk) |")
+        rows.append(f"| Locust FastHttpUser, same | {g['locust_fasthttp_rps']:.0f} req/s "
+                    f"(x{g['fasthttp_to_wrk']} of wrk) |")
         rows.append(f"| Locust with the harness's users, same | {g['locust_harness_users_rps']:.0f} req/s "
                     f"(x{g['harness_users_to_wrk']} of wrk) |")
         if "https" in g:

@@ -42,7 +42,7 @@ def test_every_rule_is_scoped_to_the_node_and_tagged(scope, mode, direction):
 def test_healing_deletes_exactly_what_was_inserted(scope, mode, direction):
     apply, heal = rule_commands(partition_rules(scope, mode, direction, TAG))
     assert len(apply) == len(heal)
-    for a, h in zip(apply, heal):
+    for a, h in zip(apply, heal, strict=True):
         assert a[3] == "-I" and h[3] == "-D" and a[4] == h[4]
         assert a[6:] == h[5:]  # the same spec, without the insert position
 
@@ -204,7 +204,8 @@ def test_the_dry_run_lists_each_links_commands_or_the_field_it_needs(tmp_path):
         topology = parse_topology(yaml.safe_load(f), source="thirdparty")
     text = fault_commands(topology, tmp_path / "log")
     assert "node1 http (on this host):" in text
-    assert f"apply: iptables -w 5 -I INPUT 1 -d 127.11.1.1 -p tcp --dport 8080 -m comment --comment '{TAG_PREFIX}" in text
+    assert ("apply: iptables -w 5 -I INPUT 1 -d 127.11.1.1 -p tcp --dport 8080 -m comment "
+            f"--comment '{TAG_PREFIX}") in text
     assert "heal:  tc qdisc del dev lo root handle 4a53:" in text
     remote = topology.model_copy(update={"nodes": [
         topology.nodes[0].model_copy(update={"control": NodeControl(network="ssh {host} sudo {command}")}),

@@ -41,7 +41,8 @@ class Load:
         self.log_paths = [directory / f"load-{stamp}-{i}.jsonl" for i in range(processes)]
         self.plan_paths = [directory / f"load-{stamp}-{i}.json" for i in range(processes)]
         limits = share(int(plan.get("max_requests", 10_000)), processes)
-        for path, log, n, limit in zip(self.plan_paths, self.log_paths, share(users, processes), limits):
+        for path, log, n, limit in zip(self.plan_paths, self.log_paths, share(users, processes), limits,
+                                       strict=True):
             path.write_text(json.dumps({
                 "topology": json.loads(topology.model_dump_json()), "verify": verify,
                 **plan, "users": n, "max_requests": limit, "log": str(log)}))
