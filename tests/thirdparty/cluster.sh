@@ -71,7 +71,17 @@ mimetype.assign = (".txt" => "text/plain", ".json" => "application/json")
   ssl.pemfile = "$DIR/$node.pem"
 }
 EOF
+  # Debian 12 compiles transfers and listings in; Debian 13 ships them as modules to load.
   cat >"$DIR/$node-proftpd.conf" <<EOF
+<IfModule mod_dso.c>
+ModulePath /usr/lib/proftpd
+<IfModule !mod_xfer.c>
+LoadModule mod_xfer.c
+</IfModule>
+<IfModule !mod_ls.c>
+LoadModule mod_ls.c
+</IfModule>
+</IfModule>
 ServerType standalone
 ServerName "$node"
 ServerIdent on "$node FTP ready"
