@@ -12,6 +12,7 @@ and quits, SMTP says EHLO (STARTTLS, AUTH as configured) and quits.
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -98,6 +99,13 @@ def _tls_failed(record: RequestRecord) -> bool:
         "CERTIFICATE_VERIFY_FAILED" in (record.error or "") or "SSLError" in (record.error or ""))
 
 
+def _verify_reason(record: RequestRecord) -> str:
+    """Why OpenSSL refused the certificate, e.g. " (CA cert does not include key usage
+    extension)": Python 3.13 verifies strictly, and a CA that passed before may not."""
+    found = re.search(r"certificate verify failed: (.+?) \(_ssl", record.error or "")
+    return f" ({found.group(1)})" if found else ""
+
+
 def _tls_detail(record: RequestRecord, insecure: bool) -> str:
     if record.protocol != "https":
         return ""
@@ -122,7 +130,8 @@ def _probe_endpoint(topology: Topology, verify: str | bool, where: str, proto: P
                                  "check http.auth and its environment variables"]
         if _tls_failed(record):
             row.problems[-1:] = [f"TLS verification of {record.url} failed against "
-                                 f"{topology.tls.ca_file or 'the system CAs'}: check tls.ca_file"]
+                                 f"{topology.tls.ca_file or 'the system CAs'}{_verify_reason(record)}: "
+                                 "check tls.ca_file"]
         return row
     if proto == "ftp":
         client = FtpClient(topology, log, timeout_s=3.0)
