@@ -63,7 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(Toxiproxy where the topology has it, else the kernel; default)")
     group.addoption("--keep-run-dir", action="store_true",
                     help="keep the reference cluster's run directory (logs, settings, "
-                         "certificates) after the run, until the next run takes its slot")
+                         "certificates) after the run, until the next run starts")
     group.addoption("--show-fault-commands", action="store_true",
                     help="print every kernel fault command (and its undo) as it runs")
     for f in fields(Thresholds):

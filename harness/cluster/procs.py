@@ -29,7 +29,7 @@ from harness.errors import HarnessError
 
 STATE_ROOT = Path(os.environ.get("HARNESS_STATE_DIR", "/tmp/harness-runs"))
 LABEL_VAR = "HARNESS_RUN"
-# Set (by `--keep-run-dir`) to keep a finished run's directory until the next run takes its slot.
+# Set (by `--keep-run-dir`) to keep a finished run's directory until the next run starts.
 KEEP_VAR = "HARNESS_KEEP_RUN_DIR"
 SLOTS = range(20, 250)
 # Where a run in a slot listens first: balancer, Toxiproxy and store on 127.SLOT.0.{1,2,3}.
@@ -95,17 +95,17 @@ def clear(slot_dir: Path) -> None:
 
 
 def sweep_stale(root: Path = STATE_ROOT) -> int:
-    """Kill the processes of runs that died without cleaning up, and remove their files;
-    returns how many processes."""
+    """Kill the processes of runs that died without cleaning up, and remove the files of
+    every run that is over (a crashed one's, one kept with --keep-run-dir, one from before
+    runs removed their own); returns how many processes."""
     killed = 0
     for slot_dir in sorted(root.glob("slot-*")) if root.exists() else []:
         lock = try_lock(slot_dir / "lock")
         if lock is None:
             continue  # a live run holds it
         try:
-            if (slot_dir / "pids").exists():  # the run died: a finished one removes its pid list
-                killed += _kill_recorded(slot_dir / "pids")
-                clear(slot_dir)
+            killed += _kill_recorded(slot_dir / "pids")
+            clear(slot_dir)
         finally:
             lock.close()
     return killed
