@@ -134,7 +134,7 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
                  and fault.start_mono - lookback_s <= r.end_mono < fault.start_mono)
     # Only a fault on the client's path makes a node unreachable; one cut off from the store
     # may rightly answer what it can until its health check takes it out.
-    unreachable = fault.kind in ("kill", "pause") or (fault.kind == "down" and link in ("http", "https"))
+    unreachable = fault.kind in ("kill", "pause", "restart") or (fault.kind == "down" and link in ("http", "https"))
     applied = fault.applied_mono if fault.applied_mono is not None else fault.start_mono
     healing = fault.healing_mono if fault.healing_mono is not None else fault.end_mono
     from_dead = sum(1 for r in rs if unreachable and r.ok and r.node == node
@@ -200,12 +200,17 @@ def not_redirected(records: Iterable[RequestRecord], failed_node: str, fault: Fa
     via_entry = [r for r in rs if r.endpoint == "entry"]
     entry_had_victim = any(r.ok and r.node == failed_node and r.end_mono < fault.start_mono
                            for r in via_entry)
-    entry_moved = [r for r in via_entry if entry_had_victim and r.ok and r.node != failed_node
-                   and r.start_mono >= fault.start_mono and r.end_mono <= fault.end_mono]
     addressed = [r for r in rs if r.endpoint == failed_node]
     elsewhere = [r for r in addressed if r.node not in (None, failed_node)]
-    during = [r for r in addressed if r.start_mono >= fault.start_mono and r.end_mono <= fault.end_mono]
-    served_during = [r for r in during if r.ok]
+    # Down from the moment the fault was in force to the moment healing began: a session
+    # started then and timing out after the fault (a paused node) still errored because of it,
+    # and one served after the node came back (a restart inside the fault) is not a violation.
+    down = fault.applied_mono if fault.applied_mono is not None else fault.start_mono
+    back = fault.healing_mono if fault.healing_mono is not None else fault.end_mono
+    during = [r for r in addressed if down <= r.start_mono <= back]
+    served_during = [r for r in during if r.ok and r.end_mono <= back]
+    entry_moved = [r for r in via_entry if entry_had_victim and r.ok and r.node != failed_node
+                   and down <= r.start_mono and r.end_mono <= back]
     peers = [r for r in rs if r.endpoint not in ("entry", failed_node)
              and r.start_mono >= fault.start_mono and r.end_mono <= fault.end_mono]
     peer_errors = sum(not r.ok for r in peers)

@@ -10,6 +10,8 @@
     harness scalability [--nodes N] [--backend B]       saturation throughput N -> N+1 nodes
     harness probe --topology FILE                       check a topology against the live cluster
                [--show-fault-commands]                  ...and list what kernel faults would run
+    harness soak --minutes M [--seed S] [--nemesis ...]  load and a seeded fault schedule for M
+               [--keep-going] [--dry-run] [...]         minutes, judged window by window
 
 Bad input ends in one sentence on stderr and exit code 2.
 """
@@ -29,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.cluster import BACKENDS, start_cluster
 from harness.cluster.reference import ReferenceCluster
@@ -36,6 +39,9 @@ from harness.cluster.procs import STATE_ROOT, sweep_stale
 from harness.errors import HarnessError
 from harness.mutants import MUTANTS
 from harness.scalability import StepPlan
+
+if TYPE_CHECKING:
+    from harness.soak import SoakPlan
 
 DEFAULT_ENDPOINTS = Path("reports/endpoints.json")
 UP_PID = STATE_ROOT / "up.pid"
@@ -247,6 +253,67 @@ def cmd_scalability(args: argparse.Namespace) -> int:
     return 0
 
 
+def soak_plan(args: argparse.Namespace) -> "SoakPlan":
+    from harness.soak import SoakPlan, random_seed
+
+    nemesis = tuple(k for k in (args.nemesis or "").split(",") if k)
+    plan = SoakPlan(args.minutes, args.seed if args.seed is not None else random_seed(), nemesis,
+                    args.policy, args.fault_seconds, args.quiet_seconds, args.rate,
+                    args.keep_going, args.keep_run_dir)
+    if problems := plan.problems():
+        raise HarnessError(problems[0])
+    return plan
+
+
+def cmd_soak(args: argparse.Namespace) -> int:
+    """A soak on a reference cluster (or the topology's): progress on stderr, the report in
+    --report-dir, exit 0 if every window passed, 1 if not."""
+    from harness import kernel
+    from harness.config import load_topology
+    from harness.faults import network_engine
+    from harness.scenario import Scenario, Thresholds
+    from harness.soak import Soak, write_report
+
+    plan = soak_plan(args)
+    if args.topology is not None:
+        topology = load_topology(args.topology, allow_remote=args.allow_remote_targets)
+        nodes = topology.node_ids
+    else:
+        nodes = [f"node{i}" for i in range(1, args.nodes + 1)]
+    if len(nodes) < 2:
+        raise HarnessError("--nodes must be at least 2 for a cluster to fail over")
+    if args.dry_run:
+        print(f"seed {plan.seed}, policy {plan.policy}, nemesis "
+              f"{','.join(plan.nemesis) or 'default (those the cluster can inject of: kill,pause,restart,cut,latency,reset_peer)'}")
+        for fault in plan.schedule(nodes):
+            print(fault)
+        return 0
+
+    def say(line: str) -> None:
+        print(f"harness: {line}", file=sys.stderr, flush=True)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    say(f"soak seed {plan.seed} (run it again with --seed {plan.seed})")
+    kernel.sweep()
+    backend = "external" if args.topology is not None else args.backend
+    cluster = start_cluster(backend, args.nodes, args.mutant, args.topology, args.allow_remote_targets)
+    try:
+        with tempfile.TemporaryDirectory(prefix="harness-soak-") as scratch:
+            cluster.reset()
+            scenario = Scenario(cluster, Thresholds(), Path(scratch), ("soak",),
+                                network_engine(cluster, args.network_faults))
+            result = Soak(scenario, plan, say).run()
+            files = write_report(result, args.report_dir)
+    finally:
+        cluster.close()
+    say(result.verdict.summary())
+    say(f"report: {', '.join(str(f) for f in files.values())}")
+    return 0 if result.verdict.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Chaos and conformance harness for clustered integration servers.")
@@ -306,6 +373,45 @@ def build_parser() -> argparse.ArgumentParser:
                     help="p95 latency that marks saturation (default %(default)s)")
     sc.add_argument("-o", "--output", type=Path, default=Path("reports"), help="where the JSON and plot go")
     sc.set_defaults(run=cmd_scalability)
+    so = sub.add_parser("soak", help="load on every protocol and a seeded fault schedule for "
+                                     "minutes, judged window by window",
+                        description="Load on HTTP, HTTPS, FTP and SMTP through the whole run, faults "
+                                    "drawn from --nemesis by --seed (the same seed replays the same "
+                                    "schedule), the contract checked per fault window and quiet "
+                                    "period, exactly-once at the end. Exit 0 if all passed, 1 if "
+                                    "not, 2 on bad input.")
+    so.add_argument("--minutes", type=float, default=30.0, help="how long (default %(default)s)")
+    so.add_argument("--seed", type=int, default=None, help="the schedule's seed (default: drawn and printed)")
+    so.add_argument("--nemesis", default=None, metavar="KIND,...",
+                    help="faults to draw from: kill, pause, restart, cut, latency, timeout, "
+                         "reset_peer, bandwidth (default: kill,pause,restart,cut,latency,reset_peer, "
+                         "those of them the cluster can inject)")
+    so.add_argument("--policy", choices=("serial", "overlap"), default="serial",
+                    help="one fault at a time with quiet periods between (default), or faults "
+                         "that may overlap on different nodes")
+    so.add_argument("--fault-seconds", type=float, default=4.0, help="mean fault length (default %(default)s)")
+    so.add_argument("--quiet-seconds", type=float, default=8.0,
+                    help="least quiet time after a fault (default %(default)s)")
+    so.add_argument("--rate", type=float, default=200.0,
+                    help="HTTP and HTTPS requests per second through the entry (default %(default)s)")
+    so.add_argument("--keep-going", action="store_true",
+                    help="go on after a violating window, to find more (the run still fails)")
+    so.add_argument("--dry-run", action="store_true", help="print the seed and the schedule; run nothing")
+    so.add_argument("--backend", choices=BACKENDS, default="auto")
+    so.add_argument("--nodes", type=int, default=3, help="nodes of the reference cluster (default 3)")
+    so.add_argument("--mutant", choices=[m.name for m in MUTANTS], default=None,
+                    help="soak a broken reference cluster (see `harness mutants`)")
+    so.add_argument("--topology", type=Path, default=None, metavar="FILE",
+                    help="soak an external cluster described by this topology")
+    so.add_argument("--allow-remote-targets", action="store_true",
+                    help="allow the topology to name addresses outside loopback")
+    so.add_argument("--network-faults", choices=("auto", "toxiproxy", "kernel"), default="auto",
+                    help="what injects network faults (default auto)")
+    so.add_argument("--report-dir", type=Path, default=Path("reports/soak"),
+                    help="where the timeline, window table and worst windows' logs go (default %(default)s)")
+    so.add_argument("--keep-run-dir", action="store_true",
+                    help="keep the streamed request logs and the cluster's run directory")
+    so.set_defaults(run=cmd_soak)
     return parser
 
 

@@ -109,6 +109,18 @@ class FaultInjector:
                 self.cluster.resume(node)
 
     @contextmanager
+    def restart(self, node: str) -> Iterator[FaultEvent]:
+        """Stop a node and start it again (the backend's restart: graceful where it has one);
+        the fault lasts as long as the node takes, the body runs once it is back."""
+        with self._recorded("restart", node) as event:
+            event.mark_applied()
+            try:
+                self.cluster.restart(node)
+            finally:
+                event.mark_healing()
+            yield event
+
+    @contextmanager
     def network(self, engine: "NetworkEngine", kind: str, node: str, link: str = "http",
                 **attributes: Any) -> Iterator[FaultEvent]:
         """A network fault on one of a node's links (`cut`, or a Toxiproxy toxic's name),

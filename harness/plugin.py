@@ -31,6 +31,7 @@ from harness.faults import network_engine
 from harness.kernel import KernelFaults
 from harness.mutants import MUTANTS, get_mutant
 from harness.scenario import THRESHOLD_HELP, Scenario, Thresholds
+from harness.soak import SoakPlan, random_seed
 
 # pytest marker -> the properties it covers (a scenario is skipped if none is claimed)
 MARKER_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -66,6 +67,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "certificates) after the run, until the next run starts")
     group.addoption("--show-fault-commands", action="store_true",
                     help="print every kernel fault command (and its undo) as it runs")
+    group.addoption("--soak-minutes", type=float, default=0.0, metavar="M",
+                    help="run the soak scenario (-m soak) for M minutes; 0 (default) skips it")
+    group.addoption("--soak-seed", type=int, default=None, metavar="S",
+                    help="the soak's nemesis seed (default: drawn, and printed)")
+    group.addoption("--soak-nemesis", default=None, metavar="KIND,...",
+                    help="faults the soak draws from (see `harness soak --help`)")
+    group.addoption("--soak-policy", default="serial", choices=("serial", "overlap"),
+                    help="one fault at a time (default) or overlapping faults on different nodes")
+    group.addoption("--soak-rate", type=float, default=200.0, metavar="R",
+                    help="HTTP and HTTPS requests per second through the entry during the soak")
+    group.addoption("--keep-going", action="store_true",
+                    help="the soak goes on after a violating window, to find more")
     for f in fields(Thresholds):
         group.addoption(Thresholds.option(f.name), type=type(f.default), default=f.default,
                         metavar="X", help=f"{THRESHOLD_HELP[f.name]} (default {f.default})")
@@ -236,15 +249,42 @@ def _kernel_engine(config: pytest.Config) -> KernelFaults:
     """The process's kernel engine, printing its commands to the terminal if asked."""
     engine = KernelFaults.shared()
     if config.getoption("show_fault_commands") and engine.show is None:
-        capture = config.pluginmanager.getplugin("capturemanager")
-        writer = config.get_terminal_writer()
-
-        def show(line: str) -> None:
-            with capture.global_and_fixture_disabled():
-                writer.line(f"fault command: {line}")
-
-        engine.show = show
+        say = _terminal(config)
+        engine.show = lambda line: say(f"fault command: {line}")
     return engine
+
+
+@pytest.fixture(scope="session")
+def soak_plan(request: pytest.FixtureRequest) -> SoakPlan | None:
+    """The soak to run (`--soak-minutes`), or None: the soak scenario then skips."""
+    opts = request.config.option
+    if not opts.soak_minutes:
+        return None
+    nemesis = tuple(k for k in (opts.soak_nemesis or "").split(",") if k)
+    plan = SoakPlan(opts.soak_minutes, opts.soak_seed if opts.soak_seed is not None else random_seed(),
+                    nemesis, opts.soak_policy, rate=opts.soak_rate, keep_going=opts.keep_going,
+                    keep_logs=opts.keep_run_dir)
+    if problems := plan.problems(prefix="--soak-"):
+        raise pytest.UsageError(problems[0])
+    return plan
+
+
+@pytest.fixture
+def progress(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Lines on the terminal while a long scenario runs."""
+    return _terminal(request.config)
+
+
+def _terminal(config: pytest.Config) -> Callable[[str], None]:
+    """Writes a line to the terminal past pytest's capture."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    writer = config.get_terminal_writer()
+
+    def say(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            writer.line(line)
+
+    return say
 
 
 @pytest.fixture

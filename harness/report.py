@@ -97,3 +97,35 @@ def write_environment(results_dir: Path, values: Mapping[str, object]) -> None:
             "buildName": os.environ.get("GITHUB_RUN_ID", "local CI run"),
             "buildUrl": os.environ.get("CI_BUILD_URL", ""),
         }))
+
+
+def soak_timeline_png(per_second: Mapping[int, Mapping[str, int]], faults: Sequence[FaultEvent],
+                      violated: Sequence[tuple[float, float]], t0: float, path: Path,
+                      title: str) -> Path:
+    """The whole soak on one plot: answers per second by serving node, failures in red, every
+    fault shaded (labelled while there are few enough to read), violating windows marked."""
+    seconds = sorted(per_second)
+    keys = sorted({k for counts in per_second.values() for k in counts} - {"failed"})
+    fig, ax = plt.subplots(figsize=(14, 4.5), dpi=100)
+    for i, node in enumerate(keys):
+        ax.plot(seconds, [per_second[s].get(node, 0) for s in seconds], color=f"C{i}",
+                linewidth=0.8, label=node)
+    ax.plot(seconds, [per_second[s].get("failed", 0) for s in seconds], color="red",
+            linewidth=1.0, label="failed")
+    for f in faults:
+        end = (f.end_mono if f.end_mono is not None else f.start_mono) - t0
+        ax.axvspan(f.start_mono - t0, max(end, f.start_mono - t0 + 0.5), color="orange", alpha=0.25)
+        if len(faults) <= 40:
+            ax.text(f.start_mono - t0, 0.98, f"{f.kind} {f.target}", fontsize=6, rotation=90,
+                    va="top", color="darkorange", transform=ax.get_xaxis_transform())
+    for start, end in violated:
+        ax.axvspan(start - t0, end - t0, ymin=0.0, ymax=0.04, color="red")
+    ax.set_xlabel("seconds since the soak started (orange: faults; red bar: violating window)")
+    ax.set_ylabel("answers per second")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right", ncol=len(keys) + 1)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

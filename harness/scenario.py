@@ -309,7 +309,8 @@ class Scenario:
     @contextmanager
     def fault(self, kind: str, node: str, **options: Any) -> Iterator[FaultEvent]:
         """Inject a fault for `fault_seconds` (the body runs while it is in force)."""
-        injectors = {"kill": self.faults.kill, "pause": self.faults.pause}
+        injectors = {"kill": self.faults.kill, "pause": self.faults.pause,
+                     "restart": self.faults.restart}
         inject = injectors.get(kind) or (lambda n, **o: self.faults.network(self.network, kind, n, **o))
         with allure.step(f"fault injected: {kind} {node} {options or ''}".strip()):
             with inject(node, **options) as event:

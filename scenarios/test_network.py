@@ -2,14 +2,9 @@
 
 import pytest
 
-TOXICS = {
-    "latency": {"latency": 3000, "jitter": 100},
-    "timeout": {"timeout": 0},
-    "reset_peer": {"timeout": 0},
-    "bandwidth": {"rate": 1},
-    "slicer": {"average_size": 16, "size_variation": 8, "delay": 20000},
-    "limit_data": {"bytes": 64},
-}
+from harness.nemesis import TOXIC_ATTRIBUTES
+
+TOXICS = TOXIC_ATTRIBUTES
 
 
 @pytest.mark.network

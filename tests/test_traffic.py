@@ -80,7 +80,7 @@ def test_locust_users_drive_plain_servers_and_the_counts_agree(servers, protocol
     log = tmp_path / "log.jsonl"
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"topology": json.loads(topology.model_dump_json()),
-                                "protocol": protocol, "users": 2, "rate": 20,
+                                "groups": [{"protocol": protocol, "users": 2, "rate": 20}],
                                 "duration_s": 2, "log": str(log)}))
     done = subprocess.run([sys.executable, "-m", "harness.traffic.drive", str(plan)],
                           capture_output=True, text=True, timeout=60)

@@ -29,7 +29,7 @@ class ExternalCluster(Cluster):
     backend = "external"
 
     # A fault needs its command and the one that heals it, on every node it may hit.
-    CONTROL_FOR = {"kill": ("kill", "restart"), "pause": ("pause", "resume")}
+    CONTROL_FOR = {"kill": ("kill", "restart"), "pause": ("pause", "resume"), "restart": ("restart",)}
 
     def __init__(self, topology: Topology, wait_s: float = 10.0) -> None:
         self.topology = topology

@@ -2,8 +2,11 @@
 
 `python -m harness.traffic.drive PLAN.json` runs in its own process (Locust patches the
 interpreter with gevent), stops by itself after `duration_s` or `max_requests`, whichever
-comes first, and writes one JSON line per request to the plan's `log`. The pytest side builds
-the plan and reads the log through `harness.traffic.load`.
+comes first, and writes one JSON line per request to the plan's `log` (or, with
+`rotate_bytes`, to rotated compressed segments of it: `harness.traffic.stream`). A plan
+(`harness.traffic.plan`) has groups of users (HTTP through the entry, FTP to each node, ...),
+all in this one process. The pytest side builds the plan and reads the log through
+`harness.traffic.load`.
 """
 
 from __future__ import annotations
@@ -16,43 +19,34 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from pydantic import BaseModel
 
 from harness.config import Topology
 from harness.evidence import Call
-from harness.traffic.users import FtpUploadUser, HttpServiceUser, SmtpSendUser, attach_request_log
+from harness.traffic.plan import LoadPlan, UserGroup
+from harness.traffic.users import (ClusterUser, FtpUploadUser, HttpServiceUser, SmtpSendUser,
+                                   attach_request_log)
 
 STOP_TIMEOUT_S = 10  # users finish the request in flight instead of abandoning it
 USERS = {"http": HttpServiceUser, "https": HttpServiceUser, "ftp": FtpUploadUser, "smtp": SmtpSendUser}
 
 
-class LoadPlan(BaseModel):
-    topology: dict[str, Any]
-    protocol: str = "http"
-    service: str | None = None  # an /invoke/ service; None: `call`, else the topology's request
-    call: dict[str, Any] | None = None  # an evidence request (harness.evidence.Call)
-    endpoint: str = "entry"
-    keyed: bool = False
-    fresh_connections: bool = False
-    users: int = 4
-    rate: float = 10.0
-    duration_s: float = 5.0
-    max_requests: int = 10_000
-    verify: str | bool = True
-    log: str
+def user_class(group: UserGroup, topology: Topology, verify: str | bool, number: int) -> type[ClusterUser]:
+    base = USERS[group.protocol]
+    extra: dict[str, Any] = {"topology": topology, "verify": verify, "rate": group.rate,
+                             "fixed_count": group.users}
+    if base is HttpServiceUser:
+        extra.update(protocol=group.protocol, service=group.service, endpoint=group.endpoint,
+                     keyed=group.keyed, fresh_connections=group.fresh_connections,
+                     evidence_request=Call.model_validate(group.call) if group.call else None)
+    return base.configured(f"{base.__name__}{number}", **extra)
 
 
 def run(plan: LoadPlan) -> int:
     topology = Topology.model_validate(plan.topology)
-    base = USERS[plan.protocol]
-    extra: dict[str, Any] = {"topology": topology, "verify": plan.verify, "rate": plan.rate}
-    if base is HttpServiceUser:
-        extra.update(protocol=plan.protocol, service=plan.service, endpoint=plan.endpoint,
-                     keyed=plan.keyed, fresh_connections=plan.fresh_connections,
-                     evidence_request=Call.model_validate(plan.call) if plan.call else None)
-    user_class = base.configured(**extra)
-    env = Environment(user_classes=[user_class], stop_timeout=STOP_TIMEOUT_S)
-    writer = attach_request_log(env, plan.log)
+    env = Environment(user_classes=[user_class(g, topology, plan.verify, i)
+                                    for i, g in enumerate(plan.groups, 1)],
+                      stop_timeout=STOP_TIMEOUT_S)
+    writer = attach_request_log(env, plan.log, plan.rotate_bytes)
     runner = env.create_local_runner()
     count = 0
 
@@ -63,7 +57,8 @@ def run(plan: LoadPlan) -> int:
             gevent.spawn(runner.quit)
 
     env.events.request.add_listener(on_request)
-    runner.start(plan.users, spawn_rate=plan.users * 10)
+    users = sum(g.users for g in plan.groups)
+    runner.start(users, spawn_rate=users * 10)
     stopper = gevent.spawn_later(plan.duration_s, runner.quit)
     runner.greenlet.join(timeout=plan.duration_s + 30)
     stopper.kill()

@@ -21,7 +21,9 @@ from typing import Any
 
 from harness.config import Topology
 from harness.errors import HarnessError
+from harness.traffic.plan import LoadPlan, UserGroup
 from harness.traffic.log import RequestLog, RequestRecord, parse_lines
+from harness.traffic.stream import LogStream, segment
 
 
 def share(total: int, parts: int) -> list[int]:
@@ -31,22 +33,36 @@ def share(total: int, parts: int) -> list[int]:
 
 class Load:
     def __init__(self, topology: Topology, directory: Path, verify: str | bool = True,
-                 processes: int = 1, **plan: Any) -> None:
+                 processes: int = 1, groups: list[dict[str, Any]] | None = None,
+                 rotate_bytes: int | None = None, **plan: Any) -> None:
+        """`groups`: users of several kinds in each process (`drive.UserGroup`); without
+        them, `plan` holds one group's fields beside the duration and request limit.
+        `rotate_bytes`: stream the logs to rotated, compressed segments (read them with
+        `streams()`; `records` stays empty, so memory stays flat however long it runs)."""
         if processes < 1:
             raise HarnessError(f"--load-processes must be at least 1, not {processes}")
-        users = int(plan.get("users", 4))
-        processes = min(processes, users)  # a process without users would make no request
+        group_fields = set(UserGroup.model_fields)
+        if groups is None:
+            groups = [{k: plan.pop(k) for k in list(plan) if k in group_fields}]
+        if unknown := set(plan) - {"duration_s", "max_requests"}:
+            raise TypeError(f"Load got unknown plan fields {sorted(unknown)}")
+        parts = [UserGroup.model_validate(g) for g in groups]
+        processes = min(processes, max(g.users for g in parts))  # each process has users
         stamp = f"{time.monotonic_ns()}"
         self.duration_s = float(plan.get("duration_s", 5.0))
-        self.log_paths = [directory / f"load-{stamp}-{i}.jsonl" for i in range(processes)]
+        self.streaming = rotate_bytes is not None
+        suffix = "" if self.streaming else ".jsonl"
+        self.log_paths = [directory / f"load-{stamp}-{i}{suffix}" for i in range(processes)]
         self.plan_paths = [directory / f"load-{stamp}-{i}.json" for i in range(processes)]
         limits = share(int(plan.get("max_requests", 10_000)), processes)
-        for path, log, n, limit in zip(self.plan_paths, self.log_paths, share(users, processes), limits,
-                                       strict=True):
-            path.write_text(json.dumps({
-                "topology": json.loads(topology.model_dump_json()), "verify": verify,
-                **plan, "users": n, "max_requests": limit, "log": str(log)}))
+        for i, (path, log, limit) in enumerate(zip(self.plan_paths, self.log_paths, limits, strict=True)):
+            mine = [g.model_copy(update={"users": share(g.users, processes)[i]}) for g in parts]
+            path.write_text(LoadPlan(
+                topology=json.loads(topology.model_dump_json()), verify=verify,
+                duration_s=self.duration_s, groups=[g for g in mine if g.users],
+                max_requests=limit, log=str(log), rotate_bytes=rotate_bytes).model_dump_json())
         self.procs: list[subprocess.Popen[str]] = []
+        self.stopped = False
         self.summary: dict[str, int] = {}
         self.log = RequestLog()
 
@@ -62,7 +78,7 @@ class Load:
         """Return once traffic flows, so faults land inside the load, not before it."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if any(p.exists() and p.stat().st_size > 0 for p in self.log_paths):
+            if any(p.exists() and p.stat().st_size > 0 for p in self._first_files()):
                 return
             if any(proc.poll() is not None for proc in self.procs):
                 break
@@ -78,7 +94,11 @@ class Load:
             tails += (err or "").strip().splitlines()[-3:]
         raise HarnessError(f"{what}: {' | '.join(tails) or 'no output'}")
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:  # Ctrl-C or a failure inside: do not wait the plan out
+            self.stop()
+        if self.stopped:
+            return
         summaries = []
         for proc in self.procs:
             try:
@@ -90,7 +110,32 @@ class Load:
                 raise HarnessError(f"the load generator failed: {' | '.join(err.strip().splitlines()[-3:])}")
             summaries.append(json.loads(out.strip().splitlines()[-1]))
         self.summary = {k: sum(s[k] for s in summaries) for k in summaries[0]}
-        self.log = RequestLog(self._merged(p.read_text() for p in self.log_paths if p.exists()))
+        if not self.streaming:
+            self.log = RequestLog(self._merged(p.read_text() for p in self.log_paths if p.exists()))
+
+    def _first_files(self) -> list[Path]:
+        return [segment(p, 1) if self.streaming else p for p in self.log_paths]
+
+    def streams(self) -> list[LogStream]:
+        """Readers of the streamed logs, one per process (with `rotate_bytes`)."""
+        assert self.streaming, "records_so_far and records serve an unstreamed load"
+        return [LogStream(p) for p in self.log_paths]
+
+    def running(self) -> bool:
+        return any(proc.poll() is None for proc in self.procs)
+
+    def stop(self) -> None:
+        """Stop the drivers now (Ctrl-C, or a soak that ends early): their logs stay."""
+        self.stopped = True
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     @property
     def records(self) -> list[RequestRecord]:

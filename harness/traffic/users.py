@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from locust import User, constant_throughput, events, task
@@ -20,9 +21,7 @@ from harness.config import Protocol, Topology
 from harness.evidence import Call
 from harness.traffic.clients import ENTRY, FtpClient, HttpClient, SmtpClient, wire_transport
 from harness.traffic.log import JsonlWriter, RequestRecord
-
-_user_numbers = itertools.count()
-
+from harness.traffic.stream import RotatingJsonlWriter
 
 def fire(environment: Environment, record: RequestRecord) -> None:
     """The sink every client of a Locust user writes into."""
@@ -33,11 +32,13 @@ def fire(environment: Environment, record: RequestRecord) -> None:
         context={"record": record, "node": record.node})
 
 
-def attach_request_log(environment: Environment, path: os.PathLike[str] | str) -> JsonlWriter:
-    """Write every request's record to `path` as JSON lines."""
+def attach_request_log(environment: Environment, path: os.PathLike[str] | str,
+                       rotate_bytes: int | None = None) -> JsonlWriter | RotatingJsonlWriter:
+    """Write every request's record to `path` as JSON lines (with `rotate_bytes`: to rotated,
+    compressed segments named after it)."""
     from pathlib import Path
 
-    writer = JsonlWriter(Path(path))
+    writer = JsonlWriter(Path(path)) if rotate_bytes is None else RotatingJsonlWriter(Path(path), rotate_bytes)
 
     def on_request(context: dict[str, Any], **_: Any) -> None:
         record = context.get("record") if context else None
@@ -56,10 +57,11 @@ class ClusterUser(User):
     verify: ClassVar[str | bool] = True
     rate: ClassVar[float] = 5.0
     wait_time = constant_throughput(5.0)
+    numbers: ClassVar[Iterator[int]] = itertools.count()
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        self.number = next(_user_numbers)
+        self.number = next(type(self).numbers)
         nodes = self.topology.node_ids
         self.node = nodes[self.number % len(nodes)]
 
@@ -67,11 +69,12 @@ class ClusterUser(User):
         fire(self.environment, record)
 
     @classmethod
-    def configured(cls, **attributes: Any) -> type["ClusterUser"]:
-        """A concrete subclass with these class attributes (topology, rate, service, ...)."""
+    def configured(cls, name: str | None = None, **attributes: Any) -> type["ClusterUser"]:
+        """A concrete subclass with these class attributes (topology, rate, service, ...);
+        `name` tells it apart from others of the same kind in one Locust run."""
         rate = attributes.get("rate", cls.rate)
-        return type(cls.__name__, (cls,), {"abstract": False, "wait_time": constant_throughput(rate),
-                                           **attributes})
+        return type(name or cls.__name__, (cls,), {"abstract": False, "wait_time": constant_throughput(rate),
+                                           "numbers": itertools.count(), **attributes})
 
 
 class HttpServiceUser(ClusterUser):

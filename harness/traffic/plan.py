@@ -1,0 +1,34 @@
+"""What a load generator process is told to do: groups of users, how long, where to log.
+
+Its own module, free of Locust: the pytest side writes plans (`harness.traffic.load`) and
+must not import Locust (it patches the interpreter with gevent); the driver reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class UserGroup(BaseModel):
+    """Users of one kind: what they call, where, and how fast each."""
+
+    protocol: str = "http"
+    service: str | None = None  # an /invoke/ service; None: `call`, else the topology's request
+    call: dict[str, Any] | None = None  # an evidence request (harness.evidence.Call)
+    endpoint: str = "entry"
+    keyed: bool = False
+    fresh_connections: bool = False
+    users: int = 4
+    rate: float = 10.0
+
+
+class LoadPlan(BaseModel):
+    topology: dict[str, Any]
+    groups: list[UserGroup]
+    duration_s: float = 5.0
+    max_requests: int = 10_000
+    verify: str | bool = True
+    log: str
+    rotate_bytes: int | None = None  # a rotated, compressed log (harness.traffic.stream)
