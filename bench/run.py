@@ -1,7 +1,8 @@
 """Benchmarks: what the harness costs and how precisely it measures, side by side in one run.
 
-    .venv/bin/python bench/run.py [--sections start,scenarios,load,processes,failover,toxiproxy]
+    .venv/bin/python bench/run.py [--sections start,scenarios,load,processes,failover,toxiproxy,soak]
                                   [--kills 8] [--seconds 5] [--cold-base]
+                                  [--soak-minutes 30] [--soak-rate 500]
 
 Writes `reports/bench.json` and `reports/bench.md` (the table it prints). Nothing here asserts
 a figure: machines are noisy, so every comparison is a ratio of two things measured in the
@@ -19,7 +20,9 @@ same run on the same machine.
 * failover resolution: the failover gap the harness reports for a kill, against the gap in
   the nodes' own log of answers (wall clock, written as each answer goes out), over repeated
   kills;
-* Toxiproxy: latency and throughput of a node directly and through its healthy proxy.
+* Toxiproxy: latency and throughput of a node directly and through its healthy proxy;
+* soak: resident memory of `harness soak` and of its load generators over a long soak (30
+  minutes at 500 requests/s by default), and the size of its compressed request log.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from harness.faults import FaultInjector  # noqa: E402
 from harness.traffic.load import Load  # noqa: E402
 
 WHOAMI = "/invoke/harness.demo:whoami"
-SECTIONS = ("start", "scenarios", "load", "processes", "failover", "toxiproxy")
+SECTIONS = ("start", "scenarios", "load", "processes", "failover", "toxiproxy", "soak")
 REPORTS = ROOT / "reports"
 
 
@@ -304,6 +307,83 @@ def toxiproxy_overhead(duration_s: float) -> dict[str, Any]:
     return result
 
 
+# -- a soak's memory and disk ------------------------------------------------------------------
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def drivers_of(pid: int) -> list[int]:
+    """The soak's Locust driver processes (its children running harness.traffic.drive)."""
+    out = subprocess.run(["pgrep", "-P", str(pid), "-f", "harness.traffic.drive"],
+                         capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def soak_memory(minutes: float, rate: float) -> dict[str, Any]:
+    """`harness soak` on the local reference cluster: resident memory of the harness (the
+    soak process, and its load generators) sampled every 5 s; growth is the largest sample
+    after the first minute (warm: imports done, buffers full) less the sample at that minute."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report"
+        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "soak", "--backend", "local",
+                                 "--minutes", str(minutes), "--rate", str(rate), "--seed", "1",
+                                 "--keep-going", "--report-dir", str(report)],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        samples: list[tuple[float, float, float]] = []  # (seconds, soak MB, drivers MB)
+        started = time.monotonic()
+        while proc.poll() is None:
+            drivers = drivers_of(proc.pid)
+            if drivers:
+                samples.append((time.monotonic() - started, rss_mb(proc.pid),
+                                sum(rss_mb(d) for d in drivers)))
+            time.sleep(5)
+        err = proc.stderr.read() if proc.stderr else ""
+        summary_file = report / "soak-summary.json"
+        if not summary_file.exists():
+            raise SystemExit(f"bench: the soak failed: {err[-800:]}")
+        summary = json.loads(summary_file.read_text())
+    warm_at = samples[0][0] + 60
+    warm = next(s for s in samples if s[0] >= warm_at)
+    later = [s for s in samples if s[0] >= warm_at]
+    plot = REPORTS / "soak-memory.png"
+    _memory_plot(samples, plot)
+    return {"minutes": minutes, "rate_asked": rate, "verdict": summary["verdict"],
+            "windows": summary["windows"], "figures": summary["figures"],
+            "soak_rss_mb": {"at_1_min": round(warm[1], 1), "max_after": round(max(s[1] for s in later), 1),
+                            "growth": round(max(s[1] for s in later) - warm[1], 1)},
+            "drivers_rss_mb": {"at_1_min": round(warm[2], 1), "max_after": round(max(s[2] for s in later), 1),
+                               "growth": round(max(s[2] for s in later) - warm[2], 1)},
+            "samples": len(samples), "plot": str(plot.relative_to(ROOT))}
+
+
+def _memory_plot(samples: list[tuple[float, float, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3), dpi=100)
+    ax.plot([s[0] / 60 for s in samples], [s[1] for s in samples], label="harness soak process")
+    ax.plot([s[0] / 60 for s in samples], [s[2] for s in samples], label="its load generators")
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("resident memory (MB)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
 # -- the table --------------------------------------------------------------------------------
 
 def table(r: dict[str, Any]) -> str:
@@ -341,6 +421,14 @@ def table(r: dict[str, Any]) -> str:
         rows.append(f"| failover gap, harness vs server log, {f['kills']} kills | difference mean "
                     f"{f['difference_s']['mean'] * 1000:.1f} ms, stdev {f['difference_s']['stdev'] * 1000:.1f} ms, "
                     f"max {f['max_abs_difference_ms']:.1f} ms (gap {f['harness_gap_s']['mean'] * 1000:.0f} ms) |")
+    if "soak" in r:
+        k = r["soak"]
+        f = k["figures"]
+        rows.append(f"| soak, {k['minutes']:g} min on the local cluster at {f['requests_per_s']:.0f} req/s "
+                    f"({f['requests']} requests, {k['verdict']}) | harness process {k['soak_rss_mb']['at_1_min']:.0f} MB "
+                    f"at 1 min, growth {k['soak_rss_mb']['growth']:+.1f} MB; load generators "
+                    f"{k['drivers_rss_mb']['at_1_min']:.0f} MB, growth {k['drivers_rss_mb']['growth']:+.1f} MB; "
+                    f"request log on disk {f['log_bytes_on_disk'] / 1e6:.1f} MB ([plot]({Path(k['plot']).name})) |")
     if "toxiproxy" in r:
         t = r["toxiproxy"]
         rows.append(f"| Toxiproxy hop: throughput | x{t['throughput_ratio']} ({t['direct']['rps']:.0f} -> "
@@ -358,6 +446,9 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=8, help="kills for the failover resolution (default 8)")
     parser.add_argument("--seconds", type=int, default=5, help="duration of each throughput run (default 5)")
     parser.add_argument("--cold-base", action="store_true", help="docker cold start rebuilds the Debian base too")
+    parser.add_argument("--soak-minutes", type=float, default=30.0, help="length of the soak (default 30)")
+    parser.add_argument("--soak-rate", type=float, default=500.0,
+                        help="HTTP and HTTPS requests per second during the soak (default 500)")
     args = parser.parse_args()
     sections = [x for x in args.sections.split(",") if x]
     if unknown := set(sections) - set(SECTIONS):
@@ -392,6 +483,9 @@ def main() -> int:
     if "toxiproxy" in sections:
         say("Toxiproxy overhead")
         result["toxiproxy"] = toxiproxy_overhead(args.seconds)
+    if "soak" in sections:
+        say(f"a {args.soak_minutes:g}-minute soak: memory and disk")
+        result["soak"] = soak_memory(args.soak_minutes, args.soak_rate)
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "bench.json").write_text(json.dumps(result, indent=2))
     text = table(result)
