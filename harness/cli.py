@@ -19,6 +19,7 @@ Bad input ends in one sentence on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -34,8 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cluster import BACKENDS, start_cluster
+from harness.cluster.procs import KEEP_VAR, STATE_ROOT, sweep_stale
 from harness.cluster.reference import ReferenceCluster
-from harness.cluster.procs import STATE_ROOT, sweep_stale
 from harness.errors import HarnessError
 from harness.mutants import MUTANTS
 from harness.scalability import StepPlan
@@ -271,6 +272,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     from harness import kernel
     from harness.config import load_topology
     from harness.faults import network_engine
+    from harness.probe import probe
     from harness.scenario import Scenario, Thresholds
     from harness.soak import Soak, write_report
 
@@ -278,6 +280,8 @@ def cmd_soak(args: argparse.Namespace) -> int:
     if args.topology is not None:
         topology = load_topology(args.topology, allow_remote=args.allow_remote_targets)
         nodes = topology.node_ids
+        if not args.dry_run and (problems := probe(topology).problems):
+            raise HarnessError(f"probe of {args.topology}: {problems[0]}")
     else:
         nodes = [f"node{i}" for i in range(1, args.nodes + 1)]
     if len(nodes) < 2:
@@ -300,13 +304,21 @@ def cmd_soak(args: argparse.Namespace) -> int:
     kernel.sweep()
     backend = "external" if args.topology is not None else args.backend
     cluster = start_cluster(backend, args.nodes, args.mutant, args.topology, args.allow_remote_targets)
+    if args.keep_run_dir:
+        os.environ[KEEP_VAR] = "1"  # the cluster's run directory too
     try:
-        with tempfile.TemporaryDirectory(prefix="harness-soak-") as scratch:
+        with (contextlib.nullcontext(tempfile.mkdtemp(prefix="harness-soak-")) if args.keep_run_dir
+              else tempfile.TemporaryDirectory(prefix="harness-soak-")) as scratch:
+            if args.keep_run_dir:
+                say(f"streamed request logs kept in {scratch}")
             cluster.reset()
             scenario = Scenario(cluster, Thresholds(), Path(scratch), ("soak",),
                                 network_engine(cluster, args.network_faults))
             result = Soak(scenario, plan, say).run()
             files = write_report(result, args.report_dir)
+    except KeyboardInterrupt:
+        say("soak interrupted: faults healed, load stopped, cluster stopping")
+        return 130
     finally:
         cluster.close()
     say(result.verdict.summary())
@@ -397,10 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
     so.add_argument("--keep-going", action="store_true",
                     help="go on after a violating window, to find more (the run still fails)")
     so.add_argument("--dry-run", action="store_true", help="print the seed and the schedule; run nothing")
-    so.add_argument("--backend", choices=BACKENDS, default="auto")
+    so.add_argument("--backend", choices=BACKENDS, default="auto",
+                    help="where the reference cluster runs (default auto: docker if an engine answers)")
     so.add_argument("--nodes", type=int, default=3, help="nodes of the reference cluster (default 3)")
-    so.add_argument("--mutant", choices=[m.name for m in MUTANTS], default=None,
-                    help="soak a broken reference cluster (see `harness mutants`)")
+    so.add_argument("--mutant", choices=[m.name for m in MUTANTS], default=None, metavar="NAME",
+                    help="soak a broken reference cluster (one of `harness mutants`)")
     so.add_argument("--topology", type=Path, default=None, metavar="FILE",
                     help="soak an external cluster described by this topology")
     so.add_argument("--allow-remote-targets", action="store_true",

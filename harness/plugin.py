@@ -98,6 +98,17 @@ def pytest_configure(config: pytest.Config) -> None:
                                 f"(its nodes: {', '.join(_node_ids(config))})")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The soak runs when asked (`--soak-minutes`, or `-m soak`, which then says how); a plain
+    `pytest scenarios/` leaves it out, as pytest users leave out slow tests."""
+    if config.getoption("soak_minutes") or "soak" in (config.option.markexpr or ""):
+        return
+    soaks = [item for item in items if item.get_closest_marker("soak")]
+    if soaks:
+        config.hook.pytest_deselected(items=soaks)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
+
+
 def _node_ids(config: pytest.Config) -> list[str]:
     """The cluster's node ids before it starts: the topology's, or the reference's node1..N."""
     path = config.getoption("topology")

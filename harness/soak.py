@@ -47,7 +47,7 @@ from harness.scenario import Scenario, Thresholds
 from harness.traffic.clients import HttpClient
 from harness.traffic.load import Load
 from harness.traffic.log import RequestLog, RequestRecord
-from harness.traffic.stream import ROTATE_BYTES, LogStream
+from harness.traffic.stream import ROTATE_BYTES
 from harness.verdict import Figures, Missing, Outcome, Verdict, inconclusive, merge
 
 CLIENT_TIMEOUT_S = 5.0  # the clients' own (harness.traffic.clients): a request ends by then
@@ -110,7 +110,7 @@ def random_seed() -> int:
 class Window:
     """A stretch of the soak judged on its own: a fault and its recovery, or a quiet period."""
 
-    number: int
+    number: int  # in the order judged (0 until then)
     what: str
     start: float  # monotonic; records overlapping [start, end] are its evidence
     end: float
@@ -263,6 +263,16 @@ def traffic_groups(plan: SoakPlan, scenario: Scenario, unit: str) -> list[dict[s
     return groups
 
 
+@dataclass(frozen=True)
+class InForce:
+    """A fault the soak injected and has yet to heal."""
+
+    heal_at: float
+    planned: PlannedFault
+    manager: AbstractContextManager[FaultEvent]
+    event: FaultEvent
+
+
 @dataclass
 class SoakResult:
     plan: SoakPlan
@@ -303,7 +313,7 @@ class Soak:
         self.pending: list[Window] = []
         self.buffer: list[RequestRecord] = []
         self.per_second: dict[int, Counter[str]] = defaultdict(Counter)
-        self.active: list[tuple[float, PlannedFault, AbstractContextManager[FaultEvent], FaultEvent]] = []
+        self.active: list[InForce] = []
         self.calm_since: float | None = None
         self.worst: list[tuple[tuple[int, int], Path]] = []
         self.total_requests = 0
@@ -383,8 +393,8 @@ class Soak:
         next_progress = self.t0 + self.progress_every_s
         while time.monotonic() < end and load.running():
             now = time.monotonic()
-            for item in [a for a in self.active if a[0] <= now]:
-                self._heal(item)
+            for fault in [a for a in self.active if a.heal_at <= now]:
+                self._heal(fault)
             while upcoming and self.t0 + upcoming[0].at <= now:
                 self._inject(upcoming.pop(0))
             self._calm(now)
@@ -413,29 +423,29 @@ class Soak:
         self._close_quiet(time.monotonic())
         manager = self.scenario.fault(planned.kind, planned.node, **options)
         event = manager.__enter__()
-        self.active.append((self.t0 + planned.until, planned, manager, event))
+        self.active.append(InForce(self.t0 + planned.until, planned, manager, event))
         self.calm_since = None
 
-    def _heal(self, item: tuple[float, PlannedFault, AbstractContextManager[FaultEvent], FaultEvent]) -> None:
-        self.active.remove(item)
-        _, planned, manager, event = item
-        manager.__exit__(None, None, None)
+    def _heal(self, fault: InForce) -> None:
+        """Heal it and open its window: the fault, then the recovery the checks allow."""
+        self.active.remove(fault)
+        planned, event = fault.planned, fault.event
+        fault.manager.__exit__(None, None, None)
         assert event.end_mono is not None
-        recovery = max(self.scenario.thresholds.rejoin_bound + 1, 1.0) if planned.kind in NODE_FAULTS else 1.0
-        what = f"{planned.kind} {event.target}"
-        window = Window(len(self.windows) + len(self.pending) + 1, what,
-                        event.start_mono - 1.0, event.end_mono + recovery, event)
-        self.pending.append(window)
+        # the failover check's look-back before, its settling (C4) or the rejoin bound (C5) after
+        recovery = self.scenario.thresholds.rejoin_bound + 1 if planned.kind in NODE_FAULTS else 1.0
+        self.pending.append(Window(0, f"{planned.kind} {event.target}", event.start_mono - 1.0,
+                                   event.end_mono + recovery, event))
 
     def _heal_all(self) -> None:
-        for item in list(self.active):
-            self._heal(item)
+        for fault in list(self.active):
+            self._heal(fault)
 
     def _calm(self, now: float) -> None:
         """Open and close quiet windows: no fault in force and every recovery over."""
         busy_until = max((w.end for w in self.pending if w.event), default=0.0)
         if self.active:
-            self._close_quiet(min(a[3].start_mono for a in self.active))
+            self._close_quiet(min(a.event.start_mono for a in self.active))
             return
         if self.calm_since is None:
             self.calm_since = max(now, busy_until)
@@ -445,8 +455,7 @@ class Soak:
 
     def _close_quiet(self, until: float) -> None:
         if self.calm_since is not None and until - self.calm_since >= self.min_quiet_s:
-            self.pending.append(Window(len(self.windows) + len(self.pending) + 1, "quiet",
-                                       self.calm_since, until))
+            self.pending.append(Window(0, "quiet", self.calm_since, until))
         self.calm_since = None
 
     def _pump(self) -> None:
@@ -458,7 +467,7 @@ class Soak:
                 self.buffer += batch
                 for r in batch:
                     self.per_second[int(r.start_mono - self.t0)][r.node if r.ok and r.node else "failed"] += 1
-        starts = [w.start for w in self.pending] + [a[3].start_mono - 1.0 for a in self.active]
+        starts = [w.start for w in self.pending] + [a.event.start_mono - 1.0 for a in self.active]
         if self.calm_since is not None:
             starts.append(self.calm_since)
         horizon = min(starts, default=time.monotonic() - CLIENT_TIMEOUT_S - 2)
@@ -559,7 +568,7 @@ def write_report(result: SoakResult, directory: Path) -> dict[str, Path]:
                                  f"{','.join(plan.nemesis)}\n" + "".join(f"{f}\n" for f in result.schedule))
     files["summary"].write_text(json.dumps({
         "verdict": verdict.outcome, "explanation": verdict.summary(), "seed": plan.seed,
-        "plan": {k: v for k, v in asdict(plan).items()}, "figures": result.figures,
+        "plan": asdict(plan), "figures": result.figures,
         "windows": dict(Counter(w.outcome for w in result.windows)),
         "end_checks": [v.summary() for v in result.end_verdicts],
         "stopped_early": result.stopped_early}, indent=1))

@@ -186,6 +186,20 @@ def test_not_redirected_fails_when_nothing_was_addressed_or_peers_fail():
     assert "other nodes failed" in checks.not_redirected(log, "n1", fault(target="n1")).explanation
 
 
+def test_not_redirected_counts_what_was_addressed_while_down_even_if_it_errored_after():
+    """A paused node: a session opened while it was down times out after the fault ended;
+    a node restarted while the fault heals serves again before the fault's end: neither is a
+    redirect, and the first is evidence."""
+    pause = FaultEvent("pause", "n1", 10.0, 10.0, 12.0, 12.0, applied_mono=10.1, healing_mono=11.5)
+    timed_out = rec(11, None, ok=False, endpoint="n1", protocol="ftp", duration=5.0)
+    assert checks.not_redirected([timed_out], "n1", pause, prop="C6").passed
+    back = rec(11.6, "n1", endpoint="n1", protocol="ftp", duration=0.1)
+    assert checks.not_redirected([timed_out, back], "n1", pause, prop="C6").passed
+    served_while_down = rec(10.5, "n1", endpoint="n1", protocol="ftp", duration=0.1)
+    assert "succeeded while it was down" in checks.not_redirected(
+        [served_while_down], "n1", pause, prop="C6").explanation
+
+
 # -- redirect and admin ------------------------------------------------------------------
 
 def test_redirected_passes_on_one_hop_to_a_capable_node():

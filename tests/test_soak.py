@@ -2,6 +2,7 @@
 segments and is read back whole, window checks that pass, fail and say what they did not
 check, and soaks of the reference cluster, sound and broken, as a user runs them."""
 
+import itertools
 import json
 import subprocess
 import sys
@@ -53,7 +54,7 @@ def test_a_seed_replays_the_same_schedule_within_the_soak(plan):
 def test_serial_faults_never_overlap_and_overlapping_ones_leave_a_node_serving(plan):
     faults = nemesis.schedule(**plan)
     if plan["policy"] == "serial":
-        for a, b in zip(faults, faults[1:]):
+        for a, b in itertools.pairwise(faults):
             assert b.at >= a.until + plan["quiet_s"] - 0.11  # offsets are rounded to 0.1 s
         return
     for f in faults:
@@ -63,7 +64,7 @@ def test_serial_faults_never_overlap_and_overlapping_ones_leave_a_node_serving(p
 
 
 def test_different_seeds_draw_different_schedules():
-    args = dict(kinds=nemesis.DEFAULT_NEMESIS, nodes=NODES, duration_s=600, fault_s=4, quiet_s=8)
+    args = {"kinds": nemesis.DEFAULT_NEMESIS, "nodes": NODES, "duration_s": 600, "fault_s": 4, "quiet_s": 8}
     assert nemesis.schedule(1, **args) != nemesis.schedule(2, **args)
 
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from harness.config import Topology
 from harness.errors import HarnessError
-from harness.traffic.plan import LoadPlan, UserGroup
 from harness.traffic.log import RequestLog, RequestRecord, parse_lines
+from harness.traffic.plan import LoadPlan, UserGroup
 from harness.traffic.stream import LogStream, segment
 
 
