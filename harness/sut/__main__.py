@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = NodeSettings.read(args.config)
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s {settings.node_id} %(levelname)s %(message)s")
+    # aiosmtpd logs every SMTP command at INFO: a soak would fill the disk a line at a time
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     asyncio.run(serve(settings))
     return 0
 
