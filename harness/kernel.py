@@ -199,11 +199,24 @@ KERNEL_FAULTS: dict[str, KernelFault] = {
 }
 
 
+def build(kind: str, scope: Scope, tag: str, attributes: dict[str, float]) -> tuple[list[Command], list[Command]]:
+    """(apply, heal) for `kind` at `scope`, the rules tagged with `tag`."""
+    if KERNEL_FAULTS[kind].needs != "iptables" and scope.device is None:
+        raise HarnessError(f"no network device is known for {scope.place.name}, so a "
+                           f"{kind} fault cannot be shaped there")
+    return KERNEL_FAULTS[kind].build(scope, tag, attributes)
+
+
+def shell_line(place: Place, command: Command) -> str:
+    """A command as it runs at `place`, for people to read (and paste)."""
+    return shlex.join(place.argv(command))
+
+
 def planned(kind: str, scope: Scope, tag: str = TAG_PREFIX + "<pid>.<start time>",
             **attributes: float) -> tuple[list[str], list[str]]:
     """The shell lines that would apply and heal `kind` at `scope` (nothing runs)."""
-    apply, heal = KERNEL_FAULTS[kind].build(scope, tag, attributes)
-    return [shlex.join(scope.place.argv(c)) for c in apply], [shlex.join(scope.place.argv(c)) for c in heal]
+    apply, heal = build(kind, scope, tag, attributes)
+    return [shell_line(scope.place, c) for c in apply], [shell_line(scope.place, c) for c in heal]
 
 
 # -- running them ---------------------------------------------------------------------------
@@ -349,21 +362,15 @@ class KernelFaults:
             return f"this kernel has no {fault.needs} (a {kind} fault needs it)"
         return None
 
-    def commands(self, kind: str, scope: Scope, **attributes: float) -> tuple[list[Command], list[Command]]:
-        if KERNEL_FAULTS[kind].needs != "iptables" and scope.device is None:
-            raise HarnessError(f"no network device is known for {scope.place.name}, so a "
-                               f"{kind} fault cannot be shaped there")
-        return KERNEL_FAULTS[kind].build(scope, self.tag, attributes)
-
     @contextlib.contextmanager
     def applied(self, kind: str, scope: Scope, **attributes: float) -> Iterator[list[str]]:
         """The fault in force for the body; yields the commands that applied it."""
-        apply, heal = self.commands(kind, scope, **attributes)
+        apply, heal = build(kind, scope, self.tag, attributes)
         entry = self.journal.add(scope.place, heal)
         try:
             for command in apply:
                 self._run(scope.place, command)
-            yield [shlex.join(scope.place.argv(c)) for c in apply]
+            yield [shell_line(scope.place, c) for c in apply]
         finally:
             for command in heal:
                 self._run(scope.place, command, check=False)
@@ -371,7 +378,7 @@ class KernelFaults:
 
     def _run(self, place: Place, command: Command, check: bool = True) -> None:
         if self.show:
-            self.show(shlex.join(place.argv(command)))
+            self.show(shell_line(place, command))
         run(place, command, check=check)
 
     def heal_all(self) -> None:

@@ -143,6 +143,7 @@ def kernel_scope(topology: Topology, node: str, link: str, log: Path) -> Scope:
                      f"nodes[{node}].control.network_device")
     if control.docker:
         container = commands.render(control.docker, spec.placeholders(), quote=False)
+        # asked each time, not cached: a container the nemesis restarted has a new PID
         pid = commands.run(f"docker inspect --format '{{{{.State.Pid}}}}' {shlex.quote(container)}",
                            {}, log, 30, f"finding container {container}")
         # inside the container the node's own address is not the endpoint's host
