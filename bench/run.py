@@ -28,6 +28,7 @@ same run on the same machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -40,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,14 +135,39 @@ def wrk(url: str, connections: int, threads: int, duration_s: float) -> dict[str
     return {"rps": round(rps, 1), "p50_ms": round(float(p50.group(1)) * scale[p50.group(2)], 3) if p50 else -1}
 
 
-def locust_run(args: list[str], users: int, duration_s: float) -> dict[str, float]:
+CPU_CGROUPS = Path("/sys/fs/cgroup/cpu")  # cgroup v1's cpu controller, as on this machine
+
+
+@contextlib.contextmanager
+def cpu_quota(cores: float | None) -> Iterator[list[str]]:
+    """A command prefix that runs a command (and the processes it forks) held to `cores` CPUs
+    by a CFS quota in a cgroup of its own, removed afterwards; no prefix for None."""
+    if cores is None:
+        yield []
+        return
+    group = CPU_CGROUPS / f"harness-bench-{os.getpid()}"
+    group.mkdir()
+    try:
+        (group / "cpu.cfs_period_us").write_text("100000")
+        (group / "cpu.cfs_quota_us").write_text(str(int(cores * 100000)))
+        yield ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$@"', "sh"]
+    finally:
+        for _ in range(50):  # the last process may still be leaving the group
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+def locust_run(args: list[str], users: int, duration_s: float, cores: float | None = None) -> dict[str, float]:
     """A headless Locust run: requests per second, and the CPU seconds its processes used
-    (the run's, workers included: children the run waited for)."""
+    (the run's, workers included: children the run waited for); held to `cores` CPUs if given."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, cpu_quota(cores) as prefix:
         stats = Path(tmp) / "stats"
-        subprocess.run([sys.executable, "-m", "locust", *args, "--headless", "-u", str(users), "-r", str(users),
-                        "-t", f"{duration_s}s", "--json-file", str(stats), "--only-summary"],
+        subprocess.run([*prefix, sys.executable, "-m", "locust", *args, "--headless", "-u", str(users),
+                        "-r", str(users), "-t", f"{duration_s}s", "--json-file", str(stats), "--only-summary"],
                        cwd=ROOT, capture_output=True, text=True, timeout=duration_s + 60)
         entries = json.loads(stats.with_suffix(".json").read_text())
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -236,7 +262,9 @@ def processes(duration_s: float) -> dict[str, Any]:
     out of it, and its own CPU use during the two-process run is a fraction of a core. What
     bounds two processes on a 2-core machine is the cores they share with nginx and the
     kernel's loopback work; requests per generator CPU-second show whether a process got
-    less efficient (it should not)."""
+    less efficient (it should not). Then both again with each process held to half a core by
+    a CPU quota: one core of generators at most, the other free for nginx and the kernel, so
+    the ratio shows how the generator scales with processes when cores are not shared."""
     users = 16
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = nginx_target(Path(tmp))
@@ -246,10 +274,16 @@ def processes(duration_s: float) -> dict[str, Any]:
             two = locust_run([*harness_users(url), "--processes", "2"], users, duration_s)
             nginx_share = (session_cpu_s(proc.pid) - nginx_before) / (time.monotonic() - started)
             ceiling = wrk(url + WHOAMI, 32, 1, duration_s)
+            half = locust_run(harness_users(url), users, duration_s, cores=0.5) if CPU_CGROUPS.is_dir() else None
+            two_halves = (locust_run([*harness_users(url), "--processes", "2"], users, duration_s, cores=1.0)
+                          if half else None)
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=10)
-    return {"users": users, "one_process_rps": one["rps"], "two_processes_rps": two["rps"],
+    held = {} if not (half and two_halves) else {"half_core_each": {
+        "one_process_rps": half["rps"], "two_processes_rps": two_halves["rps"],
+        "two_to_one": round(two_halves["rps"] / half["rps"], 3)}}
+    return {"users": users, "one_process_rps": one["rps"], "two_processes_rps": two["rps"], **held,
             "two_to_one": round(two["rps"] / one["rps"], 3), "target_ceiling_wrk": ceiling,
             "nginx_core_share_during_two": round(nginx_share, 2),
             "requests_per_cpu_s": {"one": one["requests_per_cpu_s"], "two": two["requests_per_cpu_s"]}}
@@ -413,6 +447,11 @@ def table(r: dict[str, Any]) -> str:
                     f"{p['one_process_rps']:.0f} / {p['two_processes_rps']:.0f} req/s (x{p['two_to_one']}; "
                     f"nginx's own ceiling by wrk {p['target_ceiling_wrk']['rps']:.0f} req/s, nginx used "
                     f"{p['nginx_core_share_during_two']:.0%} of a core) |")
+        if "half_core_each" in p:
+            h = p["half_core_each"]
+            rows.append(f"| the same, each Locust process held to half a core (a CPU quota), so the machine has "
+                        f"room for nginx and the kernel: 1 process / 2 processes | {h['one_process_rps']:.0f} / "
+                        f"{h['two_processes_rps']:.0f} req/s (x{h['two_to_one']}) |")
         cpu = p["requests_per_cpu_s"]
         rows.append(f"| the same: requests per generator CPU-second, 1 process / 2 processes | "
                     f"{cpu['one']:.0f} / {cpu['two']:.0f} |")

@@ -37,7 +37,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from harness import checks, nemesis, report
 from harness.errors import HarnessError
@@ -125,8 +125,9 @@ class Window:
         return self.end + CLIENT_TIMEOUT_S + 1.0
 
     @property
-    def outcome(self) -> Outcome:
-        return merge(self.verdicts)
+    def outcome(self) -> Outcome | Literal["unjudged"]:
+        """Its verdicts' worst; "unjudged" if it had none (nothing it covers is claimed)."""
+        return merge(self.verdicts) if self.verdicts else "unjudged"
 
     def judge(self, records: list[RequestRecord], nodes: list[str], t: Thresholds, unit: str,
               others: Collection[str]) -> None:
@@ -142,7 +143,8 @@ def fault_verdicts(event: FaultEvent, records: list[RequestRecord], nodes: list[
                    t: Thresholds, unit: str, others: Collection[str] = ()) -> list[Verdict]:
     """The checks a fault's window gets: a node fault is failover for HTTP (C2) and HTTPS (C3),
     not-redirected for FTP (C6) and SMTP (C7), and rejoin (C5); a network fault is failover of
-    the protocol on the link it hit (C4).
+    the protocol on the link it hit: a cut as C2/C3 (the node is gone for that protocol, as in
+    the failover scenarios), any other as C4.
 
     FTP and SMTP users address each node about once a second, so a short fault (a restart)
     may see no session addressed to its node: then the window does not judge C6/C7 and says
@@ -160,7 +162,8 @@ def fault_verdicts(event: FaultEvent, records: list[RequestRecord], nodes: list[
                                min_window_requests=t.min_window_requests, prop=prop)
 
     if event.kind not in NODE_FAULTS:
-        return [failover(link, "C4")]
+        cut = {"http": "C2", "https": "C3"}.get(link, "C4") if event.kind == "down" else "C4"
+        return [failover(link, cut)]
     verdicts = [failover(p, prop) for p, prop in (("http", "C2"), ("https", "C3")) if of(p)]
     assert event.end_mono is not None
     verdicts.append(checks.rejoined(of("http"), node, event.end_mono, t.rejoin_bound, nodes,
@@ -191,7 +194,7 @@ def expected_properties(events: Iterable[FaultEvent], protocols: Collection[str]
     """What a soak with these faults and this traffic must have judged at least once."""
     kinds = {e.kind for e in events}
     node_faults = bool(kinds & set(NODE_FAULTS))
-    wanted = {"C1"} | ({"C4"} if kinds - set(NODE_FAULTS) else set())
+    wanted = {"C1"} | ({"C4"} if kinds - set(NODE_FAULTS) - {"down"} else set())
     if node_faults:
         wanted |= {"C5"} | {prop for p, prop in (("http", "C2"), ("https", "C3"), ("ftp", "C6"),
                                                   ("smtp", "C7")) if p in protocols}
@@ -367,9 +370,11 @@ class Soak:
         for window in sorted(self.pending, key=lambda w: w.due):
             if not stopped_early:
                 self._judge(window)
-        end_verdicts = [] if stopped_early else self._end_checks()
-        expected = expected_properties(s.faults.timeline.events, {g["protocol"] for g in self.groups},
-                                       any(g.get("keyed") for g in self.groups))
+        end_verdicts = [] if stopped_early else self._claimed(self._end_checks())
+        expected = {p for p in expected_properties(s.faults.timeline.events,
+                                                   {g["protocol"] for g in self.groups},
+                                                   any(g.get("keyed") for g in self.groups))
+                    if s.cluster.topology.claims_property(p)}
         verdict = soak_verdict(self.windows, end_verdicts, stopped_early, plan.seed, expected)
         disk = sum(st.bytes_on_disk() for st in self.streams)
         for stream in self.streams:
@@ -479,13 +484,18 @@ class Soak:
                   if window.event is not None and e is not window.event
                   and e.start_mono <= window.end and (e.end_mono or float("inf")) >= window.start}
         window.judge(self.buffer, self.nodes, self.scenario.thresholds, self.unit, others)
+        window.verdicts = self._claimed(window.verdicts)
         window.number = len(self.windows) + 1
         self.windows.append(window)
         self._keep_if_worst(window)
-        if window.outcome != "passed":
+        if window.outcome in ("violated", "inconclusive"):
             bad = next(v for v in window.verdicts if v.outcome == window.outcome)
             self.progress(f"soak window {window.number} ({window.what}): {window.outcome.upper()}: "
                           f"{bad.summary()}")
+
+    def _claimed(self, verdicts: list[Verdict]) -> list[Verdict]:
+        """Only the properties the topology claims are judged, as in the scenarios."""
+        return [v for v in verdicts if self.scenario.cluster.topology.claims_property(v.prop)]
 
     def _keep_if_worst(self, window: Window) -> None:
         """The records of the worst windows, to attach: violated before inconclusive before

@@ -163,6 +163,16 @@ def test_a_node_fault_window_passes_when_the_cluster_fails_over_and_fails_when_i
     assert {v.prop: v.outcome for v in bad}["C2"] == "violated"
 
 
+def test_a_cut_link_is_failover_of_its_protocol_and_other_network_faults_are_c4():
+    t = Thresholds()
+    cut = _fault("down", "node2/http")
+    assert [v.prop for v in fault_verdicts(cut, _traffic(cut), NODES, t, "request")] == ["C2"]
+    slow = _fault("latency", "node2/http")
+    assert [v.prop for v in fault_verdicts(slow, _traffic(slow), NODES, t, "request")] == ["C4"]
+    assert expected_properties([cut], {"http"}, orders=False) == {"C1"}
+    assert expected_properties([cut, slow], {"http"}, orders=True) == {"C1", "C4", "C14"}
+
+
 def test_a_fault_too_short_for_ftp_leaves_c6_unchecked_and_the_soak_needs_one_window_that_judged_it():
     t = Thresholds()
     restart = _fault("restart", "node1")
