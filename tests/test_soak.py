@@ -236,7 +236,7 @@ def test_a_soak_stops_at_the_first_window_a_balancer_without_redispatch_violates
 
 @pytest.mark.cluster
 def test_a_soak_with_an_order_service_that_is_not_idempotent_fails_at_the_end(tmp_path):
-    done, summary = soak(tmp_path, "--minutes", "1", "--seed", "3", "--nemesis", "kill",
+    done, summary = soak(tmp_path, "--minutes", "0.75", "--seed", "3", "--nemesis", "kill",
                          "--mutant", "order_not_idempotent")
     assert done.returncode == 1, done.stderr[-2000:]
     assert summary["verdict"] == "violated" and not summary["stopped_early"]
@@ -251,18 +251,18 @@ def test_a_soak_of_the_sound_cluster_passes_replays_its_seed_and_leaves_nothing(
     runs = Path("/tmp/harness-runs")
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "scenarios/", "-m", "soak", "--backend", "local",
-         "--soak-minutes", "1.5", "--soak-seed", "5", "-p", "no:cacheprovider", "-q",
+         "--soak-minutes", "1", "--soak-seed", "27", "-p", "no:cacheprovider", "-q",
          f"--alluredir={results}", "--basetemp", str(tmp_path / "base")],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:]
-    assert "soak seed 5" in done.stdout and "windows judged" in done.stdout  # progress
+    assert "soak seed 27" in done.stdout and "windows judged" in done.stdout  # progress
     [result] = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
     names = {a["name"] for a in result.get("attachments", [])}
     assert {"timeline", "windows", "schedule", "summary"} <= names, names
     timeline = next(results / a["source"] for a in result["attachments"] if a["name"] == "fault timeline")
     injected = [(e["kind"], e["target"]) for e in map(json.loads, timeline.read_text().splitlines())]
     planned = [("down" if f.kind == "cut" else f.kind, f.node + (f"/{f.link}" if f.link else ""))
-               for f in nemesis.schedule(5, nemesis.DEFAULT_NEMESIS, NODES, 90, 4.0, 8.0)]
+               for f in nemesis.schedule(27, nemesis.DEFAULT_NEMESIS, NODES, 60, 4.0, 8.0)]
     assert injected == planned  # so two runs with one seed inject the same faults
     assert not list((tmp_path / "base").rglob("load-*.jsonl*"))  # the streamed logs are gone
     assert all(sorted(p.name for p in slot.iterdir()) in ([], ["lock"])

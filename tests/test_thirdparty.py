@@ -186,12 +186,12 @@ def test_a_soak_of_stock_servers_passes_with_kernel_network_faults(tmp_path):
     out), every claimed property judged in some window, the password written nowhere."""
     report = tmp_path / "soak"
     done = subprocess.run([sys.executable, "-m", "harness.cli", "soak", "--topology", str(TOPOLOGY),
-                           "--minutes", "1.5", "--seed", "3", "--report-dir", str(report)],
+                           "--minutes", "1", "--seed", "28", "--report-dir", str(report)],
                           cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     summary = json.loads((report / "soak-summary.json").read_text()) if report.exists() else {}
     assert done.returncode == 0, (summary.get("explanation"), done.stderr[-1500:])
     faults = [json.loads(line) for line in (report / "soak-faults.jsonl").read_text().splitlines()]
-    assert {f["kind"] for f in faults} >= {"kill", "down"} or {f["kind"] for f in faults} >= {"pause", "down"}
+    assert {f["kind"] for f in faults} == {"kill", "pause", "down"}  # seed 28's draw
     assert all(f["detail"].get("engine", "kernel") == "kernel" for f in faults)
     assert "latency" not in summary["plan"]["nemesis"]
     written = [p for p in report.rglob("*") if p.is_file()]
