@@ -365,31 +365,34 @@ def soak_memory(minutes: float, rate: float) -> dict[str, Any]:
     """`harness soak` on the local reference cluster: resident memory of the harness (the
     soak process, and its load generators) sampled every 5 s; growth is the largest sample
     after the first minute (warm: imports done, buffers full) less the sample at that minute."""
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report"
+    report = REPORTS / "soak"
+    shutil.rmtree(report, ignore_errors=True)
+    report.mkdir(parents=True)
+    progress = report / "soak-progress.log"
+    with progress.open("w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "soak", "--backend", "local",
                                  "--minutes", str(minutes), "--rate", str(rate), "--seed", "1",
                                  "--keep-going", "--report-dir", str(report)],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        samples: list[tuple[float, float, float]] = []  # (seconds, soak MB, drivers MB)
-        started = time.monotonic()
-        while proc.poll() is None:
-            drivers = drivers_of(proc.pid)
-            if drivers:
-                samples.append((time.monotonic() - started, rss_mb(proc.pid),
-                                sum(rss_mb(d) for d in drivers)))
-            time.sleep(5)
-        err = proc.stderr.read() if proc.stderr else ""
-        summary_file = report / "soak-summary.json"
-        if not summary_file.exists():
-            raise SystemExit(f"bench: the soak failed: {err[-800:]}")
-        summary = json.loads(summary_file.read_text())
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+    samples: list[tuple[float, float, float]] = []  # (seconds, soak MB, drivers MB)
+    started = time.monotonic()
+    while proc.poll() is None:
+        drivers = drivers_of(proc.pid)
+        if drivers:
+            samples.append((time.monotonic() - started, rss_mb(proc.pid),
+                            sum(rss_mb(d) for d in drivers)))
+        time.sleep(5)
+    summary_file = report / "soak-summary.json"
+    if not summary_file.exists():
+        raise SystemExit(f"bench: the soak failed: {progress.read_text()[-800:]}")
+    summary = json.loads(summary_file.read_text())
     warm_at = samples[0][0] + 60
     warm = next(s for s in samples if s[0] >= warm_at)
     later = [s for s in samples if s[0] >= warm_at]
     plot = REPORTS / "soak-memory.png"
     _memory_plot(samples, plot)
     return {"minutes": minutes, "rate_asked": rate, "verdict": summary["verdict"],
+            "explanation": summary["explanation"], "report": str(report.relative_to(ROOT)),
             "windows": summary["windows"], "figures": summary["figures"],
             "soak_rss_mb": {"at_1_min": round(warm[1], 1), "max_after": round(max(s[1] for s in later), 1),
                             "growth": round(max(s[1] for s in later) - warm[1], 1)},
