@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from harness.cluster import BACKENDS, start_cluster
 from harness.cluster.procs import KEEP_VAR, STATE_ROOT, sweep_stale
@@ -40,9 +39,6 @@ from harness.cluster.reference import ReferenceCluster
 from harness.errors import HarnessError
 from harness.mutants import MUTANTS
 from harness.scalability import StepPlan
-
-if TYPE_CHECKING:
-    from harness.soak import SoakPlan
 
 DEFAULT_ENDPOINTS = Path("reports/endpoints.json")
 UP_PID = STATE_ROOT / "up.pid"
@@ -254,18 +250,6 @@ def cmd_scalability(args: argparse.Namespace) -> int:
     return 0
 
 
-def soak_plan(args: argparse.Namespace) -> "SoakPlan":
-    from harness.soak import SoakPlan, random_seed
-
-    nemesis = tuple(k for k in (args.nemesis or "").split(",") if k)
-    plan = SoakPlan(args.minutes, args.seed if args.seed is not None else random_seed(), nemesis,
-                    args.policy, args.fault_seconds, args.quiet_seconds, args.rate,
-                    args.keep_going, args.keep_run_dir)
-    if problems := plan.problems():
-        raise HarnessError(problems[0])
-    return plan
-
-
 def cmd_soak(args: argparse.Namespace) -> int:
     """A soak on a reference cluster (or the topology's): progress on stderr, the report in
     --report-dir, exit 0 if every window passed, 1 if not."""
@@ -274,9 +258,11 @@ def cmd_soak(args: argparse.Namespace) -> int:
     from harness.faults import network_engine
     from harness.probe import probe
     from harness.scenario import Scenario, Thresholds
-    from harness.soak import Soak, write_report
+    from harness.soak import Soak, SoakPlan, write_report
 
-    plan = soak_plan(args)
+    plan = SoakPlan.from_options(args.minutes, args.seed, args.nemesis, policy=args.policy,
+                                 fault_seconds=args.fault_seconds, quiet_seconds=args.quiet_seconds,
+                                 rate=args.rate, keep_going=args.keep_going, keep_logs=args.keep_run_dir)
     if args.topology is not None:
         topology = load_topology(args.topology, allow_remote=args.allow_remote_targets)
         nodes = topology.node_ids

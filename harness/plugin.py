@@ -31,7 +31,7 @@ from harness.faults import network_engine
 from harness.kernel import KernelFaults
 from harness.mutants import MUTANTS, get_mutant
 from harness.scenario import THRESHOLD_HELP, Scenario, Thresholds
-from harness.soak import SoakPlan, random_seed
+from harness.soak import SoakPlan
 
 # pytest marker -> the properties it covers (a scenario is skipped if none is claimed)
 MARKER_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -92,6 +92,15 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--load-processes must be at least 1")
     if config.getoption("nodes") < 2 and config.getoption("topology") is None:
         raise pytest.UsageError("--nodes must be at least 2 for a cluster to fail over")
+    if config.getoption("soak_minutes"):
+        opts = config.option
+        try:
+            config.stash[_soak_plan] = SoakPlan.from_options(
+                opts.soak_minutes, opts.soak_seed, opts.soak_nemesis, "--soak-",
+                policy=opts.soak_policy, rate=opts.soak_rate, keep_going=opts.keep_going,
+                keep_logs=opts.keep_run_dir)
+        except HarnessError as e:
+            raise pytest.UsageError(str(e)) from None
     victim = config.getoption("victim")
     if victim not in ("busiest", "all") and victim not in _node_ids(config):
         raise pytest.UsageError(f"--victim {victim}: the cluster has no node {victim!r} "
@@ -134,6 +143,7 @@ def victim(request: pytest.FixtureRequest) -> str:
 
 
 _started = pytest.StashKey[float]()
+_soak_plan = pytest.StashKey[SoakPlan]()
 
 
 def _properties(item: pytest.Item) -> tuple[str, ...]:
@@ -268,16 +278,7 @@ def _kernel_engine(config: pytest.Config) -> KernelFaults:
 @pytest.fixture(scope="session")
 def soak_plan(request: pytest.FixtureRequest) -> SoakPlan | None:
     """The soak to run (`--soak-minutes`), or None: the soak scenario then skips."""
-    opts = request.config.option
-    if not opts.soak_minutes:
-        return None
-    nemesis = tuple(k for k in (opts.soak_nemesis or "").split(",") if k)
-    plan = SoakPlan(opts.soak_minutes, opts.soak_seed if opts.soak_seed is not None else random_seed(),
-                    nemesis, opts.soak_policy, rate=opts.soak_rate, keep_going=opts.keep_going,
-                    keep_logs=opts.keep_run_dir)
-    if problems := plan.problems(prefix="--soak-"):
-        raise pytest.UsageError(problems[0])
-    return plan
+    return request.config.stash.get(_soak_plan, None)
 
 
 @pytest.fixture

@@ -75,6 +75,17 @@ class SoakPlan:
     keep_going: bool = False
     keep_logs: bool = False
 
+    @classmethod
+    def from_options(cls, minutes: float, seed: int | None, nemesis_csv: str | None,
+                     prefix: str = "--", **options: Any) -> "SoakPlan":
+        """A plan from command-line options (`harness soak`, or pytest's `--soak-*` with
+        `prefix`): the seed drawn if not given; bad input is one sentence naming the option."""
+        kinds = tuple(k for k in (nemesis_csv or "").split(",") if k)
+        plan = cls(minutes, random_seed() if seed is None else seed, kinds, **options)
+        if problems := plan.problems(prefix):
+            raise HarnessError(problems[0])
+        return plan
+
     @property
     def duration_s(self) -> float:
         return self.minutes * 60

@@ -217,6 +217,10 @@ def test_soak_options_are_checked_before_anything_runs(tmp_path):
     dry = [subprocess.run([sys.executable, "-m", "harness.cli", "soak", "--dry-run", "--seed", "11",
                            "--minutes", "10"], cwd=ROOT, capture_output=True, text=True, timeout=60)
            for _ in range(2)]
+    usage = subprocess.run([sys.executable, "-m", "pytest", "scenarios/", "-m", "soak", "--soak-minutes",
+                            "1", "--soak-nemesis", "kill,meteor", "-p", "no:cacheprovider"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 4 and "--soak-nemesis meteor: no such fault" in usage.stderr
     assert dry[0].returncode == 0 and dry[0].stdout == dry[1].stdout
     assert dry[0].stdout.startswith("seed 11") and len(dry[0].stdout.splitlines()) > 20
 
