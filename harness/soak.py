@@ -231,7 +231,9 @@ def soak_verdict(windows: list[Window], end_verdicts: list[Verdict], stopped_ear
         return inconclusive("soak", "soak", [Missing("no window was judged",
                                                      "run the soak longer (--minutes)")], figures)
     if outcome == "passed":
-        return Verdict("soak", "soak", "passed",
+        judged = sorted({v.prop for w in windows for v in w.verdicts} | {v.prop for v in at_end},
+                        key=lambda p: int(p[1:]))
+        return Verdict(",".join(judged), "soak", "passed",
                        f"{len(windows)} windows and the end checks passed (seed {seed})", figures)
     first = next((w for w in windows if w.outcome == outcome), None)
     worst = next(v for v in (first.verdicts if first else at_end) if v.outcome == outcome)
