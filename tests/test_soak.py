@@ -240,7 +240,7 @@ def test_a_soak_stops_at_the_first_window_a_balancer_without_redispatch_violates
 
 @pytest.mark.cluster
 def test_a_soak_with_an_order_service_that_is_not_idempotent_fails_at_the_end(tmp_path):
-    done, summary = soak(tmp_path, "--minutes", "0.75", "--seed", "3", "--nemesis", "kill",
+    done, summary = soak(tmp_path, "--minutes", "0.5", "--seed", "3", "--nemesis", "kill",
                          "--mutant", "order_not_idempotent")
     assert done.returncode == 1, done.stderr[-2000:]
     assert summary["verdict"] == "violated" and not summary["stopped_early"]
