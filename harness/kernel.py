@@ -129,8 +129,13 @@ def partition_rules(scope: Scope, mode: Mode, direction: Direction, tag: str) ->
         toward = ["INPUT", *theirs, "-p", "tcp", "--sport", port]
         away = ["OUTPUT", *mine, "-p", "tcp", "--dport", port]
     chosen = {"both": [toward, away], "in": [toward], "out": [away]}[direction]
-    verdict = ["-j", "DROP"] if mode == "drop" else ["-j", "REJECT", "--reject-with", "tcp-reset"]
-    return [[*spec, "-m", "comment", "--comment", tag, *verdict] for spec in chosen]
+    if mode == "drop":
+        return [[*spec, "-m", "comment", "--comment", tag, "-j", "DROP"] for spec in chosen]
+    # The reset a REJECT sends back leaves by the other direction's chain: caught there, it
+    # would turn the refusal into a black hole (the client times out instead of being
+    # refused). Resets therefore pass both rules; everything else of the link is refused.
+    return [[*spec, "!", "--tcp-flags", "RST", "RST", "-m", "comment", "--comment", tag,
+             "-j", "REJECT", "--reject-with", "tcp-reset"] for spec in chosen]
 
 
 def rule_commands(rules: list[Command]) -> tuple[list[Command], list[Command]]:

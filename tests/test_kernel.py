@@ -127,6 +127,17 @@ def test_a_live_process_journal_is_left_alone(tmp_path):
     assert journal.path.exists()
 
 
+def own_namespace() -> subprocess.Popen:
+    """A process in a network namespace of its own, once `unshare` has made it (before that,
+    nsenter would enter this host's namespace)."""
+    process = subprocess.Popen(["unshare", "--net", "sleep", "30"])
+    deadline = time.monotonic() + 5
+    while os.readlink(f"/proc/{process.pid}/ns/net") == os.readlink("/proc/self/ns/net"):
+        assert time.monotonic() < deadline, "unshare made no namespace"
+        time.sleep(0.01)
+    return process
+
+
 needs_root = pytest.mark.skipif(not kernel.privileged(), reason="needs root or CAP_NET_ADMIN")
 
 
@@ -134,7 +145,7 @@ needs_root = pytest.mark.skipif(not kernel.privileged(), reason="needs root or C
 def test_the_kernel_applies_and_heals_a_partition_and_a_bandwidth_limit(tmp_path):
     """In a network namespace of our own (unshare): the engine's rules and qdisc appear while
     the fault is in force and are gone after."""
-    namespace = subprocess.Popen(["unshare", "--net", "sleep", "30"])
+    namespace = own_namespace()
     try:
         place = kernel.in_namespace_of(namespace.pid, "a test namespace")
         subprocess.run(place.argv(["ip", "link", "set", "lo", "up"]), check=True)
@@ -149,6 +160,48 @@ def test_the_kernel_applies_and_heals_a_partition_and_a_bandwidth_limit(tmp_path
                 assert sign in seen()
             assert sign not in seen() and engine.tag not in seen()
         assert not engine.journal.pending
+    finally:
+        namespace.kill()
+        namespace.wait()
+
+
+
+CONNECT = textwrap.dedent("""\
+    import socket, sys, time
+    start = time.monotonic()
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2).close()
+        outcome = "connected"
+    except OSError as e:
+        outcome = type(e).__name__ + (f"({e.errno})" if type(e) is OSError else "")
+    print(outcome, time.monotonic() - start)
+""")
+
+
+LISTEN = "import socket, time; s = socket.create_server(('127.0.0.1', 5555)); time.sleep(30)"
+
+
+@needs_root
+@pytest.mark.parametrize(("role", "direction"), [("listener", "both"), ("listener", "in"),
+                                                 ("client", "both"), ("client", "out")])
+def test_a_cut_is_refused_within_milliseconds_not_a_black_hole(tmp_path, role, direction):
+    """A cut does what the README says: the connection is refused at once. In both
+    directions, the reset the REJECT sends back crosses the other direction's rule; were it
+    caught there, the client would time out instead (the black hole of old). (A listener's
+    "out" cut and a client's "in" cut stop only answers, not a connection's opening.)"""
+    namespace = own_namespace()
+    try:
+        place = kernel.in_namespace_of(namespace.pid, "a test namespace")
+        subprocess.run(place.argv(["ip", "link", "set", "lo", "up"]), check=True)
+        server = subprocess.Popen(place.argv([sys.executable, "-c", LISTEN]))
+        time.sleep(0.3)
+        engine = kernel.KernelFaults(journals=tmp_path)
+        # a client-role scope is the node's connection to its peer (the store) at that port
+        with engine.applied("cut", Scope(place, 5555, "127.0.0.1", role), direction=direction):
+            outcome, seconds = subprocess.run(place.argv([sys.executable, "-c", CONNECT, "5555"]),
+                                              capture_output=True, text=True).stdout.split()
+        server.kill()
+        assert outcome == "ConnectionRefusedError" and float(seconds) < 0.1, (outcome, seconds)
     finally:
         namespace.kill()
         namespace.wait()
@@ -204,8 +257,8 @@ def test_the_dry_run_lists_each_links_commands_or_the_field_it_needs(tmp_path):
         topology = parse_topology(yaml.safe_load(f), source="thirdparty")
     text = fault_commands(topology, tmp_path / "log")
     assert "node1 http (on this host):" in text
-    assert ("apply: iptables -w 5 -I INPUT 1 -d 127.11.1.1 -p tcp --dport 8080 -m comment "
-            f"--comment '{TAG_PREFIX}") in text
+    assert ("apply: iptables -w 5 -I INPUT 1 -d 127.11.1.1 -p tcp --dport 8080 '!' --tcp-flags "
+            f"RST RST -m comment --comment '{TAG_PREFIX}") in text
     assert "heal:  tc qdisc del dev lo root handle 4a53:" in text
     remote = topology.model_copy(update={"nodes": [
         topology.nodes[0].model_copy(update={"control": NodeControl(network="ssh {host} sudo {command}")}),
