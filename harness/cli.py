@@ -215,7 +215,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    """A table of what every endpoint answered; one sentence per problem; exit 2 on any."""
+    """A table of what every endpoint answered; one sentence per warning (a guess: the run
+    would go on) and per problem (known to be wrong); exit 2 on any problem."""
     from harness.config import load_topology
     from harness.probe import fault_commands, probe
 
@@ -226,11 +227,15 @@ def cmd_probe(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="harness-probe-") as scratch:
             print("\nkernel network faults (--network-faults kernel) would run:")
             print(fault_commands(topology, Path(scratch) / "docker-inspect.log"))
+    for warning in result.warnings:
+        print(f"harness probe: warning: {warning}", file=sys.stderr)
     for problem in result.problems:
         print(f"harness probe: {problem}", file=sys.stderr)
     if result.problems:
         return 2
-    print(f"harness probe: {args.topology} matches the live cluster", file=sys.stderr)
+    count = len(result.warnings)
+    doubts = f" ({count} warning{'s' if count > 1 else ''} above)" if count else ""
+    print(f"harness probe: {args.topology} matches the live cluster{doubts}", file=sys.stderr)
     return 0
 
 

@@ -30,16 +30,18 @@ def render(template: str, values: dict[str, str], quote: bool = True) -> str:
     return template
 
 
-def run(template: str, values: dict[str, str], log: Path, timeout_s: float, what: str) -> str:
-    """Run the rendered command; return what it printed (from the log). `what` names the
-    action in error sentences, e.g. "'kill' of node1"."""
+def run(template: str, values: dict[str, str], log: Path, timeout_s: float, what: str,
+        cwd: Path | None = None) -> str:
+    """Run the rendered command in `cwd` (the topology file's folder; None: the current
+    directory); return what it printed (from the log). `what` names the action in error
+    sentences, e.g. "'kill' of node1"."""
     command = render(template, values)
     with log.open("a") as out:
         out.write(f"$ {command}\n")
         out.flush()
         start = out.tell()
         proc = subprocess.Popen(command, shell=True, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
         try:
             code = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from harness.errors import HarnessError
 from harness.evidence import EvidenceSpec
@@ -298,6 +298,14 @@ class Topology(_Strict):
         default="auto",
         description="what the balancer balances: requests (L7), connections (L4), or found out",
     )
+    _directory: Path | None = PrivateAttr(None)
+
+    @property
+    def directory(self) -> Path | None:
+        """The folder of the topology file: commands run there, and relative paths in the
+        file (TLS files, evidence globs, scripts) start there, as docker compose reads its
+        file's paths. None for a topology that came from no file: the current directory."""
+        return self._directory
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Topology":
@@ -390,4 +398,6 @@ def load_topology(path: str | Path, allow_remote: bool = False) -> Topology:
     for name, f in files.items():
         if not f.is_file():
             raise HarnessError(f"{p}: field 'tls.{name}': {str(f)!r} does not exist")
-    return topo.model_copy(update={"tls": topo.tls.model_copy(update=files)})
+    topo = topo.model_copy(update={"tls": topo.tls.model_copy(update=files)})
+    topo._directory = p.resolve().parent
+    return topo

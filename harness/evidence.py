@@ -241,9 +241,11 @@ class Evidence:
     topology's HTTP client, commands through `harness.commands`, files from disk."""
 
     def __init__(self, spec: EvidenceSpec, request: Any, node_values: Any,
-                 directory: Path | None = None) -> None:
-        """`request(call, node, values) -> (ok, status, text)`; `node_values(node) -> dict`."""
+                 directory: Path | None = None, cwd: Path | None = None) -> None:
+        """`request(call, node, values) -> (ok, status, text)`; `node_values(node) -> dict`;
+        `cwd`: where commands run and relative globs start (the topology file's folder)."""
         self.spec = spec
+        self.cwd = cwd
         self._request = request
         self._node_values = node_values
         self.directory = directory or Path(tempfile.mkdtemp(prefix="harness-evidence-"))
@@ -262,9 +264,11 @@ class Evidence:
                                          f"on {target} answered {status}")
         elif source.command is not None:
             log = self.directory / "evidence-commands.log"
-            text = commands.run(source.command, placeholders, log, source.timeout_s, where)
+            text = commands.run(source.command, placeholders, log, source.timeout_s, where,
+                                cwd=self.cwd)
         else:
-            pattern = commands.render(source.files or "", placeholders, quote=False)
+            pattern = str((self.cwd or Path()) / commands.render(source.files or "", placeholders,
+                                                                 quote=False))
             paths = sorted(p for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
             text = "\n".join(Path(p).read_text(errors="replace") for p in paths)
         return interpret(source, text, where, placeholders, missing_ok)

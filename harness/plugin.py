@@ -5,7 +5,8 @@
 log, the topology's evidence, and a `check` that files the verdict's figures in Allure and
 fails unless it passed. After each scenario the request log, the timeline plot, node logs and
 the balancer and Toxiproxy configuration are attached. On an external cluster, `harness
-probe` runs first and stops the session on any problem.
+probe` runs first: its warnings are printed, and any problem (known to be wrong) stops the
+session.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def cluster_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Cl
         if not started:
             kernel.sweep()  # rules and qdiscs a killed run left
         if opts.topology and not started:
-            _probe_first(opts.topology, opts.allow_remote_targets)
+            _probe_first(opts.topology, opts.allow_remote_targets, _terminal(request.config))
         with allure.step(f"cluster up ({opts.backend}, {nodes or opts.nodes} nodes)"):
             try:
                 cluster = start_cluster(opts.backend, nodes or opts.nodes, opts.mutant,
@@ -194,12 +195,16 @@ def cluster_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Cl
     _write_environment(request.config, started)
 
 
-def _probe_first(topology: str, allow_remote: bool) -> None:
-    """`harness probe` before any scenario on an external cluster; stop with its sentences."""
+def _probe_first(topology: str, allow_remote: bool, say: Callable[[str], None]) -> None:
+    """`harness probe` before any scenario on an external cluster: its warnings (guesses) are
+    said and the run goes on; its problems (known to be wrong) stop it, with their sentences."""
     from harness.probe import probe
 
     try:
-        problems = probe(load_topology(topology, allow_remote=allow_remote)).problems
+        result = probe(load_topology(topology, allow_remote=allow_remote))
+        problems = result.problems
+        for warning in result.warnings:
+            say(f"harness probe: warning: {warning}")
     except HarnessError as e:
         problems = [str(e)]
     if problems:

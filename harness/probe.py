@@ -2,30 +2,48 @@
 
 For every node and the entry, per protocol the topology gives: does it answer, which node
 does the answer name (by the topology's identity rule) and is that the node the file says,
-does TLS verify, is the login accepted; for every node, is each control command there; and
-does the Toxiproxy server answer with the proxies the topology implies. Each problem is one
-sentence; `pytest scenarios/ --topology` runs the same probe first and stops on any.
+does TLS verify, is the login accepted; does each container named for control exist; does the
+Toxiproxy server answer with the proxies the topology implies; do the evidence sources that
+can be read without side effects answer (a GET request, a glob's folder). Those are
+*problems*: known to be wrong, each one sentence; `pytest scenarios/ --topology` runs the
+same probe first and stops on any.
 
-Probing sends no message and stores no file: HTTP sends the topology's request, FTP logs in
-and quits, SMTP says EHLO (STARTTLS, AUTH as configured) and quits.
+What the probe can only guess is a *warning*, printed and never a stop: whether a control or
+evidence command's program is there (`harness.commandline` reads the line as the shell would,
+but a command may find what it needs on the way), a glob that matches no file yet, and a
+cluster address that answers FTP or SMTP though the topology declares no entry for it (the
+very thing C6 and C7 are about).
+
+Probing sends no message and stores no file: HTTP sends the topology's request and the GET
+evidence requests, FTP logs in and quits, SMTP says EHLO (STARTTLS, AUTH as configured) and
+quits; an undeclared entry protocol is only connected to and its greeting read.
 """
 
 from __future__ import annotations
 
+import glob
+import os
 import re
-import shlex
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from harness.config import PROTOCOLS, Protocol, Topology
+from harness import commands
+from harness.commandline import guess
+from harness.config import DEFAULT_PORTS, PROTOCOLS, Protocol, Topology
 from harness.errors import HarnessError
+from harness.evidence import Source
 from harness.traffic.clients import ENTRY, FtpClient, HttpClient, SmtpClient
 from harness.traffic.log import RequestLog, RequestRecord
 
 CONTROL_ACTIONS = ("kill", "pause", "resume", "restart")
-SHELL_WORDS = {"exec", "env", "sudo", "nohup", "timeout", "sh", "bash"}
+# Evidence sources the scenarios only read: a GET request or a glob among them is probed.
+READ_ONLY_EVIDENCE = ("manifest.source", "replication.version", "side_effects.recorded",
+                      "pools.connections")
+GREETING_TIMEOUT_S = 1.0
 
 
 @dataclass
@@ -54,6 +72,9 @@ class ProbeResult:
     rows: list[Row]
     control: dict[str, dict[str, str]]
     problems: list[str]
+    """known to be wrong: the run stops"""
+    warnings: list[str] = field(default_factory=list)
+    """guesses that may be wrong: said, and the run goes on"""
 
     def table(self) -> str:
         """A fixed-width table of what was probed, then the control commands."""
@@ -145,21 +166,14 @@ def _probe_endpoint(topology: Topology, verify: str | bool, where: str, proto: P
     return _row(where, record, expected, f"SMTP {record.status or '-'}{login}")
 
 
-def _command_present(command: str) -> str | None:
-    """Why the command's program cannot run here, or None if it can be found."""
-    try:
-        words = shlex.split(command)
-    except ValueError as e:
-        return f"does not parse ({e})"
-    program = next((w for w in words if "=" not in w and w not in SHELL_WORDS), None)
-    if program is None or shutil.which(program.replace("{node}", "x")):
-        return None
-    return f"`{program}` is not on PATH"
-
-
-def _control(topology: Topology) -> tuple[dict[str, dict[str, str]], list[str]]:
+def _control(topology: Topology, cwd: Path, elsewhere: Path | None
+             ) -> tuple[dict[str, dict[str, str]], list[str], list[str]]:
+    """The control table (ok, `?` for a doubt, `-` for none), the problems (a container the
+    Docker engine does not know) and the warnings (a program that may not be there, one line
+    for the nodes sharing it)."""
     table: dict[str, dict[str, str]] = {}
     problems: list[str] = []
+    doubts: dict[tuple[str, str], list[str]] = {}
     for node in topology.nodes:
         table[node.id] = {}
         for action in CONTROL_ACTIONS:
@@ -167,27 +181,37 @@ def _control(topology: Topology) -> tuple[dict[str, dict[str, str]], list[str]]:
             if template is None:
                 table[node.id][action] = "-"
                 continue
-            why = _command_present(template)
-            table[node.id][action] = "ok" if why is None else "MISSING"
-            if why:
-                problems.append(f"node {node.id}'s {action} command {why} "
-                                f"(nodes[{node.id}].control.{action})")
+            line = commands.render(template, node.placeholders())
+            found = guess(line, os.environ, cwd, elsewhere)
+            table[node.id][action] = "?" if found else "ok"
+            for doubt in found:
+                doubts.setdefault((action, doubt), []).append(node.id)
         if node.control.docker:
             name = node.control.docker.replace("{node}", node.id)
-            if not _container_exists(name):
-                problems.append(f"node {node.id}'s container {name!r} is not known to the Docker "
-                                f"engine (nodes[{node.id}].control.docker)")
-    return table, problems
+            why = _container_missing(name)
+            if why:
+                problems.append(f"node {node.id}'s container {name!r} {why} "
+                                f"(nodes[{node.id}].control.docker)")
+    warnings = [f"the {action} command of {', '.join(nodes)} may not run here: {doubt} "
+                f"(nodes[{nodes[0]}].control.{action}; a guess, the run goes on)"
+                for (action, doubt), nodes in doubts.items()]
+    return table, problems, warnings
 
 
-def _container_exists(name: str) -> bool:
+def _container_missing(name: str) -> str | None:
+    """Why the Docker engine cannot act on container `name`, or None."""
     if shutil.which("docker") is None:
-        return False
+        return "cannot be controlled: the docker command is not installed here"
     try:
-        return subprocess.run(["docker", "container", "inspect", name], capture_output=True,
-                              timeout=10).returncode == 0
+        done = subprocess.run(["docker", "container", "inspect", name], capture_output=True,
+                              text=True, timeout=10)
     except subprocess.TimeoutExpired:
-        return False
+        return "cannot be looked up: the Docker engine did not answer within 10 s"
+    if done.returncode == 0:
+        return None
+    if "No such" in done.stderr or "no such" in done.stderr:
+        return "is not known to the Docker engine"
+    return f"cannot be looked up ({done.stderr.strip().splitlines()[-1:] or ['docker failed']}[0])"
 
 
 def _toxiproxy(topology: Topology) -> list[str]:
@@ -210,17 +234,118 @@ def _toxiproxy(topology: Topology) -> list[str]:
             "links cannot be injected"] if missing else []
 
 
+def _evidence_sources(topology: Topology) -> list[tuple[str, Source]]:
+    """The read-only evidence sources the topology gives, with their dotted field names."""
+    found = []
+    for dotted in READ_ONLY_EVIDENCE:
+        value: object = topology.evidence
+        for part in dotted.split("."):
+            value = getattr(value, part, None)
+        if isinstance(value, Source):
+            found.append((dotted, value))
+    return found
+
+
+def _evidence(topology: Topology, verify: str | bool, cwd: Path, elsewhere: Path | None
+              ) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the read-only evidence sources: a GET request must answer 2xx
+    (on the first node, or where the source says); a glob's folder must exist, and a glob
+    matching nothing yet is a warning; a command's program is a guess (a warning)."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    first = topology.nodes[0]
+    for dotted, source in _evidence_sources(topology):
+        where = f"evidence.{dotted}"
+        if source.request is not None:
+            if source.request.method != "GET" or "{" in commands.render(
+                    source.request.model_dump_json(), first.placeholders(), quote=False):
+                continue  # may change something, or needs values only a scenario has
+            target = source.node.replace("{node}", first.id)
+            record = HttpClient(topology, RequestLog(), verify=verify, timeout_s=3.0).send(
+                source.request, target, first.placeholders(), keep_text=False)
+            if not record.ok:
+                problems.append(f"{where}: GET {source.request.path} on {target} answered "
+                                f"{record.status or record.error}")
+        elif source.files is not None:
+            pattern = str(cwd / commands.render(source.files, first.placeholders(), quote=False))
+            folder = _fixed_folder(pattern)
+            if not folder.is_dir():
+                problems.append(f"{where}: the folder {folder} of the glob {pattern!r} does not exist")
+            elif not any(Path(p).is_file() for p in glob.iglob(pattern, recursive=True)):
+                warnings.append(f"{where}: the glob {pattern!r} matches no file yet (fine if "
+                                "nothing was recorded yet; a guess, the run goes on)")
+        elif source.command is not None:
+            line = commands.render(source.command, first.placeholders())
+            warnings += [f"{where}'s command may not run here: {doubt} (a guess, the run goes on)"
+                         for doubt in guess(line, os.environ, cwd, elsewhere)]
+    return problems, warnings
+
+
+def _fixed_folder(pattern: str) -> Path:
+    """The deepest folder of a glob before its first wildcard."""
+    parts = Path(pattern).parts
+    fixed = [p for p in parts[:next((i for i, p in enumerate(parts) if glob.has_magic(p)),
+                                    len(parts))]]
+    return Path(*fixed) if len(fixed) < len(parts) else Path(*fixed).parent
+
+
+def _undeclared_entry_protocols(topology: Topology) -> list[str]:
+    """Warnings for FTP or SMTP answered at the cluster address though the topology declares
+    no entry for it: on the nodes' own port for the protocol, and the standard one."""
+    url = topology.entry.http or topology.entry.https
+    host = urlsplit(url).hostname if url else None
+    if host is None:
+        return []
+    own = {(urlsplit(u).hostname, urlsplit(u).port) for n in topology.nodes
+           for p in PROTOCOLS if (u := n.endpoints.get(p))}
+    warnings = []
+    for protocol, prop in (("ftp", "C6"), ("smtp", "C7")):
+        if topology.entry.get(protocol):
+            continue
+        ports = sorted({urlsplit(u).port or DEFAULT_PORTS[protocol] for n in topology.nodes
+                        if (u := n.endpoints.get(protocol))} | {DEFAULT_PORTS[protocol]})
+        for port in ports:
+            if (host, port) in own:
+                continue
+            greeting = _greeting(host, port)
+            if greeting:
+                warnings.append(
+                    f"the cluster address {host} answers on port {port} ({greeting!r}), where "
+                    f"{protocol.upper()} is served, but the topology declares no entry.{protocol}: "
+                    f"declare it, so that {prop} checks that the entry does not redirect "
+                    f"{protocol.upper()} to another node")
+                break
+    return warnings
+
+
+def _greeting(host: str, port: int) -> str | None:
+    """The first line a server sends on connecting, if it greets with 220 within a second."""
+    try:
+        with socket.create_connection((host, port), timeout=GREETING_TIMEOUT_S) as s:
+            s.settimeout(GREETING_TIMEOUT_S)
+            line = s.makefile("rb").readline(200).decode(errors="replace").strip()
+    except OSError:
+        return None
+    return line if line.startswith("220") else None
+
+
 def probe(topology: Topology) -> ProbeResult:
-    """Probe every endpoint, control command and the Toxiproxy server of `topology`."""
+    """Probe every endpoint, control command, evidence source and the Toxiproxy server of
+    `topology`. Commands are judged where they run, the topology file's folder."""
     verify: str | bool = False if topology.tls.insecure else \
         str(topology.tls.ca_file) if topology.tls.ca_file else True
+    cwd = topology.directory or Path.cwd()
+    elsewhere = Path.cwd() if Path.cwd() != cwd else None
     rows = [_probe_endpoint(topology, verify, ENTRY, p, None)
             for p in PROTOCOLS if topology.entry.get(p)]
     rows += [_probe_endpoint(topology, verify, n.id, p, n.id)
              for n in topology.nodes for p in PROTOCOLS if n.endpoints.get(p)]
-    control, control_problems = _control(topology)
-    problems = [p for r in rows for p in r.problems] + control_problems + _toxiproxy(topology)
-    return ProbeResult(rows, control, problems)
+    control, control_problems, control_warnings = _control(topology, cwd, elsewhere)
+    evidence_problems, evidence_warnings = _evidence(topology, verify, cwd, elsewhere)
+    problems = [p for r in rows for p in r.problems] + control_problems + \
+        _toxiproxy(topology) + evidence_problems
+    warnings = control_warnings + evidence_warnings + _undeclared_entry_protocols(topology)
+    return ProbeResult(rows, control, problems, warnings)
 
 
 # The kernel faults a listing shows; `reset_peer` is `cut`'s rule and `drop` `timeout`'s.

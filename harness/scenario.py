@@ -156,7 +156,8 @@ class Scenario:
             return record.ok, record.error or record.status, str(record.detail.get("text", ""))
 
         return Evidence(topology.evidence, request,
-                        lambda node: topology.node(node).placeholders(), self.directory)
+                        lambda node: topology.node(node).placeholders(), self.directory,
+                        cwd=topology.directory)
 
     def require_store_cut(self, state: State) -> None:
         """Skip unless a node can be cut off the shared store: by the network engine on the

@@ -4,9 +4,11 @@ clusters run with docker compose), on a container of our own with no network."""
 import secrets
 import subprocess
 
+import docker
 import pytest
 
 from harness.cluster.external import ExternalCluster
+from harness.cluster.images import ensure_base
 from harness.config import parse_topology
 
 pytestmark = [pytest.mark.cluster, pytest.mark.docker]
@@ -20,6 +22,7 @@ def state(name: str) -> str:
 def test_docker_control_kills_pauses_resumes_and_restarts_a_container():
     prefix = f"harness-ctl-{secrets.token_hex(4)}"
     name = f"{prefix}-n1"
+    ensure_base(docker.from_env())  # built from Debian's packages where no registry answers
     subprocess.run(["docker", "run", "-d", "--network", "none", "--name", name,
                     "debian:bookworm-slim", "sleep", "300"], check=True, capture_output=True,
                    timeout=60)

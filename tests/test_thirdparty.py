@@ -69,7 +69,12 @@ def message(outcome: dict) -> str:
 
 
 def variant_topology(tmp_path: Path, **changes) -> Path:
+    """The example topology with `changes` (dotted by `__`), written elsewhere: its control
+    commands, relative to the example's folder, made absolute."""
     data = yaml.safe_load(TOPOLOGY.read_text())
+    for node in data["nodes"]:
+        node["control"] = {action: command.replace("../tests/thirdparty/cluster.sh", str(SCRIPT))
+                           for action, command in node["control"].items()}
     for dotted, value in changes.items():
         *parents, last = dotted.split("__")
         node = data

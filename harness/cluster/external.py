@@ -1,8 +1,8 @@
 """The `external` backend: a cluster the user already runs, described by a topology file.
 
 The harness starts nothing. Nodes are controlled through the topology's command templates
-(`{node}`, `{host}`) or its `docker` container names, run by `harness.commands` with their
-output in a per-run file attached to the report as the node's log; network faults need a
+(`{node}`, `{host}`) or its `docker` container names, run by `harness.commands` in the
+topology file's folder, with their output in a per-run file attached to the report as the node's log; network faults need a
 Toxiproxy server named in the topology whose proxies are called `<node>-<link>`; without
 them those scenarios are skipped, naming the field.
 """
@@ -55,7 +55,7 @@ class ExternalCluster(Cluster):
             raise HarnessError(f"the topology gives no '{action}' command for node {node_id!r} "
                                f"(field nodes[{node_id}].control.{action})")
         commands.run(template, node.placeholders(), self._output(node_id), node.control.timeout_s,
-                     f"'{action}' of {node_id}")
+                     f"'{action}' of {node_id}", cwd=self.topology.directory)
 
     def missing_for_fault(self, kind: str) -> str | None:
         if kind not in self.CONTROL_FOR:
@@ -87,7 +87,7 @@ class ExternalCluster(Cluster):
         if spec is None or spec.add is None:
             raise HarnessError("the topology gives no command that adds a node (evidence.scale.add)")
         out = commands.run(spec.add, {}, self.directory / "scale.log", spec.timeout_s,
-                           "evidence.scale.add").strip().splitlines()
+                           "evidence.scale.add", cwd=self.topology.directory).strip().splitlines()
         if not out:
             raise HarnessError("evidence.scale.add printed no node id (its last line must be it)")
         return out[-1].strip()
@@ -97,7 +97,7 @@ class ExternalCluster(Cluster):
         if spec is None or spec.remove is None:
             raise HarnessError("the topology gives no command that removes a node (evidence.scale.remove)")
         commands.run(spec.remove, {"node": node}, self.directory / "scale.log", spec.timeout_s,
-                     f"evidence.scale.remove of {node}")
+                     f"evidence.scale.remove of {node}", cwd=self.topology.directory)
 
     def reset(self) -> None:
         """Heal the network faults and wait until every node answers through the entry again:
