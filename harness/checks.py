@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 
 from scipy.stats import chi2, chisquare
 
@@ -106,17 +107,56 @@ def errors_caught_at(requests: int, error_budget: float) -> int:
     return math.floor(error_budget * requests) + 1
 
 
-def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: float = 0.01,
-             max_gap_s: float = 3.0, max_latency_s: float | None = None, settle_s: float = 1.0,
-             min_victim_requests: int = 3, lookback_s: float = 1.0,
-             min_window_requests: int = 20, prop: str = "C2") -> Verdict:
-    """Requests through the entry keep succeeding, promptly, while one node is down.
+@dataclass(frozen=True)
+class WhoServed:
+    """What happened to the requests that overlapped a fault, by who served each (from the
+    request log alone): failed; served by a peer (failed over, however slowly); served by the
+    victim before the fault took hold, while it was in force, or after it healed; or *waited*:
+    in flight while the fault was in force, and answered by the victim only after it came
+    back."""
 
-    The fault window runs from the fault's start to its end plus `settle_s`. Violated when the
-    window's error rate exceeds `error_budget`, when no request succeeded for longer than
-    `max_gap_s`, when the window's p99 or slowest request took longer than `max_latency_s`
-    (a balancer holding requests on a paused node until it wakes), when anything failed after
-    the window, or when the faulted node answered while it was down.
+    failed: list[RequestRecord]
+    by_peers: list[RequestRecord]
+    victim_before: list[RequestRecord]
+    victim_during: list[RequestRecord]
+    waited: list[RequestRecord]
+    victim_after: list[RequestRecord]
+
+    @classmethod
+    def sort(cls, records: Iterable[RequestRecord], victim: str, applied: float,
+             healing: float) -> "WhoServed":
+        groups: dict[str, list[RequestRecord]] = {f.name: [] for f in fields(cls)}
+        for r in records:
+            if not r.ok:
+                group = "failed"
+            elif r.node != victim:
+                group = "by_peers"
+            elif r.end_mono <= applied:
+                group = "victim_before"
+            elif r.end_mono < healing:
+                group = "victim_during"
+            elif r.start_mono < healing:
+                group = "waited"
+            else:
+                group = "victim_after"
+            groups[group].append(r)
+        return cls(**groups)
+
+
+def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: float = 0.01,
+             max_gap_s: float = 3.0, max_wait_s: float = 1.5, max_latency_s: float | None = None,
+             settle_s: float = 1.0, min_victim_requests: int = 3, lookback_s: float = 1.0,
+             min_window_requests: int = 20, prop: str = "C2") -> Verdict:
+    """Requests through the entry keep succeeding while one node is down: served by its peers.
+
+    Judged by who served each request that overlapped the fault window (the fault's start to
+    its end plus `settle_s`; see `WhoServed`). A request served by a peer failed over, however
+    slowly: never a violation for its latency. Violated when the window's error rate exceeds
+    `error_budget`, when no request succeeded for longer than `max_gap_s`, when a request
+    waited for the victim to come back longer than `max_wait_s` (a balancer holding requests
+    on a paused node), when anything failed after the window, or when a node the fault made
+    unreachable answered while it was. Latency is a figure in every verdict, judged only
+    against `max_latency_s` when the user sets one.
 
     Evidence: the victim served at least `min_victim_requests` through the entry in the
     `lookback_s` before the fault (else its failure had nothing to fail over), and at least
@@ -127,7 +167,6 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
     end = fault.end_mono + settle_s
     inside = [r for r in rs if r.end_mono >= fault.start_mono and r.start_mono <= end]
     after = [r for r in rs if r.start_mono > end]
-    errors_in = sum(not r.ok for r in inside)
     errors_after = sum(not r.ok for r in after)
     node, _, link = fault.target.partition("/")
     before = sum(1 for r in rs if r.ok and r.node == node
@@ -137,35 +176,51 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
     unreachable = fault.kind in ("kill", "pause", "restart") or (fault.kind == "down" and link in ("http", "https"))
     applied = fault.applied_mono if fault.applied_mono is not None else fault.start_mono
     healing = fault.healing_mono if fault.healing_mono is not None else fault.end_mono
-    from_dead = sum(1 for r in rs if unreachable and r.ok and r.node == node
-                    and r.start_mono > applied and r.end_mono < healing)
+    who = WhoServed.sort(inside, node, applied, healing)
+    from_dead = [r for r in who.victim_during if unreachable and r.start_mono > applied]
+    long_waits = [r for r in who.waited if r.duration > max_wait_s]
+    errors_in = len(who.failed)
     rate = errors_in / len(inside) if inside else 0.0
     gap = longest_gap(rs, fault.start_mono, end)
     latencies = [r.duration for r in inside]
     p99, slowest = quantile(latencies, 0.99), max(latencies, default=0.0)
+    longest_wait = max((r.duration for r in who.waited), default=0.0)
     figures: Figures = {"victim_requests_before": before, "requests_in_window": len(inside),
+                        "served_by_peers": len(who.by_peers),
+                        "served_by_victim_before_fault": len(who.victim_before),
+                        "served_by_victim_during_fault": len(who.victim_during),
+                        "waited_for_victim": len(who.waited),
+                        "served_by_victim_after_fault": len(who.victim_after),
                         "errors_in_window": errors_in, "error_rate_in_window": round(rate, 4),
                         "error_budget": error_budget,
                         "errors_the_budget_catches": errors_caught_at(len(inside), error_budget),
                         "failover_gap_s": round(gap, 3), "max_gap_s": max_gap_s,
+                        "longest_wait_s": round(longest_wait, 3), "max_wait_s": max_wait_s,
+                        "slowest_served_by_peer_s": round(max((r.duration for r in who.by_peers),
+                                                              default=0.0), 3),
                         "latency_p99_s": round(p99, 3), "latency_max_s": round(slowest, 3),
-                        "errors_after_window": errors_after, "answers_from_faulted": from_dead}
+                        "errors_after_window": errors_after, "answers_from_faulted": len(from_dead)}
+    what = f"{fault.kind} of {fault.target}"
     problems = []
     if rate > error_budget:
-        problems.append(f"{errors_in} of {len(inside)} requests failed during "
-                        f"{fault.kind} of {fault.target} ({rate:.1%} > budget {error_budget:.1%})")
+        problems.append(f"{errors_in} of {len(inside)} requests failed during {what} "
+                        f"({rate:.1%} > budget {error_budget:.1%})")
     if gap > max_gap_s and inside:
         problems.append(f"no request succeeded for {gap:.2f} s (bound {max_gap_s} s)")
+    if long_waits:
+        problems.append(f"{len(long_waits)} requests in flight during {what} were answered by "
+                        f"{node} only after it came back, after up to {longest_wait:.2f} s "
+                        f"(bound {max_wait_s} s): they waited for it instead of being served "
+                        "by a peer")
     if max_latency_s is not None:
         figures["max_latency_s"] = max_latency_s
         if slowest > max_latency_s:
-            problems.append(f"requests during {fault.kind} of {fault.target} took up to "
-                            f"{slowest:.2f} s (p99 {p99:.2f} s; bound {max_latency_s} s): "
-                            f"they waited on the faulted node instead of failing over")
+            problems.append(f"requests during {what} took up to {slowest:.2f} s "
+                            f"(p99 {p99:.2f} s; latency bound {max_latency_s} s)")
     if errors_after:
         problems.append(f"{errors_after} requests failed after the fault healed")
     if from_dead:
-        problems.append(f"{node} answered {from_dead} requests while it was down")
+        problems.append(f"{node} answered {len(from_dead)} requests while it was down")
     missing = []
     if before < min_victim_requests:
         missing.append(Missing(
@@ -176,11 +231,14 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
         missing.append(Missing(
             f"{len(inside)} requests overlapped the fault window (need {min_window_requests})",
             "raise --load-users or --load-rate, or lengthen --fault-seconds"))
-    ok_text = (f"{errors_in} errors in {len(inside)} requests during {fault.kind} of "
-               f"{fault.target} (the budget catches {errors_caught_at(len(inside), error_budget)}), "
+    waited = f", {len(who.waited)} waited for it (longest {longest_wait:.2f} s)" if who.waited else ""
+    ok_text = (f"{len(inside)} requests overlapped {what}: {len(who.by_peers)} served by peers, "
+               f"{len(who.victim_before)} by {node} before the fault{waited}, {errors_in} failed "
+               f"(the budget catches {errors_caught_at(len(inside), error_budget)}); "
                f"gap {gap:.2f} s, slowest {slowest:.2f} s")
     verdict = judge(prop, "failover", problems, missing, ok_text, figures)
-    return verdict if max_latency_s is not None else verdict.noting("latency during the fault")
+    return verdict if max_latency_s is not None else \
+        verdict.noting("latency during the fault (no --max-failover-latency set)")
 
 
 # -- C6/C7 no redirect -----------------------------------------------------------------------

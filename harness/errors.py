@@ -20,9 +20,18 @@ class ConfigurationError(HarnessError):
     """The cluster answered, but not as the topology says it would (login, TLS, identity)."""
 
 
-class ContractViolation(AssertionError):
+class VerdictFailure(AssertionError):
+    """A verdict that is not a pass, carrying the verdict itself (`harness.verdict.Verdict`):
+    pytest shows it as the verdict, not as a crash with a traceback."""
+
+    def __init__(self, message: str, verdict: object = None) -> None:
+        super().__init__(message)
+        self.verdict = verdict
+
+
+class ContractViolation(VerdictFailure):
     """The cluster under test broke a property of the contract (C1-C14)."""
 
 
-class Inconclusive(AssertionError):
+class Inconclusive(VerdictFailure):
     """A check lacked the evidence it needs; it says what was missing and how to get it."""

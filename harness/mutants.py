@@ -40,6 +40,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "sound: HTTPS balanced in TCP mode (TLS passed through, connections balanced)", "lb"),
     Mutant("lb_tcp_skewed", "C1", "lb",
            "HTTPS balanced in TCP mode with weights favouring the first node 4:1", "lb and https"),
+    Mutant("lb_slow_retry", SOUND, "lb",
+           "sound: HAProxy retries a failed node 3 times, 500 ms apart, before another node, "
+           "and checks health slowly: failover is late, never lost", "failover"),
     Mutant("lb_no_redispatch", "C2", "lb",
            "HAProxy without retries, redispatch or fast health checks (breaks C2, C3, C4)",
            "failover or network"),

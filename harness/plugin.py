@@ -17,7 +17,8 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import fields
+from dataclasses import dataclass, fields
+from typing import Any
 from pathlib import Path
 
 import allure
@@ -27,12 +28,13 @@ from harness import kernel, report
 from harness.cluster import Cluster, start_cluster
 from harness.cluster.procs import KEEP_VAR
 from harness.config import load_topology
-from harness.errors import HarnessError
+from harness.errors import HarnessError, VerdictFailure
 from harness.faults import network_engine
 from harness.kernel import KernelFaults
 from harness.mutants import MUTANTS, get_mutant
 from harness.scenario import THRESHOLD_HELP, Scenario, Thresholds
 from harness.soak import SoakPlan
+from harness.verdict import Verdict
 
 # pytest marker -> the properties it covers (a scenario is skipped if none is claimed)
 MARKER_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -81,8 +83,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--keep-going", action="store_true",
                     help="the soak goes on after a violating window, to find more")
     for f in fields(Thresholds):
-        group.addoption(Thresholds.option(f.name), type=type(f.default), default=f.default,
-                        metavar="X", help=f"{THRESHOLD_HELP[f.name]} (default {f.default})")
+        kind = float if f.default is None else type(f.default)  # None: a bound not set
+        default = "not set" if f.default is None else f.default
+        group.addoption(Thresholds.option(f.name), type=kind, default=f.default,
+                        metavar="X", help=f"{THRESHOLD_HELP[f.name]} (default {default})")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -128,6 +132,53 @@ def _node_ids(config: pytest.Config) -> list[str]:
         return load_topology(path, allow_remote=config.getoption("allow_remote_targets")).node_ids
     except HarnessError as e:
         raise pytest.UsageError(str(e)) from None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Iterator[pytest.TestReport]:
+    """A verdict that is not a pass is shown as the verdict (its sentence, figures, what was
+    not checked, where the evidence is), not as a traceback into the harness: it is the
+    cluster's failure, not a crash. Harness errors keep their traceback."""
+    report = yield
+    failure = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(failure, VerdictFailure) and isinstance(failure.verdict, Verdict):
+        report.longrepr = VerdictRepr(failure.verdict, _evidence_note(item))
+    return report
+
+
+@dataclass(frozen=True)
+class Crash:
+    message: str
+
+
+class VerdictRepr:
+    """A failed scenario's report as its verdict: what pytest prints in the failures section
+    (`toterminal`) and, as `reprcrash.message`, on the short summary line."""
+
+    def __init__(self, verdict: Verdict, note: str) -> None:
+        self.text = "\n".join(x for x in (verdict.describe(), note) if x)
+        self.reprcrash = Crash(f"{verdict.title} {verdict.outcome}: {verdict.explanation}")
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line, red=line.endswith(("VIOLATED", "INCONCLUSIVE")))
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _evidence_note(item: pytest.Item) -> str:
+    """Where this scenario's evidence is: the Allure results, and its own folder."""
+    world = getattr(item, "funcargs", {}).get("scenario")
+    lines = []
+    results = getattr(item.config.option, "allure_report_dir", None)
+    if results:
+        lines.append(f"  report: Allure results in {results} (`harness report {results}` "
+                     "renders them)")
+    if isinstance(world, Scenario):
+        lines.append(f"  evidence: {world.directory} (requests.jsonl, timeline.png)")
+    return "\n".join(lines)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -44,7 +44,8 @@ class Thresholds:
 
     error_budget: float = 0.01
     max_failover_gap: float = 3.0
-    max_failover_latency: float = 1.5
+    max_failover_wait: float = 1.5
+    max_failover_latency: float | None = None
     min_victim_requests: int = 3
     min_window_requests: int = 20
     balance_tolerance: float = 0.25
@@ -66,7 +67,11 @@ class Thresholds:
 THRESHOLD_HELP = {
     "error_budget": "share of requests that may fail during a fault window",
     "max_failover_gap": "longest time in seconds with no successful answer during failover",
-    "max_failover_latency": "slowest answer (and p99) in seconds allowed while a node fails",
+    "max_failover_wait": "longest a request in flight during a fault may wait for the faulted "
+                         "node to come back and answer it (a request a peer served is never "
+                         "judged by its latency)",
+    "max_failover_latency": "if set, the slowest answer (and p99) in seconds allowed while a "
+                            "node fails, whoever served it",
     "min_victim_requests": "requests the victim must serve in the second before its fault, "
                            "else the verdict is inconclusive",
     "min_window_requests": "requests that must overlap a fault window, else inconclusive",
@@ -302,7 +307,7 @@ class Scenario:
         """`checks.failover` with this run's thresholds."""
         t = self.thresholds
         return checks.failover(self.log.records, fault, error_budget=t.error_budget,
-                               max_gap_s=t.max_failover_gap,
+                               max_gap_s=t.max_failover_gap, max_wait_s=t.max_failover_wait,
                                max_latency_s=t.max_failover_latency,
                                min_victim_requests=t.min_victim_requests,
                                min_window_requests=t.min_window_requests, prop=prop)

@@ -168,7 +168,8 @@ def fault_verdicts(event: FaultEvent, records: list[RequestRecord], nodes: list[
 
     def failover(protocol: str, prop: str) -> Verdict:
         return checks.failover(of(protocol), event, error_budget=t.error_budget,
-                               max_gap_s=t.max_failover_gap, max_latency_s=t.max_failover_latency,
+                               max_gap_s=t.max_failover_gap, max_wait_s=t.max_failover_wait,
+                               max_latency_s=t.max_failover_latency,
                                min_victim_requests=t.min_victim_requests,
                                min_window_requests=t.min_window_requests, prop=prop)
 

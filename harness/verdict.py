@@ -64,10 +64,22 @@ class Verdict:
     def require(self) -> "Verdict":
         """Raise unless passed: `ContractViolation` or `Inconclusive`, each its own category."""
         if self.outcome == "violated":
-            raise ContractViolation(self.summary())
+            raise ContractViolation(self.summary(), self)
         if self.outcome == "inconclusive":
-            raise Inconclusive(self.summary())
+            raise Inconclusive(self.summary(), self)
         return self
+
+    def describe(self) -> str:
+        """A few lines for a terminal: the outcome and sentence, the figures, what was not
+        checked."""
+        heading = {"violated": "CONTRACT VIOLATED", "inconclusive": "INCONCLUSIVE",
+                   "passed": "passed"}[self.outcome]
+        lines = [f"{self.title}: {heading}", f"  {self.explanation}"]
+        if self.figures:
+            lines.append("  figures: " + ", ".join(f"{k}={v}" for k, v in self.figures.items()))
+        if self.unchecked:
+            lines.append("  not checked: " + "; ".join(self.unchecked))
+        return "\n".join(lines)
 
 
 def judge(prop: str, check: str, problems: Sequence[str], missing: Sequence[Missing],

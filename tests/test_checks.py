@@ -98,6 +98,7 @@ def test_failover_passes_when_survivors_serve_everything():
     log = [r for r in steady() if not (10 <= r.start_mono <= 12 and r.node == "n3")]
     verdict = checks.failover(log, fault(), max_latency_s=1.0)
     assert verdict.passed, verdict.explanation
+    assert verdict.figures["served_by_peers"] == 100 and verdict.figures["waited_for_victim"] == 0
     assert verdict.figures["failover_gap_s"] < 0.1
     assert verdict.figures["victim_requests_before"] == 16
     assert verdict.figures["errors_the_budget_catches"] == 2  # 1% of 150 requests, plus one
@@ -121,14 +122,49 @@ def test_failover_fails_when_the_killed_node_answers_or_errors_come_after():
     assert "after the fault healed" in checks.failover(late, fault()).explanation
 
 
-def test_failover_catches_requests_held_on_a_paused_node():
+def test_failover_catches_requests_that_waited_for_a_paused_node():
     held = [rec(r.start_mono, "n3", duration=12.0 - r.start_mono) if 10 <= r.start_mono <= 12
             and r.node == "n3" else r for r in steady()]
-    verdict = checks.failover(held, fault("pause"), max_latency_s=1.5)
-    assert verdict.outcome == "violated" and "took up to 2.00 s" in verdict.explanation
-    assert verdict.figures["latency_max_s"] == 2.0
-    unbounded = checks.failover(held, fault("pause"))
-    assert unbounded.passed and unbounded.unchecked == ("latency during the fault",)
+    verdict = checks.failover(held, fault("pause"))
+    assert verdict.outcome == "violated", verdict.explanation
+    assert "were answered by n3 only after it came back, after up to 2.00 s (bound 1.5 s)" \
+        in verdict.explanation
+    assert verdict.figures["waited_for_victim"] == 34 and verdict.figures["longest_wait_s"] == 2.0
+    assert verdict.unchecked == ("latency during the fault (no --max-failover-latency set)",)
+    assert checks.failover(held, fault("pause"), max_wait_s=2.5).passed
+
+
+def test_a_slow_answer_from_a_peer_is_failover_never_waiting():
+    """A balancer that retries slowly: the victim's requests end on its peers after 1.8 s.
+    Served by a peer, they failed over; their latency is a figure, judged only against a
+    bound the user sets."""
+    slow = [rec(r.start_mono, "n1", duration=1.8) if 10 <= r.start_mono <= 12 and r.node == "n3"
+            else r for r in steady()]
+    verdict = checks.failover(slow, fault())
+    assert verdict.passed, verdict.explanation
+    assert verdict.figures["served_by_peers"] > 0 and verdict.figures["waited_for_victim"] == 0
+    assert verdict.figures["slowest_served_by_peer_s"] == 1.8
+    bounded = checks.failover(slow, fault(), max_latency_s=1.5)
+    assert bounded.outcome == "violated" and "took up to 1.80 s" in bounded.explanation
+    assert "waited" not in bounded.explanation and not bounded.unchecked
+
+
+@settings(max_examples=60)
+@given(delay=st.floats(0.0, 5.0), to_peer=st.booleans(), bound=st.floats(0.5, 3.0))
+def test_failover_says_waited_only_of_requests_the_victim_answered_after_it_came_back(delay, to_peer, bound):
+    """Who served decides the words: a request a peer served, however late, is never said to
+    have waited; one the victim answered after the fault is, and only past the bound is it a
+    violation."""
+    log = [r for r in steady() if not (10 <= r.start_mono <= 12 and r.node == "n3")]
+    log.append(rec(11.0, "n1" if to_peer else "n3", duration=1.0 + delay))
+    verdict = checks.failover(log, fault())
+    waited = not to_peer
+    assert verdict.figures["waited_for_victim"] == int(waited)
+    late = waited and 1.0 + delay > 1.5
+    assert (verdict.outcome == "violated") == late
+    assert ("waited for it" in verdict.explanation) == (waited and (late or verdict.passed))
+    strict = checks.failover(log, fault(), max_wait_s=bound)
+    assert (strict.outcome == "violated") == (waited and 1.0 + delay > bound)
 
 
 def test_failover_without_traffic_on_the_victim_is_inconclusive():

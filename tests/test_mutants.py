@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 from pathlib import Path
 
 import pytest
@@ -26,14 +27,20 @@ pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_scenarios(results: Path, *args: str, backend: str = "local") -> tuple[int, list[dict]]:
+class Run(NamedTuple):
+    code: int
+    outcomes: list[dict]
+    output: str
+
+
+def run_scenarios(results: Path, *args: str, backend: str = "local") -> Run:
     where = [] if "--topology" in args else ["--backend", backend]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "scenarios/", *where, "-p", "no:cacheprovider",
          "-q", f"--alluredir={results}", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     outcomes = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
-    return done.returncode, outcomes
+    return Run(done.returncode, outcomes, done.stdout + done.stderr)
 
 
 @contextmanager
@@ -60,8 +67,11 @@ def message(outcome: dict) -> str:
     return outcome.get("statusDetails", {}).get("message", "")
 
 
-def assert_caught(mutant: Mutant, code: int, outcomes: list[dict]) -> None:
-    """The run failed, every non-passing scenario as a contract violation, naming the property."""
+def assert_caught(mutant: Mutant, run: Run) -> None:
+    """The run failed, every non-passing scenario as a contract violation, naming the
+    property; the terminal shows the verdict, not a traceback into the harness."""
+    code, outcomes, output = run
+    assert "CONTRACT VIOLATED" in output and "harness/verdict.py" not in output, output[-2000:]
     statuses = {o["name"]: o["status"] for o in outcomes}
     assert code == 1 and outcomes, f"{mutant.name}: pytest exit {code}"
     broken = [o["name"] for o in outcomes if o["status"] not in ("passed", "failed", "skipped")]
@@ -76,20 +86,20 @@ BREAKING = [m for m in MUTANTS if not m.sound]
 @pytest.mark.parametrize("mutant", BREAKING, ids=lambda m: m.name)
 def test_the_mutant_is_caught_as_a_contract_violation(mutant, tmp_path):
     narrow = ["-k", mutant.keyword] if mutant.keyword else []
-    assert_caught(mutant, *run_scenarios(tmp_path, "--mutant", mutant.name, "-m", mutant.kills, *narrow))
+    assert_caught(mutant, run_scenarios(tmp_path, "--mutant", mutant.name, "-m", mutant.kills, *narrow))
 
 
 @pytest.mark.parametrize("mutant", BREAKING, ids=lambda m: m.name)
 def test_the_mutant_is_caught_the_same_way_through_the_external_path(mutant, tmp_path):
     narrow = ["-k", mutant.keyword] if mutant.keyword else []
     with reference_as_external(tmp_path, mutant.name) as topology:
-        assert_caught(mutant, *run_scenarios(tmp_path / "results", "--topology", str(topology),
+        assert_caught(mutant, run_scenarios(tmp_path / "results", "--topology", str(topology),
                                              "-m", mutant.kills, *narrow))
 
 
 def test_the_sound_cluster_passes_every_scenario_through_the_external_path(tmp_path):
     with reference_as_external(tmp_path) as topology:
-        code, outcomes = run_scenarios(tmp_path / "results", "--topology", str(topology))
+        code, outcomes, _ = run_scenarios(tmp_path / "results", "--topology", str(topology))
     failed = {o["name"]: message(o)[:200] for o in outcomes if o["status"] != "passed"}
     assert code == 0 and not failed, failed
     assert len(outcomes) >= 29
@@ -109,7 +119,7 @@ def test_a_store_cut_by_the_operators_commands_is_judged_as_a_proxy_cut_is(tmp_p
                               for side, on in (("make", "false"), ("undo", "true"))}
         by_commands = tmp_path / "by-commands.yaml"
         by_commands.write_text(yaml.safe_dump(data))
-        code, outcomes = run_scenarios(tmp_path / "results", "--topology", str(by_commands),
+        code, outcomes, _ = run_scenarios(tmp_path / "results", "--topology", str(by_commands),
                                        "-m", "state", "-k", "cut_off")
     if mutant is None:
         assert code == 0 and [o["status"] for o in outcomes] == ["passed"], [message(o) for o in outcomes]
@@ -120,24 +130,25 @@ def test_a_store_cut_by_the_operators_commands_is_judged_as_a_proxy_cut_is(tmp_p
 
 @pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.sound], ids=lambda m: m.name)
 def test_a_sound_variant_passes(mutant, tmp_path):
-    code, outcomes = run_scenarios(tmp_path, "--mutant", mutant.name, "-m", mutant.kills)
+    code, outcomes, _ = run_scenarios(tmp_path, "--mutant", mutant.name, "-m", mutant.kills)
     failed = {o["name"]: message(o)[:300] for o in outcomes if o["status"] != "passed"}
     assert code == 0 and outcomes and not failed, failed
 
 
 def test_a_victim_that_carried_no_traffic_is_inconclusive_never_a_pass(tmp_path):
     """The vacuous pass of old: the starved last node as a fixed victim."""
-    code, outcomes = run_scenarios(tmp_path, "--mutant", "lb_starves_last_node", "--victim", "node3",
+    code, outcomes, output = run_scenarios(tmp_path, "--mutant", "lb_starves_last_node", "--victim", "node3",
                                    "-m", "failover and http", "-k", "kill")
     assert code == 1 and outcomes
     assert all(o["status"] == "failed" and "Inconclusive" in message(o) for o in outcomes), \
         [message(o)[:300] for o in outcomes]
     assert "node3 served" in message(outcomes[0]) and "--victim busiest" in message(outcomes[0])
+    assert "C2 failover: INCONCLUSIVE" in output and "Traceback" not in output
 
 
 @pytest.mark.parametrize("backend", ["local", pytest.param("docker", marks=pytest.mark.docker)])
 def test_the_sound_cluster_passes_every_scenario(tmp_path, backend):
-    code, outcomes = run_scenarios(tmp_path, backend=backend)
+    code, outcomes, _ = run_scenarios(tmp_path, backend=backend)
     failed = {o["name"]: o["statusDetails"].get("message", "")[:200]
               for o in outcomes if o["status"] != "passed"}
     assert code == 0 and not failed, failed
@@ -173,7 +184,7 @@ def assert_kernel_verdicts(code: int, outcomes: list[dict], mutant: str | None) 
 @pytest.mark.parametrize("mutant", [None, "lb_no_redispatch"])
 @pytest.mark.parametrize("backend", ["local", pytest.param("docker", marks=pytest.mark.docker)])
 def test_kernel_network_faults_pass_the_sound_cluster_and_catch_the_mutant(tmp_path, backend, mutant):
-    code, outcomes = run_scenarios(tmp_path, "--network-faults", "kernel", *NETWORK_SCENARIOS,
+    code, outcomes, _ = run_scenarios(tmp_path, "--network-faults", "kernel", *NETWORK_SCENARIOS,
                                    *(["--mutant", mutant] if mutant else []), backend=backend)
     assert_kernel_verdicts(code, outcomes, mutant)
 
@@ -187,5 +198,5 @@ def test_an_external_cluster_without_toxiproxy_gets_kernel_network_faults(tmp_pa
         del data["toxiproxy"]
         bare = tmp_path / "no-toxiproxy.yaml"
         bare.write_text(yaml.safe_dump(data))
-        code, outcomes = run_scenarios(tmp_path / "results", "--topology", str(bare), *NETWORK_SCENARIOS)
+        code, outcomes, _ = run_scenarios(tmp_path / "results", "--topology", str(bare), *NETWORK_SCENARIOS)
     assert_kernel_verdicts(code, outcomes, mutant)

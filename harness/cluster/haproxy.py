@@ -46,9 +46,18 @@ NO_REDISPATCH = ("lb_no_redispatch", "lb_starves_last_node", "lb_holds_paused")
 TCP_HTTPS = ("lb_tcp", "lb_tcp_skewed")
 
 
+# A sound balancer that fails over slowly: it retries a refused connection on the same node
+# three times, half a second apart (HAProxy's turn-around is min(timeout connect, 1 s)), and
+# only the last retry goes to another node. Requests are late, never lost.
+SLOW_RETRY = "lb_slow_retry"
+
+
 def _retry(mutant: str | None, mode: str) -> list[str]:
     if mutant in NO_REDISPATCH:
         return ["    retries 0"]
+    if mutant == SLOW_RETRY:
+        return ["    retries 3", "    option redispatch -1"] + \
+            (["    retry-on all-retryable-errors"] if mode == "http" else [])
     # retry-on is HTTP's: in TCP mode only a failed connection can be retried elsewhere
     return ["    retries 3", "    option redispatch 1"] + \
         (["    retry-on all-retryable-errors"] if mode == "http" else [])
@@ -64,7 +73,9 @@ def _weight(mutant: str | None, proto: str, index: int, count: int) -> str:
 
 def render(settings: LbSettings, servers: list[Server], mutant: str | None = None) -> str:
     sloppy = mutant == "lb_no_redispatch"
-    check = "check inter 2s fall 3 rise 2" if sloppy else "check inter 200 fastinter 100 fall 2 rise 2"
+    check = "check inter 2s fall 3 rise 2" if sloppy else \
+        "check inter 1s fall 3 rise 2" if mutant == SLOW_RETRY else \
+        "check inter 200 fastinter 100 fall 2 rise 2"
     https_mode = "tcp" if mutant in TCP_HTTPS else "http"
     # A sound balancer gives up on a node's answer after 1 s and asks another node, so a
     # paused node delays a request by about that; `lb_holds_paused` waits for it to wake.
@@ -78,7 +89,7 @@ def render(settings: LbSettings, servers: list[Server], mutant: str | None = Non
         "",
         "defaults",
         "    mode http",
-        "    timeout connect 300ms",
+        f"    timeout connect {'500ms' if mutant == SLOW_RETRY else '300ms'}",
         "    timeout client 30s",
         f"    timeout server {server_timeout}",
         "    timeout check 500ms",
