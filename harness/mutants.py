@@ -57,6 +57,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ftp_fronted", "C6", "lb",
            "each node's FTP endpoint is fronted by the balancer and fails over to a peer",
            "no_redirect and ftp"),
+    Mutant("ftp_entry_sticky", SOUND, "lb",
+           "sound: FTP at the cluster address, balanced by source address, a dead node's "
+           "sessions failing", "no_redirect and ftp"),
+    Mutant("ftp_entry_sticky_failover", "C6", "lb",
+           "FTP at the cluster address, balanced by source address, and a dead node's sessions "
+           "sent to another node", "no_redirect and ftp"),
     Mutant("smtp_fronted", "C7", "lb",
            "each node's SMTP endpoint is fronted by the balancer and fails over to a peer",
            "no_redirect and smtp"),

@@ -36,6 +36,7 @@ from harness.traffic.log import RequestLog, RequestRecord
 from harness.verdict import Verdict
 
 UNIT_PROBE_REQUESTS = 12
+SESSION_PROBES = 6
 
 
 @dataclass(frozen=True)
@@ -141,14 +142,22 @@ class Scenario:
                 f"{record.endpoint} failed ({record.error}); check {fix}")
         return record
 
-    def entry_sessions_reach(self, node: str, open_session: Callable[[], RequestRecord],
-                             fix: str, tries: int = 12) -> None:
-        """Open sessions through the cluster entry until one is served by `node` (a balancer
-        spreads them), so that the entry's treatment of that node's sessions is put to the test."""
-        for _ in range(tries):
-            if self.expect_set_up(open_session(), fix).node == node:
-                return
-        raise HarnessError(f"{tries} sessions through the cluster entry never reached {node}")
+    def session_victim(self, protocol: Protocol, open_entry_session: Callable[[], RequestRecord],
+                       fix: str) -> str:
+        """The node to fail for a session protocol (FTP, SMTP): with a cluster entry for it,
+        the node the entry sends this client's sessions to (a balancer by source address
+        sends them all to one), found out by opening a few; without one, the first node."""
+        if self.cluster.topology.entry.get(protocol) is None:
+            return self.nodes[0]
+        served = Counter(self.expect_set_up(open_entry_session(), fix).node
+                         for _ in range(SESSION_PROBES))
+        victim, count = served.most_common(1)[0]
+        found = (f"{count} of {SESSION_PROBES} sessions on {victim}: affinity" if count == SESSION_PROBES
+                 else "spread: " + ", ".join(f"{n} {c}" for n, c in served.most_common()))
+        with allure.step(f"{protocol} sessions through the entry: {found}; victim {victim}"):
+            allure.dynamic.parameter(f"entry sessions ({protocol})", found)
+            allure.dynamic.parameter("victim", victim)
+        return victim
 
     @cached_property
     def evidence(self) -> Evidence:
@@ -330,6 +339,15 @@ class Scenario:
     def settle_membership(self) -> None:
         """Give peers time to see a node's changed state before relying on it."""
         time.sleep(self.thresholds.membership_settle)
+
+    def spread_over_fault(self, rounds: int) -> Iterator[int]:
+        """`rounds` moments spread over `fault_seconds` (the body of each runs, then the
+        pause to the next), so that what the cluster does later in a fault is seen too."""
+        step = self.thresholds.fault_seconds / rounds
+        start = time.monotonic()
+        for i in range(rounds):
+            yield i
+            time.sleep(max(0.0, start + (i + 1) * step - time.monotonic()))
 
     def hold(self, seconds: float | None = None) -> None:
         time.sleep(self.thresholds.fault_seconds if seconds is None else seconds)

@@ -4,7 +4,9 @@ HAProxy balances HTTP and HTTPS round-robin over the nodes, checks their health 
 administrative health service, and retries a failed idempotent request on another node
 (`retries` + `option redispatch` + `retry-on`), which is what "HTTP requests are redirected to
 another node" means at the entry point. It never fronts FTP or SMTP; the `ftp_fronted` and
-`smtp_fronted` mutants add exactly that mistake.
+`smtp_fronted` mutants add exactly that mistake. The `ftp_entry_sticky` variants give FTP a
+cluster address balanced by source address, failing a dead node's sessions (sound) or
+sending them to another node (broken).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class LbSettings:
     ca_file: Path
     socket: Path
     fronted_base_port: int = 21000
+    ftp_entry_port: int = 2121
 
 
 def fronted_port(settings: LbSettings, protocol: str, index: int) -> int:
@@ -43,6 +46,9 @@ def fronted_port(settings: LbSettings, protocol: str, index: int) -> int:
 # Mutants that change how the balancer treats failing nodes, and those that balance HTTPS at
 # layer 4 (TCP passthrough: the nodes terminate TLS, the balancer sees connections).
 NO_REDISPATCH = ("lb_no_redispatch", "lb_starves_last_node", "lb_holds_paused")
+# FTP at the cluster address, balanced by source address (the usual way, for passive data
+# connections): sound when a failed node's sessions fail, broken when they fail over.
+FTP_ENTRY = ("ftp_entry_sticky", "ftp_entry_sticky_failover")
 TCP_HTTPS = ("lb_tcp", "lb_tcp_skewed")
 
 
@@ -121,6 +127,13 @@ def render(settings: LbSettings, servers: list[Server], mutant: str | None = Non
             lines.append(f"    server {s.name} {host}:{port}{tls} {check}"
                          f"{_weight(mutant, proto, i, len(servers))}")
         lines.append("")
+    if mutant in FTP_ENTRY:
+        fails_over = mutant == "ftp_entry_sticky_failover"
+        lines += ["listen ftp_entry", "    mode tcp", f"    bind {settings.address}:{settings.ftp_entry_port}",
+                  "    balance source", "    timeout server 30s"]
+        lines += ["    retries 3", "    option redispatch 1"] if fails_over else []
+        lines += [f"    server {s.name} {s.ftp[0]}:{s.ftp[1]}{' ' + check if fails_over else ''}"
+                  for s in servers] + [""]
     for proto in ("ftp", "smtp"):
         if mutant != f"{proto}_fronted":
             continue

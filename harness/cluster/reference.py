@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 
 from harness.cluster.base import Cluster
-from harness.cluster.haproxy import LbSettings, Server, fronted_port, render
+from harness.cluster.haproxy import FTP_ENTRY, LbSettings, Server, fronted_port, render
 from harness.cluster.procs import Run, wait_for_port
 from harness.cluster.toxiproxy import ToxiproxyApi
 from harness.config import Endpoints, NodeSpec, Tls, Topology
@@ -190,7 +190,9 @@ class ReferenceCluster(Cluster):
         self.topology = Topology(
             name=f"reference-{self.backend}-{self.run.slot if self.run else 0}",
             nodes=[NodeSpec(id="placeholder", endpoints=Endpoints())],
-            entry=Endpoints(http=f"http://{lay.lb}:{LB_HTTP}", https=f"https://{lay.lb}:{LB_HTTPS}"),
+            entry=Endpoints(http=f"http://{lay.lb}:{LB_HTTP}", https=f"https://{lay.lb}:{LB_HTTPS}",
+                            ftp=f"ftp://{lay.lb}:{self.lb.ftp_entry_port}"
+                            if self.mutant and self.mutant.name in FTP_ENTRY else None),
             tls=Tls(ca_file=self.ca.ca_file), toxiproxy=self.toxiproxy.url,
             evidence=reference_evidence(lay.backend))
         self._start_services()

@@ -227,7 +227,8 @@ write_nginx() {
   } >"$DIR/nginx.conf"
 }
 
-write_ftp_entry() {  # the broken `ftp_fronted`: FTP behind the cluster address, failing over
+write_ftp_entry() {  # the broken `ftp_fronted`: FTP behind the cluster address, balanced by
+  # source address (the usual way, for passive data connections), failing over
   {
     echo "global"
     echo "  pidfile $DIR/entry-haproxy.pid"
@@ -238,6 +239,7 @@ write_ftp_entry() {  # the broken `ftp_fronted`: FTP behind the cluster address,
     echo "  timeout server 30s"
     echo "listen ftp_entry"
     echo "  bind $ENTRY:2121"
+    echo "  balance source"
     echo "  option redispatch"
     echo "  retries 3"
     for node in $NODES; do
