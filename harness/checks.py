@@ -9,6 +9,7 @@ the window, the fewest errors the budget would have caught).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -354,51 +355,107 @@ def runs_where_addressed(records: Iterable[RequestRecord], prop: str = "C9") -> 
 
 # -- C5 rejoin -------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Return:
+    """How a restarted node came back through the entry, from its answers (`first`: its first
+    answer; `stable`: its first answer after the last flap; None: it never answered). A flap
+    is a stretch of more than `flap_gap_s` in which the entry answered only from other nodes:
+    out of rotation again while it was starting."""
+
+    first: float | None
+    stable: float | None
+    flaps: int
+    flap_s: float
+
+    @classmethod
+    def find(cls, records: Iterable[RequestRecord], node: str, back_at: float,
+             flap_gap_s: float) -> "Return":
+        ok = [r for r in records if r.endpoint == "entry" and r.ok and r.start_mono >= back_at]
+        mine = sorted(r.end_mono for r in ok if r.node == node)
+        others = sorted(r.end_mono for r in ok if r.node != node)
+        if not mine:
+            return cls(None, None, 0, 0.0)
+        stable, flaps, flap_s = mine[0], 0, 0.0
+        for a, b in zip(mine, mine[1:]):
+            served_others = bisect.bisect_left(others, b) - bisect.bisect_right(others, a) > 0
+            if b - a > flap_gap_s and served_others:
+                stable, flaps, flap_s = b, flaps + 1, flap_s + (b - a)
+        return cls(mine[0], stable, flaps, flap_s)
+
+
+def rejoin_judgeable(records: Sequence[RequestRecord], node: str, back_at: float, bound_s: float,
+                     nodes: Sequence[str], tolerance: float = 0.35, alpha: float = 0.001,
+                     flap_gap_s: float = 1.0) -> bool:
+    """Has the traffic after a restart what `rejoined` needs? Either the node has been stably
+    back for `bound_s` with enough answers since for its share to be judged, or it has
+    missed the bound (late or never): the load that feeds the check can stop then."""
+    entry = [r for r in records if r.endpoint == "entry" and r.start_mono >= back_at]
+    if not entry:
+        return False
+    latest = max(r.end_mono for r in entry)
+    back = Return.find(entry, node, back_at, flap_gap_s)
+    if back.first is None or back.first - back_at > bound_s:
+        return latest - back_at > bound_s + flap_gap_s
+    assert back.stable is not None
+    since = sum(1 for r in entry if r.ok and r.start_mono >= back.stable)
+    return latest - back.stable >= bound_s and \
+        since >= observations_needed(len(nodes), tolerance, alpha) * len(nodes)
+
+
 def rejoined(records: Iterable[RequestRecord], node: str, back_at: float, bound_s: float,
              nodes: Sequence[str], tolerance: float = 0.35, alpha: float = 0.001,
-             unit: BalancingUnit = "request", prop: str = "C5") -> Verdict:
+             unit: BalancingUnit = "request", flap_gap_s: float = 1.0, prop: str = "C5") -> Verdict:
     """A restarted node serves through the entry within `bound_s` and then takes its share.
 
     The verdict says which part failed: the node came back late (or never), or it came back
-    and the split afterwards was unfair. Evidence: traffic through the entry after the
-    restart, and enough of it after the rejoin to judge the split.
+    and the split afterwards was unfair. The split is judged from the moment the node is
+    stably back (`Return`): a node that answers, drops out while it starts and comes back
+    has flapped, a figure of the verdict, not an unfair split. Evidence: traffic through
+    the entry after the restart, and enough of it after the node is stably back to judge
+    the split within `tolerance` at `alpha`.
     """
     rs = sorted((r for r in records if r.endpoint == "entry" and r.start_mono >= back_at),
                 key=lambda r: r.end_mono)
-    first = next((r.end_mono for r in rs if r.ok and r.node == node), None)
-    delay = (first - back_at) if first is not None else float("inf")
+    back = Return.find(rs, node, back_at, flap_gap_s)
+    delay = (back.first - back_at) if back.first is not None else float("inf")
     figures: Figures = {"requests_after_restart": len(rs), "bound_s": bound_s,
-                        "rejoin_s": round(delay, 3) if first is not None else "never"}
+                        "rejoin_s": round(delay, 3) if back.first is not None else "never",
+                        "flaps_while_starting": back.flaps, "flap_s": round(back.flap_s, 3),
+                        "tolerance": tolerance}
+    if back.stable is not None:
+        figures["stably_back_s"] = round(back.stable - back_at, 3)
     if not rs:
         return inconclusive(prop, "rejoin", [Missing(
             "no request went through the entry after the restart",
-            "keep the load running for the rejoin bound after the node restarts")], figures)
-    if rs[-1].start_mono - back_at < bound_s and first is None:
+            "keep the load running for the rejoin bound after the node restarts "
+            "(--rejoin-load-cap)")], figures)
+    if rs[-1].start_mono - back_at < bound_s and back.first is None:
         return inconclusive(prop, "rejoin", [Missing(
             f"the traffic after the restart lasted {rs[-1].start_mono - back_at:.2f} s, "
-            f"shorter than the rejoin bound {bound_s} s", "keep the load running longer")],
-            figures)
+            f"shorter than the rejoin bound {bound_s} s", "raise --rejoin-load-cap")], figures)
     if delay > bound_s:
-        figures["failed_part"] = "came back late" if first is not None else "never came back"
+        figures["failed_part"] = "came back late" if back.first is not None else "never came back"
         late = (f"{node} came back late: it first served {delay:.2f} s after its restart "
-                f"(bound {bound_s} s)" if first is not None else
+                f"(bound {bound_s} s)" if back.first is not None else
                 f"{node} never came back: it served nothing of {len(rs)} requests in the "
                 f"{rs[-1].start_mono - back_at:.1f} s after its restart (bound {bound_s} s)")
         return judge(prop, "rejoin", [late], [], "", figures)
-    assert first is not None
-    share = balance([r for r in rs if r.start_mono >= first], nodes, tolerance=tolerance,
+    assert back.stable is not None
+    came_back = f"{node} came back after {delay:.2f} s" + (
+        f" (it dropped out {back.flaps} time(s) for {back.flap_s:.2f} s while starting; "
+        f"stably back after {back.stable - back_at:.2f} s)" if back.flaps else "")
+    share = balance([r for r in rs if r.start_mono >= back.stable], nodes, tolerance=tolerance,
                     alpha=alpha, unit=unit, prop=prop)
-    figures.update(share.figures)
+    figures.update({k: v for k, v in share.figures.items() if k != "tolerance"})
     if share.outcome == "violated":
         figures["failed_part"] = "unfair split after rejoining"
-        return judge(prop, "rejoin", [f"{node} came back after {delay:.2f} s but the split "
-                                      f"afterwards was unfair: {share.explanation}"], [], "", figures)
+        return judge(prop, "rejoin", [f"{came_back} but the split afterwards was unfair: "
+                                      f"{share.explanation}"], [], "", figures)
     if share.outcome == "inconclusive":
         return Verdict(prop, "rejoin", "inconclusive",
-                       f"{node} came back after {delay:.2f} s; its share afterwards cannot be "
-                       f"judged: {share.explanation}", figures)
-    return judge(prop, "rejoin", [], [], f"{node} rejoined after {delay:.2f} s and took its share",
-                 figures)
+                       f"{came_back}; its share afterwards cannot be judged: {share.explanation}",
+                       figures)
+    return judge(prop, "rejoin", [], [], f"{came_back} and took its share", figures)
 
 
 # -- C10 state, C14 exactly once -------------------------------------------------------------

@@ -37,6 +37,7 @@ from harness.verdict import Verdict
 
 UNIT_PROBE_REQUESTS = 12
 SESSION_PROBES = 6
+REJOIN_POLL_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Thresholds:
     balance_tolerance: float = 0.25
     balance_alpha: float = 0.001
     rejoin_bound: float = 5.0
+    rejoin_tolerance: float = 0.35
+    rejoin_load_cap: float = 60.0
     replication_bound: float = 2.0
     min_scale_ratio: float = 1.2
     fault_seconds: float = 2.0
@@ -79,6 +82,10 @@ THRESHOLD_HELP = {
     "balance_tolerance": "largest relative deviation of a node's share from its fair share",
     "balance_alpha": "significance of the chi-square test of the load split",
     "rejoin_bound": "seconds a restarted node may take to serve through the entry again",
+    "rejoin_tolerance": "largest relative deviation of a rejoined node's share from its fair "
+                        "share, counted from the moment it is stably back",
+    "rejoin_load_cap": "longest the rejoin scenario's load runs, waiting for the node to be "
+                       "back for the rejoin bound with enough answers to judge its share",
     "replication_bound": "seconds a replicated package may take to reach every node",
     "min_scale_ratio": "saturated throughput with N+1 nodes over N nodes must reach this",
     "fault_seconds": "how long each injected fault lasts",
@@ -320,6 +327,26 @@ class Scenario:
                                max_latency_s=t.max_failover_latency,
                                min_victim_requests=t.min_victim_requests,
                                min_window_requests=t.min_window_requests, prop=prop)
+
+    def rejoin_verdict(self, records: list[RequestRecord], node: str, back_at: float,
+                       unit: BalancingUnit) -> Verdict:
+        """`checks.rejoined` with this run's thresholds."""
+        t = self.thresholds
+        return checks.rejoined(records, node, back_at, t.rejoin_bound, self.nodes,
+                               tolerance=t.rejoin_tolerance, alpha=t.balance_alpha, unit=unit)
+
+    def load_until_rejoin_judgeable(self, load: Load, node: str, back_at: float) -> None:
+        """Keep `load` running until the rejoin check has its evidence (the node back for the
+        bound with enough answers since, or the bound missed), then end it; the load's own
+        length (`--rejoin-load-cap`) caps the wait."""
+        t = self.thresholds
+        while load.running():
+            if checks.rejoin_judgeable(load.records_so_far(), node, back_at, t.rejoin_bound,
+                                       self.nodes, tolerance=t.rejoin_tolerance,
+                                       alpha=t.balance_alpha):
+                load.end_now()
+                return
+            time.sleep(REJOIN_POLL_S)
 
     @contextmanager
     def fault(self, kind: str, node: str, **options: Any) -> Iterator[FaultEvent]:

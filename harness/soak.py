@@ -179,7 +179,8 @@ def fault_verdicts(event: FaultEvent, records: list[RequestRecord], nodes: list[
     verdicts = [failover(p, prop) for p, prop in (("http", "C2"), ("https", "C3")) if of(p)]
     assert event.end_mono is not None
     verdicts.append(checks.rejoined(of("http"), node, event.end_mono, t.rejoin_bound, nodes,
-                                    alpha=t.balance_alpha, unit=unit))
+                                    tolerance=t.rejoin_tolerance, alpha=t.balance_alpha,
+                                    unit=unit))
     down = event.applied_mono or event.start_mono
     back = event.healing_mono or event.end_mono
     for protocol, prop in (("ftp", "C6"), ("smtp", "C7")):

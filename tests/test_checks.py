@@ -277,6 +277,40 @@ def test_rejoined_says_which_part_failed():
     assert verdict.outcome == "violated" and "split afterwards was unfair" in verdict.explanation
 
 
+def test_a_flap_while_starting_is_a_figure_not_an_unfair_split():
+    """The Java server of a user's cluster: 4 answers, 2.5 s out of rotation while it
+    started, then exactly its share. The split counts from the moment it is stably back."""
+    flapping = [r for r in steady(12, 22, step=0.01)
+                if not (r.node == "n3" and 12.2 <= r.start_mono < 14.7)]
+    flapping = [r for r in flapping if not (r.node == "n3" and r.start_mono < 12.2)] + \
+        [rec(12.0 + i * 0.03, "n3") for i in range(4)]
+    verdict = checks.rejoined(flapping, "n3", 12.0, 5.0, NODES)
+    assert verdict.passed, verdict.explanation
+    assert verdict.figures["flaps_while_starting"] == 1 and 2.4 < verdict.figures["flap_s"] < 2.7
+    assert "dropped out 1 time(s)" in verdict.explanation
+    assert 2.7 <= verdict.figures["stably_back_s"] <= 2.75  # n3's first answer from 14.7 s
+
+
+def test_the_rejoin_load_may_stop_once_the_verdict_has_its_evidence():
+    fair = steady(12, 22, step=0.01)
+    assert not checks.rejoin_judgeable(fair[:100], "n3", 12.0, 5.0, NODES)
+    assert checks.rejoin_judgeable([r for r in fair if r.start_mono < 17.2], "n3", 12.0, 5.0, NODES)
+    never = [r for r in fair if r.node != "n3"]
+    assert not checks.rejoin_judgeable([r for r in never if r.start_mono < 17.5], "n3", 12.0, 5.0, NODES)
+    assert checks.rejoin_judgeable(never, "n3", 12.0, 5.0, NODES)
+
+
+@settings(max_examples=40)
+@given(out_s=st.floats(1.2, 4.0), answers=st.integers(1, 10))
+def test_a_node_stably_back_with_its_share_passes_however_it_flapped(out_s, answers):
+    first = [rec(12.0 + i * 0.03, "n3") for i in range(answers)]
+    rest = [r for r in steady(12, 30, step=0.01)
+            if r.node != "n3" or r.start_mono >= 12.0 + answers * 0.03 + out_s]
+    verdict = checks.rejoined(first + rest, "n3", 12.0, 10.0, NODES)
+    assert verdict.passed, verdict.explanation
+    assert verdict.figures["flaps_while_starting"] == 1
+
+
 @settings(max_examples=40)
 @given(after=st.floats(0.0, 1.9))
 def test_rejoined_never_passes_without_traffic_after_the_restart(after):

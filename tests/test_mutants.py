@@ -128,6 +128,28 @@ def test_a_store_cut_by_the_operators_commands_is_judged_as_a_proxy_cut_is(tmp_p
         assert "ContractViolation: C10 failover" in message(outcomes[0]), message(outcomes[0])
 
 
+def test_a_slow_restart_that_flaps_while_starting_gets_a_rejoin_verdict(tmp_path):
+    """A node like a user's Java server in a container: its restart takes 6 s, then it
+    answers a moment, drops out for 2.5 s while it finishes starting (paused here), and comes
+    back for good. At the defaults the load runs as long as that takes, and the split is
+    judged from the moment the node is stably back: a pass, the flap a figure."""
+    with reference_as_external(tmp_path) as topology:
+        data = yaml.safe_load(topology.read_text())
+        for node in data["nodes"]:
+            control = node["control"]
+            pause, resume = control["pause"], control["resume"]
+            control["restart"] = (f"sleep 6 && {control['restart']} && "
+                                  f"{{ (sleep 0.4 && {pause} && sleep 2.5 && {resume}) "
+                                  ">/dev/null 2>&1 & }")
+        slow = tmp_path / "slow-restart.yaml"
+        slow.write_text(yaml.safe_dump(data))
+        code, outcomes, output = run_scenarios(tmp_path / "results", "--topology", str(slow),
+                                               "-m", "rejoin")
+    assert code == 0 and [o["status"] for o in outcomes] == ["passed"], output[-3000:]
+    figures = {p["name"]: p["value"] for p in outcomes[0]["parameters"]}
+    assert figures["C5.flaps_while_starting"] == "1", figures
+
+
 @pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.sound], ids=lambda m: m.name)
 def test_a_sound_variant_passes(mutant, tmp_path):
     code, outcomes, _ = run_scenarios(tmp_path, "--mutant", mutant.name, "-m", mutant.kills)

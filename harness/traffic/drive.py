@@ -14,6 +14,7 @@ from __future__ import annotations
 from locust.env import Environment  # first: Locust must patch before other imports
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,9 @@ def run(plan: LoadPlan) -> int:
 
     env.events.request.add_listener(on_request)
     users = sum(g.users for g in plan.groups)
+    # SIGTERM ends the run early but as usual (users finish, the log is closed, the summary
+    # printed): a scenario that has seen what it needs ends its load so
+    gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(runner.quit))
     runner.start(users, spawn_rate=users * 10)
     stopper = gevent.spawn_later(plan.duration_s, runner.quit)
     runner.greenlet.join(timeout=plan.duration_s + 30)
