@@ -539,21 +539,45 @@ def exactly_once(acknowledged: Iterable[RequestRecord], audit: Iterable[Mapping[
 # -- C11 identical nodes ---------------------------------------------------------------------
 
 def identical(manifests: Mapping[str, Mapping[str, object]], prop: str = "C11") -> Verdict:
-    """Every node reports the same versions, packages, connections and services."""
-    fields = sorted({k for m in manifests.values() for k in m} - {"node"})
-    differing = [f for f in fields if len({repr(m.get(f)) for m in manifests.values()}) > 1]
+    """Every node reports the same versions, packages, connections and services. Each field
+    that differs is named with every node's value (for a mapping, each key that differs; for
+    a list, the items not on every node)."""
+    fields_ = sorted({k for m in manifests.values() for k in m} - {"node"})
+    differing = [f for f in fields_ if len({repr(m.get(f)) for m in manifests.values()}) > 1]
     figures: Figures = {"nodes": len(manifests), "differing_fields": ",".join(differing) or "none"}
-    problems = []
-    missing = [] if len(manifests) > 1 and fields else [Missing(
-        f"{len(manifests)} manifests with {len(fields)} fields to compare",
+    missing = [] if len(manifests) > 1 and fields_ else [Missing(
+        f"{len(manifests)} manifests with {len(fields_)} fields to compare",
         "read a manifest from every node")]
-    for f in differing:
-        values = Counter(repr(m.get(f)) for m in manifests.values())
-        common = values.most_common(1)[0][0]
-        odd = [n for n, m in manifests.items() if repr(m.get(f)) != common]
-        problems.append(f"{f} differs on {', '.join(odd)}")
+    problems = [difference(f, {n: m.get(f, ABSENT) for n, m in manifests.items()})
+                for f in differing]
     return judge(prop, "identical nodes", problems, missing,
-                 f"{len(manifests)} nodes report identical {', '.join(fields)}", figures)
+                 f"{len(manifests)} nodes report identical {', '.join(fields_)}", figures)
+
+
+ABSENT = object()  # a field or key a node's manifest does not have
+
+
+def difference(name: str, values: Mapping[str, object]) -> str:
+    """How `name` differs between nodes, every node's value named."""
+    present = [v for v in values.values() if v is not ABSENT]
+    if present and all(isinstance(v, Mapping) for v in present):
+        keys = sorted({k for v in present for k in v}, key=str)  # type: ignore[union-attr]
+        per_key = {k: {n: v.get(k, ABSENT) if isinstance(v, Mapping) else ABSENT
+                       for n, v in values.items()} for k in keys}
+        return "; ".join(difference(f"{name}.{k}", of_key) for k, of_key in per_key.items()
+                         if len({repr(x) for x in of_key.values()}) > 1)
+    if present and all(isinstance(v, list) for v in present):
+        items = sorted({repr(i) for v in present for i in v})  # type: ignore[union-attr]
+        parts = []
+        for item in items:
+            having = [n for n, v in values.items() if isinstance(v, list) and item in map(repr, v)]
+            if len(having) < len(values):
+                parts.append(f"{name} has {item} only on {', '.join(having)}")
+        return "; ".join(parts)
+    by_value: dict[str, list[str]] = {}
+    for node, value in values.items():
+        by_value.setdefault("absent" if value is ABSENT else repr(value), []).append(node)
+    return f"{name} differs: " + " / ".join(f"{v} on {', '.join(ns)}" for v, ns in by_value.items())
 
 
 def replicated_within(arrivals: Mapping[str, float | None], bound_s: float,

@@ -350,7 +350,20 @@ def test_identical_names_the_odd_node():
     m = {"packages": {"A": "1"}, "server_version": "10"}
     assert checks.identical({"n1": m, "n2": m}).passed
     odd = {"n1": m, "n2": m, "n3": {**m, "packages": {}}}
-    assert checks.identical(odd).explanation == "packages differs on n3"
+    assert checks.identical(odd).explanation == "packages.A differs: '1' on n1, n2 / absent on n3"
+
+
+def test_identical_names_every_nodes_value_of_each_differing_field():
+    base = {"server_version": "10.15", "packages": {"orders": "2.1.0"}, "connections": ["a"]}
+    manifests = {"n1": {**base, "connections": ["a", "b"]}, "n2": base,
+                 "n3": {**base, "server_version": "10.11", "packages": {"orders": "2.0.3"}},
+                 "n4": {k: v for k, v in base.items() if k != "server_version"}}
+    verdict = checks.identical(manifests)
+    assert verdict.explanation.split("; ") == [
+        "connections has 'b' only on n1",
+        "packages.orders differs: '2.1.0' on n1, n2, n4 / '2.0.3' on n3",
+        "server_version differs: '10.15' on n1, n2 / '10.11' on n3 / absent on n4"]
+    assert verdict.figures["differing_fields"] == "connections,packages,server_version"
 
 
 def test_replicated_within():
