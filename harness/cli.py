@@ -197,21 +197,35 @@ def kernel_fault_kinds() -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Allure HTML, carrying the trend history over from the previous report."""
+    """Allure HTML as one file that opens from disk (`index.html`: a multi-file report needs
+    a web server, and shows "Failed to fetch" when opened as a file), beside the multi-file
+    site (`site/`, for `allure open` and for the trend history carried to the next report)."""
     results, html = args.results, args.output
     if not results.is_dir():
         raise HarnessError(f"no Allure results in {str(results)!r}; run pytest with --alluredir first")
     if shutil.which("allure") is None:
         raise HarnessError("the allure command line is not installed; run scripts/setup.sh")
-    history = html / "history"
-    if history.is_dir():
-        shutil.copytree(history, results / "history", dirs_exist_ok=True)
-    done = subprocess.run(["allure", "generate", str(results), "-o", str(html), "--clean"],
+    site = html / "site"
+    for history in (site / "history", html / "history"):  # html/history: reports made before
+        if history.is_dir():
+            shutil.copytree(history, results / "history", dirs_exist_ok=True)
+    _allure_generate(results, site)
+    with tempfile.TemporaryDirectory(prefix="harness-report-") as scratch:
+        _allure_generate(results, Path(scratch), "--single-file")
+        for old in html.iterdir():  # what an earlier layout left beside the site
+            if old != site:
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+        shutil.move(str(Path(scratch) / "index.html"), html / "index.html")
+    print(f"harness: Allure report at {(html / 'index.html').resolve()} (one file: open it in a "
+          f"browser; `allure open {site}` serves the same report)")
+    return 0
+
+
+def _allure_generate(results: Path, out: Path, *options: str) -> None:
+    done = subprocess.run(["allure", "generate", str(results), "-o", str(out), "--clean", *options],
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise HarnessError(f"allure generate failed: {done.stderr.strip()[-200:]}")
-    print(f"harness: Allure report at {(html / 'index.html').resolve()}")
-    return 0
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -348,9 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("mutants", help="list the mutants: name, property broken, summary").set_defaults(run=cmd_mutants)
     sub.add_parser("doctor", help="list the real components with versions or why they are missing").set_defaults(run=cmd_doctor)
 
-    rep = sub.add_parser("report", help="build the Allure HTML report from results")
-    rep.add_argument("results", type=Path, nargs="?", default=Path("reports/allure-results"))
-    rep.add_argument("-o", "--output", type=Path, default=Path("reports/allure-report"))
+    rep = sub.add_parser("report", help="build the Allure HTML report from results",
+                         description="Build the Allure report of a run: OUTPUT/index.html, one "
+                                     "file that opens from disk, and OUTPUT/site, the same report "
+                                     "as a site (`allure open OUTPUT/site`), whose history the next "
+                                     "report's trends carry on.")
+    rep.add_argument("results", type=Path, nargs="?", default=Path("reports/allure-results"),
+                     metavar="RESULTS",
+                     help="the Allure results pytest wrote with --alluredir (default: "
+                          "reports/allure-results)")
+    rep.add_argument("-o", "--output", type=Path, default=Path("reports/allure-report"),
+                     help="where the report goes (default: reports/allure-report)")
     rep.set_defaults(run=cmd_report)
 
     pr = sub.add_parser("probe", help="check a topology file against the live cluster (exit 2 on any problem)")

@@ -2,17 +2,15 @@
 looked at in headless Chromium.
 
 The run is a user's: `pytest scenarios/` on a mutant that breaks failover, one scenario that
-it fails and one that it passes, then `harness report`.
+it fails and one that it passes, then `harness report`: the data is read from the report's
+site, and the one-file report it prints is opened from disk.
 """
 
-import functools
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -42,7 +40,7 @@ def report(tmp_path_factory) -> Path:
 
 
 def cases_by_name(html: Path) -> dict[str, dict]:
-    cases = [json.loads(p.read_text()) for p in (html / "data" / "test-cases").glob("*.json")]
+    cases = [json.loads(p.read_text()) for p in (html / "site" / "data" / "test-cases").glob("*.json")]
     return {c["name"]: c for c in cases}
 
 
@@ -71,7 +69,7 @@ def test_scenarios_statuses_and_figures_are_in_the_report(report):
 
 
 def test_the_violation_is_categorised_as_such(report):
-    categories = json.loads((report / "data" / "categories.json").read_text())["children"]
+    categories = json.loads((report / "site" / "data" / "categories.json").read_text())["children"]
     by_name = {c["name"]: c for c in categories}
     messages = by_name["contract violated"]["children"]  # grouped by failure message
     assert any("C2 failover" in m["name"] for m in messages)
@@ -86,18 +84,18 @@ def test_the_failing_scenario_carries_its_evidence(report):
     for wanted in ("timeline", "per-node share", "request log (JSON lines)", "fault timeline",
                    "haproxy.cfg", "toxiproxy state", "log node3"):
         assert wanted in names, sorted(names)
-        assert (report / "data" / "attachments" / names[wanted]["source"]).stat().st_size > 0
+        assert (report / "site" / "data" / "attachments" / names[wanted]["source"]).stat().st_size > 0
     assert names["timeline"]["type"] == "image/png"
 
 
 def test_environment_names_backend_mutant_and_versions(report):
-    env = {e["name"]: e["values"][0] for e in json.loads((report / "widgets" / "environment.json").read_text())}
+    env = {e["name"]: e["values"][0] for e in json.loads((report / "site" / "widgets" / "environment.json").read_text())}
     assert env["backend"] == "local" and env["mutant"] == "lb_no_redispatch"
     assert {"haproxy", "redis", "toxiproxy"} <= set(env)
 
 
 def test_a_ci_run_names_its_executor(report):
-    executors = json.loads((report / "widgets" / "executors.json").read_text())
+    executors = json.loads((report / "site" / "widgets" / "executors.json").read_text())
     assert [e["name"] for e in executors] == ["report test"]
 
 
@@ -106,18 +104,8 @@ def test_history_carries_over_to_the_next_report(report):
     done = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(results), "-o", str(report)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    trend = json.loads((report / "widgets" / "history-trend.json").read_text())
+    trend = json.loads((report / "site" / "widgets" / "history-trend.json").read_text())
     assert len(trend) == 2  # this report and the one before it
-
-
-@pytest.fixture
-def served(report):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(report))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    server.shutdown()
 
 
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
@@ -127,12 +115,19 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
                            "--virtual-time-budget=10000", *args], capture_output=True, text=True, timeout=120)
 
 
-def test_the_overview_renders_in_chromium(served, tmp_path):
-    dom = chromium(tmp_path, "--dump-dom", served)
+def test_the_printed_report_opens_from_disk_in_chromium(report, tmp_path):
+    """The path `harness report` prints, opened as a file with no flag that lets pages read
+    other files (a multi-file report shows "Failed to fetch" there): Allure's widgets render
+    the run, and its timeline names the scenarios."""
+    page = (report / "index.html").as_uri()
+    dom = chromium(tmp_path, "--dump-dom", page)
     assert dom.returncode == 0, dom.stderr[-1000:]
-    # What Allure's overview widgets render from the data, not what the static page holds.
+    assert "Failed to fetch" not in dom.stdout
     for text in ("contract violated", "C2/C3 HTTP and HTTPS fail over", "lb_no_redispatch"):
         assert text in dom.stdout, text
+    timeline = chromium(tmp_path, "--dump-dom", page + "#timeline").stdout
+    assert "test_requests_fail_over_when_a_node_fails[http-kill]" in timeline
+    assert "test_admin_services_are_not_redirected" in timeline
     shot = ROOT / "reports" / "allure-overview.png"
-    done = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,1000", "--hide-scrollbars", served)
+    done = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,1000", "--hide-scrollbars", page)
     assert done.returncode == 0 and shot.stat().st_size > 20_000, done.stderr[-1000:]
