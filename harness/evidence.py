@@ -108,6 +108,9 @@ class Admin(_Strict):
 
     services: Annotated[list[Call], Field(min_length=1)]
     redirecting: Toggle | None = None
+    undo: list[Call] = Field(default_factory=list, description=(
+        "calls that take back what `services` changed on the node (a configuration they "
+        "saved), made after the check, so that later scenarios find the nodes identical"))
 
 
 class State(_Strict):

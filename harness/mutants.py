@@ -84,6 +84,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("order_not_idempotent", "C14", "all_nodes",
            "the order service ignores the idempotency key and records every call",
            "exactly_once"),
+    Mutant("order_acked_before_durable", "C14", "all_nodes",
+           "the order service answers before it records the order (300 ms later): a node "
+           "killed meanwhile loses orders it acknowledged", "exactly_once"),
 )
 
 

@@ -311,11 +311,12 @@ def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thre
     reason = _claimed_skip(request.node, cluster)
     if reason:
         pytest.skip(reason)
-    with allure.step("cluster healed and reset"):
-        cluster.reset()
     world = Scenario(cluster, thresholds, tmp_path, _properties(request.node),
                      network_engine(cluster, request.config.getoption("network_faults"),
                                     _kernel_engine(request.config)))
+    with allure.step("cluster healed and reset"):
+        cluster.reset()
+        world.await_recovery()
     try:
         yield world
     finally:

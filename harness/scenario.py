@@ -38,6 +38,7 @@ from harness.verdict import Verdict
 UNIT_PROBE_REQUESTS = 12
 SESSION_PROBES = 6
 REJOIN_POLL_S = 0.25
+RECOVERY_POLL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,30 @@ class Scenario:
                         lambda node: topology.node(node).placeholders(), self.directory,
                         cwd=topology.directory)
 
+    def await_recovery(self) -> None:
+        """Wait, after the cluster's reset, for what this scenario reads to have recovered from
+        the scenarios before it: for C12, every node's pool full again at the back end (a node
+        a scenario restarted refills it as it starts). A node that does not recover within
+        the rejoin bound is one sentence naming it and what it reported, rather than a
+        verdict on a half-healed cluster."""
+        pools = self.cluster.topology.evidence.pools
+        if "C12" not in self.props or pools is None:
+            return
+        deadline = time.monotonic() + self.thresholds.rejoin_bound
+        while True:
+            counts = {node: self.evidence.fetch(pools.connections, "pools.connections", node)
+                      for node in self.nodes}
+            short = {n: c for n, c in counts.items() if c != pools.pool_size}
+            if not short:
+                return
+            if time.monotonic() > deadline:
+                node, count = next(iter(short.items()))
+                raise HarnessError(
+                    f"{node} did not recover before this scenario: the back end counts {count} "
+                    f"of its {pools.pool_size} pool connections {self.thresholds.rejoin_bound:g} s "
+                    "after the reset (evidence.pools.connections)")
+            time.sleep(RECOVERY_POLL_S)
+
     def require_store_cut(self, state: State) -> None:
         """Skip unless a node can be cut off the shared store: by the network engine on the
         store link, or by the operator's commands."""
@@ -231,6 +256,16 @@ class Scenario:
             finally:
                 for node in made:
                     self.evidence.act(toggle.undo, f"{field}.undo", node)
+
+    def undo_calls(self, calls: list[Call], field: str, node: str) -> None:
+        """Take back what a scenario changed on `node` (`evidence.<field>`), so that later
+        scenarios find the cluster as this one did; a call that fails says so."""
+        http = HttpClient(self.cluster.topology, RequestLog(), verify=self.cluster.ca_file)
+        for call in calls:
+            record = http.send(call, node)
+            if not record.ok:
+                raise ConfigurationError(f"evidence.{field}: {call.method} {call.path} on {node} "
+                                         f"failed ({record.error or record.status})")
 
     def read_answer(self, source: Source, record: RequestRecord, field: str) -> Any:
         """What `source` reads from the answer of a request `record` (sent with keep_text);

@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,6 +30,14 @@ MEMBER_KEY = "harness:member:"
 DESIRED_PACKAGES = "harness:packages:desired"
 AUDIT = "harness:audit"
 REPLICATED_PACKAGE = "HarnessExtras"
+# Marks a side effect's key done and appends its audit entry, or neither (the key was done).
+RECORD_ONCE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"""
 
 
 class Refused(Exception):
@@ -158,6 +166,7 @@ class Node:
     stuck_unhealthy: bool = False
     exclusions: tuple[str, ...] = ()
     threads: asyncio.Semaphore = field(init=False)
+    background: set[asyncio.Task[object]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -276,12 +285,25 @@ class Node:
         """Write a side effect to the audit trail once per key; returns (entry, duplicate)."""
         entry = {"kind": kind, "key": key, "node": self.id, "protocol": protocol,
                  "sha256": hashlib.sha256(payload).hexdigest(), "at": time.time()}
-        if idempotent:
-            first = await _store_call(self.redis.set(f"harness:done:{kind}:{key}", self.id, nx=True))
-            if not first:
-                return entry, True
-        await _store_call(self.redis.rpush(AUDIT, json.dumps(entry)))
-        return entry, False
+        if not idempotent:
+            await _store_call(self.redis.rpush(AUDIT, json.dumps(entry)))
+            return entry, False
+        # One step in the store: were the key marked done first and the node killed before
+        # the entry was written, a retry on a peer would be told "done" and the order lost.
+        first = await _store_call(self.redis.eval(
+            RECORD_ONCE, 2, f"harness:done:{kind}:{key}", AUDIT, self.id, json.dumps(entry)))
+        return entry, not first
+
+    def later(self, delay_s: float, work: Coroutine[object, object, object]) -> None:
+        """Run `work` after `delay_s`, past the answer (a task kept until it is done)."""
+        async def run() -> None:
+            await asyncio.sleep(delay_s)
+            with contextlib.suppress(StoreUnavailable):
+                await work
+
+        task = asyncio.create_task(run())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def accept_delivery(self, kind: str, key: str, protocol: str, payload: bytes) -> dict:
         """An FTP upload or SMTP message: served here or refused, never handed on."""

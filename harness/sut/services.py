@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from harness.sut.node import Node
 
 SESSION_COOKIE = "ssnid"
+ACK_BEFORE_DURABLE_S = 0.3  # under `order_acked_before_durable`, how late the order is recorded
 
 
 @dataclass
@@ -99,11 +100,15 @@ async def cache_get(node: Node, call: Call) -> Result:
 
 @service("harness.demo:order")
 async def order(node: Node, call: Call) -> Result:
-    """An order with an idempotency key: a retried call must not record it twice."""
+    """An order with an idempotency key: a retried call must not record it twice, and an
+    acknowledged one is already recorded."""
     key = _required(call, "key")
-    entry, duplicate = await node.record(
-        "order", key, call.protocol, call.params.get("item", "").encode(),
-        idempotent=not node.mutant("order_not_idempotent"))
+    record = node.record("order", key, call.protocol, call.params.get("item", "").encode(),
+                         idempotent=not node.mutant("order_not_idempotent"))
+    if node.mutant("order_acked_before_durable"):  # answers now, records a moment later
+        node.later(ACK_BEFORE_DURABLE_S, record)
+        return Result({"node": node.id, "key": key, "duplicate": False})
+    _, duplicate = await record
     return Result({"node": node.id, "key": key, "duplicate": duplicate})
 
 
@@ -176,6 +181,13 @@ async def set_connection(node: Node, call: Call) -> Result:
     name = _required(call, "name")
     node.connections[name] = call.params.get("value", "")
     return Result({"node": node.id, "connection": name, "saved": True})
+
+
+@service("wm.art.admin:deleteConnection")
+async def delete_connection(node: Node, call: Call) -> Result:
+    name = _required(call, "name")
+    return Result({"node": node.id, "connection": name,
+                   "deleted": node.connections.pop(name, None) is not None})
 
 
 @service("wm.art.admin:poolStats")
