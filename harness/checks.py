@@ -108,6 +108,9 @@ def errors_caught_at(requests: int, error_budget: float) -> int:
     return math.floor(error_budget * requests) + 1
 
 
+FAILOVER_SETTLE_S = 1.0  # a fault's window runs on this long after it healed
+
+
 @dataclass(frozen=True)
 class WhoServed:
     """What happened to the requests that overlapped a fault, by who served each (from the
@@ -146,7 +149,7 @@ class WhoServed:
 
 def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: float = 0.01,
              max_gap_s: float = 3.0, max_wait_s: float = 1.5, max_latency_s: float | None = None,
-             settle_s: float = 1.0, min_victim_requests: int = 3, lookback_s: float = 1.0,
+             settle_s: float = FAILOVER_SETTLE_S, min_victim_requests: int = 3, lookback_s: float = 1.0,
              min_window_requests: int = 20, prop: str = "C2") -> Verdict:
     """Requests through the entry keep succeeding while one node is down: served by its peers.
 

@@ -39,6 +39,9 @@ UNIT_PROBE_REQUESTS = 12
 SESSION_PROBES = 6
 REJOIN_POLL_S = 0.25
 RECOVERY_POLL_S = 0.1
+WARM_UP_S = 1.0  # load before a fault, for the victim to be chosen by its traffic
+TRAFFIC_MARGIN_S = 0.5  # load after a fault's window, so that requests after it are seen
+FAULT_LOAD_CAP_S = 120.0  # the longest a fault's load may run (a fault whose commands hang)
 
 
 @dataclass(frozen=True)
@@ -134,12 +137,26 @@ class Scenario:
         if isinstance(plan.get("call"), Call):
             plan["call"] = plan["call"].model_dump()
         with allure.step(f"steady {protocol} load: {plan['users']} users x {plan['rate']}/s "
-                         f"for {seconds:.0f} s"):
+                         f"for up to {seconds:.0f} s"):
             load = Load(self.cluster.topology, self.directory, verify=self.cluster.ca_file,
                         processes=t.load_processes, protocol=protocol, duration_s=seconds, **plan)
             with load:
                 yield load
             self.log.extend(load.records)
+
+    @contextmanager
+    def load_through_fault(self, protocol: Protocol = "http", **plan: Any) -> Iterator[Load]:
+        """Steady load around the fault the body injects: a second's warm-up first, then,
+        after the body, on until the fault's window is over (its end plus the settling the
+        failover check judges), however long the fault's own actions took: a kill and
+        restart through an operator's slow commands must not outlast the traffic."""
+        with self.steady_load(seconds=FAULT_LOAD_CAP_S, protocol=protocol, **plan) as load:
+            self.hold(WARM_UP_S)
+            yield load
+            events = self.faults.timeline.events
+            until = (events[-1].end_mono or time.monotonic()) if events else time.monotonic()
+            time.sleep(max(0.0, until + checks.FAILOVER_SETTLE_S + TRAFFIC_MARGIN_S - time.monotonic()))
+            load.end_now()
 
     def expect_set_up(self, record: RequestRecord, fix: str) -> RequestRecord:
         """A request made before any fault must succeed: if it does not, the harness cannot

@@ -13,9 +13,7 @@ RETRIED = 20
 def test_orders_are_recorded_exactly_once_across_failover(scenario, victim):
     spec = scenario.require_evidence("side_effects")
     order = scenario.require_evidence("side_effects.order")
-    t = scenario.thresholds
-    with scenario.steady_load(seconds=t.fault_seconds + 3, call=order, keyed=True) as load:
-        scenario.hold(1)
+    with scenario.load_through_fault(call=order, keyed=True) as load:
         with scenario.fault("kill", scenario.pick_victim(load, victim)):
             scenario.hold()
     http = scenario.http()

@@ -7,11 +7,9 @@ import pytest
 @pytest.mark.failover
 @pytest.mark.parametrize("fault", ["kill", "pause", "cut"])
 def test_requests_fail_over_when_a_node_fails(scenario, web_protocol, fault, victim):
-    t = scenario.thresholds
     options = {"link": web_protocol} if fault == "cut" else {}
     scenario.require_fault(fault, **options)
-    with scenario.steady_load(seconds=t.fault_seconds + 3, protocol=web_protocol) as load:
-        scenario.hold(1)
+    with scenario.load_through_fault(protocol=web_protocol) as load:
         node = scenario.pick_victim(load, victim)
         with scenario.fault(fault, node, **options) as event:
             scenario.hold()

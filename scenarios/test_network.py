@@ -11,10 +11,8 @@ TOXICS = TOXIC_ATTRIBUTES
 @pytest.mark.http
 @pytest.mark.parametrize("toxic", list(TOXICS))
 def test_network_faults_on_one_node_are_survived(scenario, toxic, victim):
-    t = scenario.thresholds
     scenario.require_fault(toxic, link="http")
-    with scenario.steady_load(seconds=t.fault_seconds + 3) as load:
-        scenario.hold(1)
+    with scenario.load_through_fault() as load:
         node = scenario.pick_victim(load, victim)
         with scenario.fault(toxic, node, link="http", **TOXICS[toxic]) as event:
             scenario.hold()

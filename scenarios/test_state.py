@@ -57,9 +57,7 @@ def test_node_cut_off_from_the_store_leaves_rotation(scenario, victim):
     state = scenario.require_evidence("state")
     session = scenario.require_evidence("state.session")
     scenario.require_store_cut(state)
-    t = scenario.thresholds
-    with scenario.steady_load(seconds=t.fault_seconds + 3, call=session.request) as load:
-        scenario.hold(1)
+    with scenario.load_through_fault(call=session.request) as load:
         node = scenario.pick_victim(load, victim)
         with scenario.store_cut(node, state) as event:
             scenario.hold()
