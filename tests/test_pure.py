@@ -5,7 +5,7 @@ from pathlib import Path
 from harness.cluster.haproxy import LbSettings, Server, render
 from harness.config import GreetingIdentity, HttpIdentity
 from harness.sut.redirect import is_excluded, package_of, read_exclusions, render_redir_cnf
-from harness.traffic.identity import node_from_greeting, node_from_http
+from harness.traffic.identity import node_from_greeting, node_from_http, wire_greeting
 from harness.traffic.log import RequestLog, RequestRecord
 
 LB = LbSettings("127.0.0.1", 8080, 8443, Path("lb.pem"), Path("ca.pem"), Path("s.sock"))
@@ -48,6 +48,17 @@ def test_identity_rules():
     rule = GreetingIdentity(greeting_regex=r"^220 (?P<node>\S+)")
     assert node_from_greeting(rule, "220 node1 harness FTP ready") == "node1"
     assert node_from_greeting(rule, "421 busy") is None
+
+
+def test_a_multi_line_greeting_names_the_node_on_any_line_as_sent():
+    """FTP's and SMTP's multi-line 220: every line with its code, as on the wire, whichever
+    client library read it (smtplib hands the code over once)."""
+    rule = GreetingIdentity(greeting_regex=r"^220[- ]This is (?P<node>\S+)")
+    assert node_from_greeting(rule, "220-Welcome\n220-This is tp3n2\n220 Ready") == "tp3n2"
+    sent = wire_greeting(220, "mail.example ESMTP\nThis is tp3n2")
+    assert sent == "220-mail.example ESMTP\n220 This is tp3n2"
+    assert node_from_greeting(rule, sent) == "tp3n2"
+    assert wire_greeting(220, "node1 ESMTP") == "220 node1 ESMTP"
 
 
 def test_request_log_round_trip(tmp_path):

@@ -31,7 +31,7 @@ from harness.commands import render
 from harness.config import Protocol, Topology, host_port
 from harness.evidence import Call
 from harness.secrets import redact, secret
-from harness.traffic.identity import node_from_greeting, node_from_http
+from harness.traffic.identity import node_from_greeting, node_from_http, wire_greeting
 from harness.traffic.log import RequestRecord, Sink
 from harness.traffic.wire import Answer, Headers, WireTransport
 
@@ -325,7 +325,7 @@ class SmtpClient:
                 code, banner = smtp.connect(host, port)
                 out.status = code
                 out.node = node_from_greeting(self.topology.identity.smtp,
-                                              f"{code} {banner.decode(errors='replace')}")
+                                              wire_greeting(code, banner.decode(errors="replace")))
                 if settings.starttls:
                     smtp.starttls(context=_tls_context(self.verify))
                 if settings.user and self.password:

@@ -32,4 +32,15 @@ def node_from_http(rule: HttpIdentity, headers: Mapping[str, str], body: str) ->
 
 
 def node_from_greeting(rule: GreetingIdentity, greeting: str) -> str | None:
+    """The node a greeting names; the greeting as the server sent it, every line with its
+    code (`220-` on all lines of a multi-line greeting but the last), searched line by line
+    (`^` starts any line)."""
     return _group(re.search(rule.greeting_regex, greeting, re.MULTILINE))
+
+
+def wire_greeting(code: int, text: str) -> str:
+    """A reply's lines as they came over the wire, from a client library that hands over the
+    code once and the lines without it (smtplib): `220-first`, ..., `220 last`."""
+    lines = text.split("\n")
+    return "\n".join(f"{code}{'-' if i < len(lines) - 1 else ' '}{line}"
+                     for i, line in enumerate(lines))
