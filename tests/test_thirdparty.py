@@ -144,6 +144,43 @@ def test_a_broken_configuration_fails_on_exactly_its_property(tmp_path, configur
     assert flagged == props and all(any(f"{p} " in message(o) for p in props) for o in failed)
 
 
+def test_control_written_as_operators_write_it_runs_and_reaches_verdicts(tmp_path):
+    """The control commands in the forms operators write, one per node: a variable in the
+    script's path (`$VAR`, `${VAR}`) behind `bash`; a `sudo`-style wrapper, `env` and `~`;
+    a script beside the topology file behind `timeout`. The probe raises no doubt about them,
+    and every node is killed, paused and restarted through its own form."""
+    home, bin_dir, folder = tmp_path / "home", tmp_path / "bin", tmp_path / "cluster"
+    for d in (home, bin_dir, folder):
+        d.mkdir()
+    (home / "cluster.sh").symlink_to(SCRIPT)
+    sudo = bin_dir / "sudo"  # a stand-in that drops its options and runs the command
+    sudo.write_text('#!/bin/sh\nwhile [ "${1#-}" != "$1" ]; do shift; done\nexec "$@"\n')
+    ctl = folder / "ctl.sh"
+    ctl.write_text('#!/bin/sh\nexec "$THIRDPARTY_HOME/cluster.sh" "$@"\n')
+    for script in (sudo, ctl):
+        script.chmod(0o755)
+    forms = {"node1": {"kill": "bash $THIRDPARTY_HOME/cluster.sh kill {node}",
+                       "pause": "bash ${THIRDPARTY_HOME}/cluster.sh pause {node}",
+                       "resume": "bash $THIRDPARTY_HOME/cluster.sh resume {node}",
+                       "restart": "bash ${THIRDPARTY_HOME}/cluster.sh restart {node}"},
+             "node2": {a: f"sudo -n env MODE=hard ~/cluster.sh {a} {{node}}"
+                       for a in ("kill", "pause", "resume", "restart")},
+             "node3": {a: f"timeout 30 ./ctl.sh {a} {{node}}" for a in ("kill", "pause", "resume", "restart")}}
+    data = yaml.safe_load(TOPOLOGY.read_text())
+    for node in data["nodes"]:
+        node["control"] = forms[node["id"]]
+    topology = folder / "topology.yaml"
+    topology.write_text(yaml.safe_dump(data))
+    env = {**ENV, "THIRDPARTY_HOME": str(SCRIPT.parent), "HOME": str(home),
+           "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    probe = harness("probe", "--topology", str(topology), env=env)
+    assert probe.returncode == 0 and "may not run here" not in probe.stderr, probe.stderr
+    code, outcomes, output = scenarios(tmp_path / "results", topology, "-m", "failover and http",
+                                       "-k", "kill or pause", "--victim", "all", env=env)
+    assert code == 0 and len(outcomes) == 6, output[-3000:]
+    assert all(o["status"] == "passed" for o in outcomes), [message(o)[:300] for o in outcomes]
+
+
 def test_a_refused_login_is_a_configuration_error_in_one_sentence(tmp_path):
     env = {**ENV, "THIRDPARTY_FTP_PASSWORD": "wrong-password"}
     done = harness("probe", "--topology", str(TOPOLOGY), env=env)

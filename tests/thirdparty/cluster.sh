@@ -112,7 +112,7 @@ EOF
 }
 
 write_users() {
-  : "${THIRDPARTY_FTP_PASSWORD:?set THIRDPARTY_FTP_PASSWORD, the FTP user's password}"
+  : "${THIRDPARTY_FTP_PASSWORD:?set THIRDPARTY_FTP_PASSWORD to the password of the FTP user}"
   hash=$(printf '%s' "$THIRDPARTY_FTP_PASSWORD" | openssl passwd -6 -stdin)
   # one virtual user for every node, at home (and chrooted) in a directory the daemons can
   # write after dropping to nobody
