@@ -51,10 +51,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness import checks  # noqa: E402
-from harness.cluster import start_cluster  # noqa: E402
+from harness.cluster.backends import start_cluster  # noqa: E402
 from harness.cluster.local import LocalCluster  # noqa: E402
 from harness.cluster.reference import NODE_PORTS  # noqa: E402
+from harness.fault import Fault  # noqa: E402
 from harness.faults import FaultInjector  # noqa: E402
+from harness.history.faults import FaultKind  # noqa: E402
 from harness.traffic.load import Load  # noqa: E402
 
 WHOAMI = "/invoke/harness.demo:whoami"
@@ -299,7 +301,7 @@ def failover_resolution(kills: int) -> dict[str, Any]:
             cluster.reset()
             with Load(cluster.topology, Path(tmp), users=4, rate=50.0, duration_s=3.0) as load:
                 time.sleep(1.0)
-                with nemesis.kill("node3") as event:
+                with nemesis.inject(Fault.of(FaultKind.KILL, "node3")) as event:
                     time.sleep(0.5)
             entry = [r for r in load.records if r.endpoint == "entry"]
             offset = statistics.median(r.start_wall - r.start_mono for r in entry)

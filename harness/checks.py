@@ -1,4 +1,4 @@
-"""The checkers: pure functions of request logs, fault timelines and observations -> Verdict.
+"""The checkers: pure functions of the history (request log, fault timeline, observations) -> Verdict.
 
 Nothing here talks to a cluster, so every check is unit- and property-tested on hand-made
 logs (tests/test_checks.py). Each check names the evidence it needs: without it the verdict
@@ -17,12 +17,11 @@ from dataclasses import dataclass, fields
 
 from scipy.stats import chi2, chisquare
 
-from harness.faults import FaultEvent
-from harness.traffic.log import RequestRecord
+from harness.config import BalancingUnit
+from harness.history.faults import FaultEvent
+from harness.history.observations import Observation
+from harness.history.requests import RequestRecord
 from harness.verdict import Figures, Missing, Verdict, inconclusive, judge
-
-BalancingUnit = str  # "request" (an L7 balancer) or "connection" (an L4 one)
-
 
 # -- C1 balance ------------------------------------------------------------------------------
 
@@ -172,16 +171,13 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
     inside = [r for r in rs if r.end_mono >= fault.start_mono and r.start_mono <= end]
     after = [r for r in rs if r.start_mono > end]
     errors_after = sum(not r.ok for r in after)
-    node, _, link = fault.target.partition("/")
+    node = fault.node
     before = sum(1 for r in rs if r.ok and r.node == node
                  and fault.start_mono - lookback_s <= r.end_mono < fault.start_mono)
-    # Only a fault on the client's path makes a node unreachable; one cut off from the store
-    # may rightly answer what it can until its health check takes it out.
-    unreachable = fault.kind in ("kill", "pause", "restart") or (fault.kind == "down" and link in ("http", "https"))
     applied = fault.applied_mono if fault.applied_mono is not None else fault.start_mono
     healing = fault.healing_mono if fault.healing_mono is not None else fault.end_mono
     who = WhoServed.sort(inside, node, applied, healing)
-    from_dead = [r for r in who.victim_during if unreachable and r.start_mono > applied]
+    from_dead = [r for r in who.victim_during if fault.unreachable and r.start_mono > applied]
     long_waits = [r for r in who.waited if r.duration > max_wait_s]
     errors_in = len(who.failed)
     rate = errors_in / len(inside) if inside else 0.0
@@ -247,17 +243,18 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
 
 # -- C6/C7 no redirect -----------------------------------------------------------------------
 
-def not_redirected(records: Iterable[RequestRecord], failed_node: str, fault: FaultEvent,
+def not_redirected(records: Iterable[RequestRecord], fault: FaultEvent,
                    peer_error_budget: float = 0.0, prop: str = "C6") -> Verdict:
     """Requests addressed to a failed node are never served by another node.
 
-    Everything addressed to `failed_node` must be answered by it or by nobody; during the
+    Everything addressed to the failed node (the fault's) must be answered by it or by nobody; during the
     fault, none of it may succeed (the endpoint refused or errored); requests to the other
     nodes keep succeeding within `peer_error_budget`. Through a cluster entry (when the
     cluster has one for the protocol): once the entry has served sessions on the failed node,
     sessions it serves on another node during the fault are redirected ones.
     """
     assert fault.end_mono is not None
+    failed_node = fault.node
     rs = list(records)
     via_entry = [r for r in rs if r.endpoint == "entry"]
     entry_had_victim = any(r.ok and r.node == failed_node and r.end_mono < fault.start_mono
@@ -583,29 +580,44 @@ def difference(name: str, values: Mapping[str, object]) -> str:
     return f"{name} differs: " + " / ".join(f"{v} on {', '.join(ns)}" for v, ns in by_value.items())
 
 
-def replicated_within(arrivals: Mapping[str, float | None], bound_s: float,
-                      prop: str = "C11") -> Verdict:
-    """A replicated package reached every node within `bound_s` (None: never arrived)."""
+def replicated_within(observations: Iterable[Observation], nodes: Sequence[str], version: str,
+                      published_at: float, bound_s: float, prop: str = "C11") -> Verdict:
+    """A package version published at `published_at` reached every node within `bound_s`:
+    judged from the versions each node reported (`observations`), its first report of
+    `version` being its arrival (none: it never arrived)."""
+    arrivals: dict[str, float | None] = dict.fromkeys(nodes)
+    readings = sorted(observations, key=lambda o: o.at_mono)
+    if not readings or len(arrivals) < 2:
+        return inconclusive(prop, "replication", [Missing(
+            f"{len(readings)} version reports from {len(arrivals)} node(s)",
+            "poll every node for the replicated package")], {"nodes": len(arrivals), "bound_s": bound_s})
+    for o in readings:
+        if o.node in arrivals and arrivals[o.node] is None and str(o.value) == version:
+            arrivals[o.node] = o.at_mono - published_at
     late = {n: t for n, t in arrivals.items() if t is None or t > bound_s}
     slowest = max((t for t in arrivals.values() if t is not None), default=0.0)
     figures: Figures = {"nodes": len(arrivals), "late_or_missing": len(late),
                         "slowest_s": round(slowest, 3), "bound_s": bound_s}
     problems = [f"{n} {'never received it' if t is None else f'received it after {t:.2f} s'}"
                 for n, t in sorted(late.items())]
-    missing = [] if len(arrivals) > 1 else [Missing(
-        f"arrivals on {len(arrivals)} node(s)", "poll every node for the replicated package")]
-    return judge(prop, "replication", problems, missing,
+    return judge(prop, "replication", problems, [],
                  f"replicated to {len(arrivals)} nodes within {slowest:.2f} s", figures)
 
 
 # -- C12 pools, C13 scale --------------------------------------------------------------------
 
-def pool_bounds(samples: Sequence[Mapping[str, int]], pool_size: int, backend_limit: int,
-                refused: int = 0, prop: str = "C12") -> Verdict:
-    """Per-node pools, counted at the back end, never exceed their size, nor the back end's limit.
-
-    `refused` counts samples the back end could not answer because it ran out of connections.
-    """
+def pool_bounds(observations: Iterable[Observation], pool_size: int, backend_limit: int,
+                prop: str = "C12") -> Verdict:
+    """Per-node pools, counted at the back end, never exceed their size, nor the back end's
+    limit. Each round of readings (`Observation.sample`) is one sample of every node; a
+    reading the back end could not answer for want of connections counts as refused."""
+    readings = list(observations)
+    refused = sum(1 for o in readings if o.error)
+    rounds: dict[int, dict[str, int]] = {}
+    for o in readings:
+        if o.error is None and isinstance(o.value, int):
+            rounds.setdefault(o.sample, {})[o.node] = o.value
+    samples = list(rounds.values())
     nodes = sorted({n for s in samples for n in s})
     peak = {n: max(s.get(n, 0) for s in samples) for n in nodes}
     peak_total = max((sum(s.values()) for s in samples), default=0)
@@ -630,9 +642,22 @@ def pool_bounds(samples: Sequence[Mapping[str, int]], pool_size: int, backend_li
                  f"each within its pool of {pool_size}", figures)
 
 
-def scales(before_rps: float, after_rps: float, min_gain: float, new_node_share: float,
-           fair_share: float, tolerance: float = 0.5, prop: str = "C13") -> Verdict:
-    """One more node raises saturated throughput by `min_gain` and takes its share."""
+def throughput(records: Iterable[RequestRecord]) -> float:
+    """Successful requests per second over the time they spanned (0 for fewer than two)."""
+    ok = [r for r in records if r.ok]
+    if len(ok) < 2:
+        return 0.0
+    return len(ok) / (max(r.end_mono for r in ok) - min(r.start_mono for r in ok))
+
+
+def scales(before: Sequence[RequestRecord], after: Sequence[RequestRecord], new_node: str,
+           nodes_before: int, min_gain: float, tolerance: float = 0.5, prop: str = "C13") -> Verdict:
+    """One more node raises saturated throughput by `min_gain` (the saturated loads `before`
+    and `after` it was added) and takes its share of the requests after."""
+    before_rps, after_rps = throughput(before), throughput(after)
+    served = [r for r in after if r.ok]
+    new_node_share = sum(r.node == new_node for r in served) / max(len(served), 1)
+    fair_share = 1 / (nodes_before + 1)
     gain = after_rps / before_rps if before_rps else 0.0
     figures: Figures = {"rps_before": round(before_rps, 1), "rps_after": round(after_rps, 1),
                         "ratio": round(gain, 3), "min_ratio": min_gain,
@@ -654,17 +679,32 @@ def scales(before_rps: float, after_rps: float, min_gain: float, new_node_share:
                  figures)
 
 
-def pool_released_and_refilled(node: str, while_dead: int, after_restart: int, pool_size: int,
-                               prop: str = "C12") -> Verdict:
-    """A killed node's connections are released at the back end; its pool refills on restart."""
-    figures: Figures = {"connections_while_dead": while_dead,
-                        "connections_after_restart": after_restart, "pool_size": pool_size}
+def pool_released_and_refilled(observations: Iterable[Observation], fault: FaultEvent,
+                               pool_size: int, prop: str = "C12") -> Verdict:
+    """A killed node's connections are released at the back end; its pool refills on restart.
+    Judged from the node's connection counts: the last one read while it was down, and the
+    last one read after it came back."""
+    assert fault.end_mono is not None
+    node = fault.node
+    down = fault.applied_mono if fault.applied_mono is not None else fault.start_mono
+    back = fault.healing_mono if fault.healing_mono is not None else fault.end_mono
+    mine = sorted((o for o in observations if o.node == node and o.error is None),
+                  key=lambda o: o.at_mono)
+    while_dead = next((o.value for o in reversed(mine) if down <= o.at_mono <= back), None)
+    after_restart = next((o.value for o in reversed(mine) if o.at_mono >= fault.end_mono), None)
+    figures: Figures = {"connections_while_dead": "not read" if while_dead is None else while_dead,
+                        "connections_after_restart": "not read" if after_restart is None else after_restart,
+                        "pool_size": pool_size}
+    missing = [Missing(f"{node}'s connections were not read {when}",
+                       "read the back end's connections while the node is down and after")
+               for when, value in (("while it was down", while_dead),
+                                   ("after its restart", after_restart)) if value is None]
     problems = []
     if while_dead:
         problems.append(f"the back end still held {while_dead} connections of killed {node}")
-    if after_restart != pool_size:
+    if after_restart is not None and after_restart != pool_size:
         problems.append(f"{node}'s pool holds {after_restart} connections after restart, "
                         f"not {pool_size}")
-    return judge(prop, "pool release and refill", problems, [],
+    return judge(prop, "pool release and refill", problems, missing,
                  f"{node}'s connections were released on kill and refilled to {pool_size}",
                  figures)

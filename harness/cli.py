@@ -33,12 +33,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.cluster import BACKENDS, start_cluster
-from harness.cluster.procs import KEEP_VAR, STATE_ROOT, sweep_stale
+from harness.cluster.backends import BACKENDS, start_cluster
+from harness.cluster.procs import sweep_stale
 from harness.cluster.reference import ReferenceCluster
 from harness.errors import HarnessError
 from harness.mutants import MUTANTS
+from harness.runstate import KEEP_VAR, STATE_ROOT
 from harness.scalability import StepPlan
+from harness.soak.plan import add_soak_options
 
 DEFAULT_ENDPOINTS = Path("reports/endpoints.json")
 UP_PID = STATE_ROOT / "up.pid"
@@ -276,12 +278,13 @@ def cmd_soak(args: argparse.Namespace) -> int:
     from harness.config import load_topology
     from harness.faults import network_engine
     from harness.probe import probe
-    from harness.scenario import Scenario, Thresholds
-    from harness.soak import Soak, SoakPlan, write_report
+    from harness.soak.plan import SoakPlan, option_values
+    from harness.soak.report import write_report
+    from harness.soak.run import Soak
+    from harness.thresholds import Thresholds
+    from harness.world import World
 
-    plan = SoakPlan.from_options(args.minutes, args.seed, args.nemesis, policy=args.policy,
-                                 fault_seconds=args.fault_seconds, quiet_seconds=args.quiet_seconds,
-                                 rate=args.rate, keep_going=args.keep_going, keep_logs=args.keep_run_dir)
+    plan = SoakPlan.from_options(option_values(args), keep_logs=args.keep_run_dir)
     if args.topology is not None:
         topology = load_topology(args.topology, allow_remote=args.allow_remote_targets)
         nodes = topology.node_ids
@@ -317,9 +320,9 @@ def cmd_soak(args: argparse.Namespace) -> int:
             if args.keep_run_dir:
                 say(f"streamed request logs kept in {scratch}")
             cluster.reset()
-            scenario = Scenario(cluster, Thresholds(), Path(scratch), ("soak",),
-                                network_engine(cluster, args.network_faults))
-            result = Soak(scenario, plan, say).run()
+            world = World(cluster, Thresholds(), Path(scratch), ("soak",),
+                          network_engine(cluster, args.network_faults))
+            result = Soak(world, plan, say).run()
             files = write_report(result, args.report_dir)
     except KeyboardInterrupt:
         say("soak interrupted: faults healed, load stopped, cluster stopping")
@@ -405,22 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "schedule), the contract checked per fault window and quiet "
                                     "period, exactly-once at the end. Exit 0 if all passed, 1 if "
                                     "not, 2 on bad input.")
-    so.add_argument("--minutes", type=float, default=30.0, help="how long (default %(default)s)")
-    so.add_argument("--seed", type=int, default=None, help="the schedule's seed (default: drawn and printed)")
-    so.add_argument("--nemesis", default=None, metavar="KIND,...",
-                    help="faults to draw from: kill, pause, restart, cut, latency, timeout, "
-                         "reset_peer, bandwidth (default: kill,pause,restart,cut,latency,reset_peer, "
-                         "those of them the cluster can inject)")
-    so.add_argument("--policy", choices=("serial", "overlap"), default="serial",
-                    help="one fault at a time with quiet periods between (default), or faults "
-                         "that may overlap on different nodes")
-    so.add_argument("--fault-seconds", type=float, default=4.0, help="mean fault length (default %(default)s)")
-    so.add_argument("--quiet-seconds", type=float, default=8.0,
-                    help="least quiet time after a fault (default %(default)s)")
-    so.add_argument("--rate", type=float, default=200.0,
-                    help="HTTP and HTTPS requests per second through the entry (default %(default)s)")
-    so.add_argument("--keep-going", action="store_true",
-                    help="go on after a violating window, to find more (the run still fails)")
+    add_soak_options(so.add_argument)
     so.add_argument("--dry-run", action="store_true", help="print the seed and the schedule; run nothing")
     so.add_argument("--backend", choices=BACKENDS, default="auto",
                     help="where the reference cluster runs (default auto: docker if an engine answers)")

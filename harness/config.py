@@ -30,6 +30,10 @@ PROTOCOLS: tuple[Protocol, ...] = ("http", "https", "ftp", "smtp")
 DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "smtp": 25}
 
 
+BalancingUnit = Literal["request", "connection"]
+"""What a balancer balances: requests (an L7 balancer) or connections (an L4 one)."""
+
+
 class Property(str, Enum):
     """The contract's properties; ids match DESIGN.md and the pytest markers."""
 
@@ -294,7 +298,7 @@ class Topology(_Strict):
     evidence: EvidenceSpec = Field(
         default_factory=EvidenceSpec,
         description="where the evidence lives that client traffic cannot show (C7-C14)")
-    balancing: Literal["auto", "request", "connection"] = Field(
+    balancing: Literal["auto"] | BalancingUnit = Field(
         default="auto",
         description="what the balancer balances: requests (L7), connections (L4), or found out",
     )

@@ -20,6 +20,12 @@ class ConfigurationError(HarnessError):
     """The cluster answered, but not as the topology says it would (login, TLS, identity)."""
 
 
+class NotApplicable(Exception):
+    """This cluster cannot be put to this test as described (a topology field it lacks, a
+    kernel without netem): the pytest adapter skips the scenario with the sentence, which
+    names what would enable it. Neither a verdict nor an error."""
+
+
 class VerdictFailure(AssertionError):
     """A verdict that is not a pass, carrying the verdict itself (`harness.verdict.Verdict`):
     pytest shows it as the verdict, not as a crash with a traceback."""

@@ -34,9 +34,11 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from harness.cluster.procs import STATE_ROOT, start_time
 from harness.commands import render
 from harness.errors import HarnessError
+from harness.fault import KINDS
+from harness.history.faults import FaultKind
+from harness.runstate import STATE_ROOT, owner_alive, owner_tag
 
 TAG_PREFIX = "harness-fault:"
 JOURNALS = STATE_ROOT / "kernel-faults"
@@ -50,17 +52,6 @@ Mode = Literal["drop", "reject"]
 Direction = Literal["both", "in", "out"]
 Role = Literal["listener", "client"]
 Command = list[str]
-
-
-def owner_tag(pid: int | None = None) -> str:
-    """This process as the owner of rules: its pid and start time (a pid alone is reused)."""
-    pid = os.getpid() if pid is None else pid
-    return f"{pid}.{start_time(pid)}"
-
-
-def owner_alive(owner: str) -> bool:
-    pid, _, started = owner.partition(".")
-    return pid.isdigit() and start_time(int(pid)) == started
 
 
 @dataclass(frozen=True)
@@ -178,38 +169,34 @@ def netem(latency_ms: float, jitter_ms: float = 0) -> list[str]:
     return ["netem", "delay", f"{latency_ms:g}ms", *([f"{jitter_ms:g}ms"] if jitter_ms else [])]
 
 
-@dataclass(frozen=True)
-class KernelFault:
-    """What a fault kind is in kernel terms, and what it needs from the kernel."""
-
-    needs: str  # "iptables", "tbf" or "netem"
-    build: Callable[[Scope, str, dict[str, float]], tuple[list[Command], list[Command]]]
+Builder = Callable[[Scope, str, dict[str, float]], tuple[list[Command], list[Command]]]
 
 
-def _partition(mode: Mode) -> KernelFault:
-    return KernelFault("iptables", lambda scope, tag, a: rule_commands(
-        partition_rules(scope, mode, str(a.get("direction", "both")), tag)))  # type: ignore[arg-type]
+def _partition(mode: Mode) -> Builder:
+    return lambda scope, tag, a: rule_commands(
+        partition_rules(scope, mode, str(a.get("direction", "both")), tag))  # type: ignore[arg-type]
 
 
-# The Toxiproxy fault names the scenarios use, as kernel faults: a cut link refuses (as a
-# disabled proxy does), a timeout is a black hole, a reset peer a reset.
-KERNEL_FAULTS: dict[str, KernelFault] = {
-    "cut": _partition("reject"),
-    "reset_peer": _partition("reject"),
-    "timeout": _partition("drop"),
-    "drop": _partition("drop"),
-    "bandwidth": KernelFault("tbf", lambda s, tag, a: shaping_commands(s, tbf(a.get("rate", 1)))),
-    "latency": KernelFault("netem", lambda s, tag, a: shaping_commands(
-        s, netem(a.get("latency", 1000), a.get("jitter", 0)))),
+# The fault kinds in kernel terms (what each needs of the kernel: `harness.fault.KINDS`): a
+# cut link refuses (as a disabled proxy does), a timeout is a black hole, a reset peer a reset.
+BUILDERS: dict[FaultKind, Builder] = {
+    FaultKind.CUT: _partition("reject"),
+    FaultKind.RESET_PEER: _partition("reject"),
+    FaultKind.TIMEOUT: _partition("drop"),
+    FaultKind.BANDWIDTH: lambda s, tag, a: shaping_commands(s, tbf(a.get("rate", 1))),
+    FaultKind.LATENCY: lambda s, tag, a: shaping_commands(s, netem(a.get("latency", 1000),
+                                                                  a.get("jitter", 0))),
 }
+assert set(BUILDERS) == {k for k, spec in KINDS.items() if spec.kernel}, "the vocabulary and the builders agree"
 
 
-def build(kind: str, scope: Scope, tag: str, attributes: dict[str, float]) -> tuple[list[Command], list[Command]]:
+def build(kind: FaultKind, scope: Scope, tag: str, attributes: dict[str, float]
+          ) -> tuple[list[Command], list[Command]]:
     """(apply, heal) for `kind` at `scope`, the rules tagged with `tag`."""
-    if KERNEL_FAULTS[kind].needs != "iptables" and scope.device is None:
+    if KINDS[kind].kernel != "iptables" and scope.device is None:
         raise HarnessError(f"no network device is known for {scope.place.name}, so a "
                            f"{kind} fault cannot be shaped there")
-    return KERNEL_FAULTS[kind].build(scope, tag, attributes)
+    return BUILDERS[kind](scope, tag, attributes)
 
 
 def shell_line(place: Place, command: Command) -> str:
@@ -217,7 +204,7 @@ def shell_line(place: Place, command: Command) -> str:
     return shlex.join(place.argv(command))
 
 
-def planned(kind: str, scope: Scope, tag: str = TAG_PREFIX + "<pid>.<start time>",
+def planned(kind: FaultKind, scope: Scope, tag: str = TAG_PREFIX + "<pid>.<start time>",
             **attributes: float) -> tuple[list[str], list[str]]:
     """The shell lines that would apply and heal `kind` at `scope` (nothing runs)."""
     apply, heal = build(kind, scope, tag, attributes)
@@ -353,22 +340,22 @@ class KernelFaults:
         return cls()
 
     @staticmethod
-    def missing(kind: str, place: Place = HERE) -> str | None:
+    def missing(kind: FaultKind, place: Place = HERE) -> str | None:
         """Why `kind` cannot be injected at `place` (a sentence), or None."""
-        fault = KERNEL_FAULTS.get(kind)
-        if fault is None:
+        needs = KINDS[kind].kernel
+        if needs is None:
             return f"the kernel engine has no {kind} fault (it needs Toxiproxy)"
         if place.local and not privileged():
             return "kernel network faults need root or CAP_NET_ADMIN"
-        tool = "iptables" if fault.needs == "iptables" else "tc"
+        tool = "iptables" if needs == "iptables" else "tc"
         if place.local and shutil.which(tool) is None:
             return f"`{tool}` is not installed here (scripts/setup.sh installs it)"
-        if not kernel_supports(fault.needs, place):
-            return f"this kernel has no {fault.needs} (a {kind} fault needs it)"
+        if not kernel_supports(needs, place):
+            return f"this kernel has no {needs} (a {kind} fault needs it)"
         return None
 
     @contextlib.contextmanager
-    def applied(self, kind: str, scope: Scope, **attributes: float) -> Iterator[list[str]]:
+    def applied(self, kind: FaultKind, scope: Scope, **attributes: float) -> Iterator[list[str]]:
         """The fault in force for the body; yields the commands that applied it."""
         apply, heal = build(kind, scope, self.tag, attributes)
         entry = self.journal.add(scope.place, heal)

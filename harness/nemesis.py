@@ -17,28 +17,11 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
+from harness.fault import NEMESES, NETWORK_FAULTS, WEB_LINKS, Fault
+from harness.history.faults import FaultKind
+
 Policy = Literal["serial", "overlap"]
 POLICIES: tuple[Policy, ...] = ("serial", "overlap")
-
-NODE_FAULTS = ("kill", "pause", "restart")
-"""Faults that take the whole node away: every protocol's traffic to it fails."""
-NETWORK_FAULTS = ("cut", "latency", "timeout", "reset_peer", "bandwidth")
-"""Faults on one of a node's links (HTTP or HTTPS, drawn per fault)."""
-NEMESES = NODE_FAULTS + NETWORK_FAULTS
-DEFAULT_NEMESIS = ("kill", "pause", "restart", "cut", "latency", "reset_peer")
-"""What a soak injects unless told (`--nemesis`): those of them the cluster can inject."""
-LINKS = ("http", "https")
-
-TOXIC_ATTRIBUTES: dict[str, dict[str, int]] = {
-    "latency": {"latency": 3000, "jitter": 100},
-    "timeout": {"timeout": 0},
-    "reset_peer": {"timeout": 0},
-    "bandwidth": {"rate": 1},
-    "slicer": {"average_size": 16, "size_variation": 8, "delay": 20000},
-    "limit_data": {"bytes": 64},
-}
-"""How hard each network fault hits (Toxiproxy's toxic attributes; the kernel engine reads
-`rate`): hard enough that a balancer that does not route around the node fails C4."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +30,7 @@ class PlannedFault:
     started, for `seconds` (a restart takes as long as the node takes: 0 planned)."""
 
     at: float
-    kind: str
+    kind: FaultKind
     node: str
     seconds: float
     link: str | None = None
@@ -55,6 +38,10 @@ class PlannedFault:
     @property
     def until(self) -> float:
         return self.at + self.seconds
+
+    @property
+    def fault(self) -> Fault:
+        return Fault.of(self.kind, self.node, self.link, self.seconds)
 
     def __str__(self) -> str:
         where = f"{self.node}/{self.link}" if self.link else self.node
@@ -65,7 +52,7 @@ def unknown_nemeses(kinds: tuple[str, ...]) -> list[str]:
     return [k for k in kinds if k not in NEMESES]
 
 
-def schedule(seed: int, kinds: tuple[str, ...], nodes: list[str], duration_s: float,
+def schedule(seed: int, kinds: tuple[FaultKind, ...], nodes: list[str], duration_s: float,
              fault_s: float, quiet_s: float, policy: Policy = "serial") -> list[PlannedFault]:
     """The faults of a soak of `duration_s`, in start order. Every fault ends at least
     `quiet_s` before the end (the cluster recovers in view of the checks). Lengths vary from
@@ -76,9 +63,9 @@ def schedule(seed: int, kinds: tuple[str, ...], nodes: list[str], duration_s: fl
     faults: list[PlannedFault] = []
     t = quiet_s
     while True:
-        kind = rng.choice(kinds)
-        seconds = 0.0 if kind == "restart" else round(fault_s * rng.uniform(0.5, 1.5), 1)
-        link = rng.choice(LINKS) if kind in NETWORK_FAULTS else None
+        kind = FaultKind(rng.choice(kinds))
+        seconds = 0.0 if kind == FaultKind.RESTART else round(fault_s * rng.uniform(0.5, 1.5), 1)
+        link = rng.choice(WEB_LINKS) if kind in NETWORK_FAULTS else None
         if policy == "serial":
             at = round(t, 1)
             node = rng.choice(nodes)

@@ -1,9 +1,10 @@
 """The pytest entry: options, thresholds, fixtures and Allure wiring for `pytest scenarios/`.
 
 `conftest.py` only names this plugin. A scenario asks for the `scenario` fixture and gets a
-`harness.scenario.Scenario` on a healed cluster: a fault injector, clients writing one request
-log, the topology's evidence, and a `check` that files the verdict's figures in Allure and
-fails unless it passed. After each scenario the request log, the timeline plot, node logs and
+`harness.world.World` on a healed cluster: a fault injector, clients writing one request log,
+the topology's evidence, and a `check` that files the verdict's figures in Allure and fails
+unless it passed. This module is the adapter between that world and pytest: options,
+fixtures, the skip a `NotApplicable` becomes, verdicts shown as verdicts, Allure. After each scenario the request log, the timeline plot, node logs and
 the balancer and Toxiproxy configuration are attached. On an external cluster, `harness
 probe` runs first: its warnings are printed, and any problem (known to be wrong) stops the
 session.
@@ -17,25 +18,29 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import allure
 import pytest
 
 from harness import kernel, report
-from harness.cluster import Cluster, start_cluster
-from harness.cluster.procs import KEEP_VAR
+from harness.cluster import Cluster
+from harness.cluster.backends import start_cluster
 from harness.config import load_topology
-from harness.errors import HarnessError, VerdictFailure
+from harness.errors import HarnessError, NotApplicable, VerdictFailure
 from harness.faults import network_engine
 from harness.kernel import KernelFaults
 from harness.mutants import MUTANTS, get_mutant
-from harness.scenario import THRESHOLD_HELP, Scenario, Thresholds
-from harness.soak import SoakPlan
+from harness.runstate import KEEP_VAR
+from harness.soak.plan import SoakPlan, add_soak_options, option_values
+from harness.thresholds import Thresholds
 from harness.verdict import Verdict
+from harness.world import AttachmentKind, World
 
+SOAK_PREFIX = "--soak-"
 # pytest marker -> the properties it covers (a scenario is skipped if none is claimed)
 MARKER_PROPERTIES: dict[str, tuple[str, ...]] = {
     "lb": ("C1",), "failover": ("C2", "C3"), "network": ("C4",), "rejoin": ("C5",),
@@ -70,23 +75,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "certificates) after the run, until the next run starts")
     group.addoption("--show-fault-commands", action="store_true",
                     help="print every kernel fault command (and its undo) as it runs")
-    group.addoption("--soak-minutes", type=float, default=0.0, metavar="M",
-                    help="run the soak scenario (-m soak) for M minutes; 0 (default) skips it")
-    group.addoption("--soak-seed", type=int, default=None, metavar="S",
-                    help="the soak's nemesis seed (default: drawn, and printed)")
-    group.addoption("--soak-nemesis", default=None, metavar="KIND,...",
-                    help="faults the soak draws from (see `harness soak --help`)")
-    group.addoption("--soak-policy", default="serial", choices=("serial", "overlap"),
-                    help="one fault at a time (default) or overlapping faults on different nodes")
-    group.addoption("--soak-rate", type=float, default=200.0, metavar="R",
-                    help="HTTP and HTTPS requests per second through the entry during the soak")
-    group.addoption("--keep-going", action="store_true",
-                    help="the soak goes on after a violating window, to find more")
-    for f in fields(Thresholds):
-        kind = float if f.default is None else type(f.default)  # None: a bound not set
-        default = "not set" if f.default is None else f.default
-        group.addoption(Thresholds.option(f.name), type=kind, default=f.default,
-                        metavar="X", help=f"{THRESHOLD_HELP[f.name]} (default {default})")
+    add_soak_options(group.addoption, SOAK_PREFIX, defaults={"minutes": 0.0}, helps={
+        "minutes": "run the soak scenario (-m soak) for M minutes; 0 (default) skips it"})
+    for option, kind, default, text in Thresholds.options():
+        shown = "not set" if default is None else default
+        group.addoption(option, type=kind, default=default, metavar="X",
+                        help=f"{text} (default {shown})")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -98,12 +92,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("nodes") < 2 and config.getoption("topology") is None:
         raise pytest.UsageError("--nodes must be at least 2 for a cluster to fail over")
     if config.getoption("soak_minutes"):
-        opts = config.option
         try:
             config.stash[_soak_plan] = SoakPlan.from_options(
-                opts.soak_minutes, opts.soak_seed, opts.soak_nemesis, "--soak-",
-                policy=opts.soak_policy, rate=opts.soak_rate, keep_going=opts.keep_going,
-                keep_logs=opts.keep_run_dir)
+                option_values(config.option, SOAK_PREFIX), SOAK_PREFIX,
+                keep_logs=config.option.keep_run_dir)
         except HarnessError as e:
             raise pytest.UsageError(str(e)) from None
     victim = config.getoption("victim")
@@ -176,7 +168,7 @@ def _evidence_note(item: pytest.Item) -> str:
     if results:
         lines.append(f"  report: Allure results in {results} (`harness report {results}` "
                      "renders them)")
-    if isinstance(world, Scenario):
+    if isinstance(world, World):
         lines.append(f"  evidence: {world.directory} (requests.jsonl, timeline.png)")
     return "\n".join(lines)
 
@@ -190,7 +182,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def victim(request: pytest.FixtureRequest) -> str:
-    """`busiest` or the node id given with --victim; see `Scenario.pick_victim`."""
+    """`busiest` or the node id given with --victim; see `World.pick_victim`."""
     return request.config.getoption("victim")
 
 
@@ -218,6 +210,38 @@ def _claimed_skip(item: pytest.Item, cluster: Cluster) -> str | None:
 def thresholds(request: pytest.FixtureRequest) -> Thresholds:
     return Thresholds(**{f.name: request.config.getoption(Thresholds.option(f.name))
                          for f in fields(Thresholds)})
+
+
+class AllureReporter:
+    """A world's steps, figures and evidence as Allure's steps, parameters and attachments."""
+
+    KINDS = {"text": allure.attachment_type.TEXT, "json": allure.attachment_type.JSON}
+    BY_SUFFIX = {".png": allure.attachment_type.PNG, ".json": allure.attachment_type.JSON,
+                 ".jsonl": allure.attachment_type.JSON, ".csv": allure.attachment_type.CSV,
+                 ".txt": allure.attachment_type.TEXT}
+
+    def step(self, title: str) -> AbstractContextManager[object]:
+        return allure.step(title)
+
+    def parameter(self, name: str, value: object) -> None:
+        allure.dynamic.parameter(name, value)
+
+    def attach(self, name: str, text: str, kind: AttachmentKind = "text") -> None:
+        allure.attach(text, name=name, attachment_type=self.KINDS[kind])
+
+    def attach_file(self, name: str, path: Path) -> None:
+        allure.attach.file(str(path), name=name, attachment_type=self.BY_SUFFIX.get(path.suffix),
+                           extension=path.name.split(".", 1)[-1])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """What a world cannot do with this cluster (`NotApplicable`) is a skip, with its
+    sentence naming what would enable it."""
+    try:
+        return (yield)
+    except NotApplicable as e:
+        pytest.skip(str(e))
 
 
 @pytest.fixture(scope="session")
@@ -306,21 +330,21 @@ def _label_by_property(item: pytest.Item, config: pytest.Config) -> None:
 
 
 def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thresholds,
-              tmp_path: Path) -> Iterator[Scenario]:
+              tmp_path: Path) -> Iterator[World]:
     _label_by_property(request.node, request.config)
     reason = _claimed_skip(request.node, cluster)
     if reason:
         pytest.skip(reason)
-    world = Scenario(cluster, thresholds, tmp_path, _properties(request.node),
-                     network_engine(cluster, request.config.getoption("network_faults"),
-                                    _kernel_engine(request.config)))
+    world = World(cluster, thresholds, tmp_path, _properties(request.node),
+                  network_engine(cluster, request.config.getoption("network_faults"),
+                                 _kernel_engine(request.config)), AllureReporter())
     with allure.step("cluster healed and reset"):
         cluster.reset()
         world.await_recovery()
     try:
         yield world
     finally:
-        world.attach_evidence(request.node.name)
+        world.report_evidence(request.node.name)
 
 
 def _kernel_engine(config: pytest.Config) -> KernelFaults:
@@ -358,14 +382,14 @@ def _terminal(config: pytest.Config) -> Callable[[str], None]:
 
 @pytest.fixture
 def scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thresholds,
-             tmp_path: Path) -> Iterator[Scenario]:
+             tmp_path: Path) -> Iterator[World]:
     """A scenario on the session's cluster, healed and reset first."""
     yield from _scenario(request, cluster, thresholds, tmp_path)
 
 
 @pytest.fixture
 def own_cluster_scenario(request: pytest.FixtureRequest, cluster_factory: Callable[..., Cluster],
-                         thresholds: Thresholds, tmp_path: Path) -> Iterator[Scenario]:
+                         thresholds: Thresholds, tmp_path: Path) -> Iterator[World]:
     """A scenario on a cluster of its own, for scenarios that change the membership (C13);
     on an external cluster, the cluster itself (a node is added to it and removed again)."""
     if request.config.getoption("topology"):

@@ -36,8 +36,10 @@ from harness.commandline import guess
 from harness.config import DEFAULT_PORTS, PROTOCOLS, Protocol, Topology
 from harness.errors import HarnessError
 from harness.evidence import Source
+from harness.fault import KINDS
+from harness.history.faults import FaultKind
+from harness.history.requests import RequestLog, RequestRecord
 from harness.traffic.clients import ENTRY, FtpClient, HttpClient, SmtpClient
-from harness.traffic.log import RequestLog, RequestRecord
 
 CONTROL_ACTIONS = ("kill", "pause", "resume", "restart")
 # Evidence sources the scenarios only read: a GET request or a glob among them is probed.
@@ -219,7 +221,7 @@ def _toxiproxy(topology: Topology) -> list[str]:
         return []
     from urllib.parse import urlsplit
 
-    from harness.cluster.toxiproxy import ToxiproxyApi
+    from harness.toxiproxy import ToxiproxyApi
 
     parts = urlsplit(topology.toxiproxy)
     api = ToxiproxyApi(parts.hostname or "", parts.port or 8474)
@@ -348,9 +350,8 @@ def probe(topology: Topology) -> ProbeResult:
     return ProbeResult(rows, control, problems, warnings)
 
 
-# The kernel faults a listing shows; `reset_peer` is `cut`'s rule and `drop` `timeout`'s.
-LISTED_FAULTS = {"cut": "refused: REJECT with a TCP reset", "timeout": "black hole: DROP",
-                 "bandwidth": "tbf at 1 KB/s", "latency": "netem, 1 s"}
+# The kernel faults a listing shows (`reset_peer` is `cut`'s rule): one of each kind of rule.
+LISTED_FAULTS = (FaultKind.CUT, FaultKind.TIMEOUT, FaultKind.BANDWIDTH, FaultKind.LATENCY)
 
 
 def fault_commands(topology: Topology, log: Path) -> str:
@@ -371,11 +372,12 @@ def fault_commands(topology: Topology, log: Path) -> str:
                 lines.append(f"{node.id} {link}: needs `{e.field}` for kernel faults")
                 continue
             lines.append(f"{node.id} {link} (on {scope.place.name}):")
-            for kind, what in LISTED_FAULTS.items():
-                if kind in ("bandwidth", "latency") and scope.device is None:
+            for kind in LISTED_FAULTS:
+                spec = KINDS[kind]
+                if spec.kernel != "iptables" and scope.device is None:
                     lines.append(f"  {kind}: needs `{scope.device_field}`")
                     continue
-                apply, heal = planned(kind, scope, rate=1, latency=1000)
-                lines += [f"  {kind} ({what})"] + [f"    apply: {c}" for c in apply] + \
-                    [f"    heal:  {c}" for c in heal]
+                apply, heal = planned(kind, scope, **spec.attributes)
+                lines += [f"  {kind} ({spec.summary}; {spec.kernel})"] + \
+                    [f"    apply: {c}" for c in apply] + [f"    heal:  {c}" for c in heal]
     return "\n".join(lines)

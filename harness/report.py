@@ -18,8 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from harness.faults import FaultEvent  # noqa: E402
-from harness.traffic.log import RequestRecord  # noqa: E402
+from harness.history.faults import FaultEvent  # noqa: E402
+from harness.history.requests import RequestRecord  # noqa: E402
 
 # Matched by the exception's class name, which Allure's message starts with. Allure 3 puts a
 # result in every category that matches, so the last one excludes the three before it.

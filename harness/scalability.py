@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import start_cluster
+from harness.cluster.backends import start_cluster
 from harness.errors import HarnessError
 
 ROOT = Path(__file__).resolve().parents[1]

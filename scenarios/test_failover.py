@@ -7,10 +7,10 @@ import pytest
 @pytest.mark.failover
 @pytest.mark.parametrize("fault", ["kill", "pause", "cut"])
 def test_requests_fail_over_when_a_node_fails(scenario, web_protocol, fault, victim):
-    options = {"link": web_protocol} if fault == "cut" else {}
-    scenario.require_fault(fault, **options)
+    link = web_protocol if fault == "cut" else None  # a cut takes the node's web link away
+    scenario.require_fault(fault, link)
     with scenario.load_through_fault(protocol=web_protocol) as load:
         node = scenario.pick_victim(load, victim)
-        with scenario.fault(fault, node, **options) as event:
+        with scenario.fault(fault, node, link) as event:
             scenario.hold()
     scenario.check(scenario.failover_verdict(event, prop="C3" if web_protocol == "https" else "C2"))

@@ -10,6 +10,7 @@ from harness import checks
 from harness.errors import ConfigurationError
 
 POLL_S = 0.05
+VERSION = "package version"
 
 
 @pytest.mark.packages
@@ -32,19 +33,18 @@ def test_a_replicated_package_reaches_every_node(scenario):
     spec = scenario.require_evidence("replication")
     t = scenario.thresholds
     version = f"1.1.{uuid.uuid4().int % 10_000}"
-    start = time.monotonic()
+    published_at = time.monotonic()
     scenario.evidence.act(spec.publish, "replication.publish", scenario.nodes[0], version=version)
-    arrivals: dict[str, float | None] = dict.fromkeys(scenario.nodes)
-    found_anywhere = False  # a version path no node ever answers is a wrong path, not a verdict
-    deadline = start + 2 * t.replication_bound
-    while None in arrivals.values() and time.monotonic() < deadline:
-        for node in [n for n, at in arrivals.items() if at is None]:
-            got = scenario.evidence.fetch(spec.version, "replication.version", node, missing_ok=True)
-            found_anywhere |= got is not None
-            if str(got) == version:
-                arrivals[node] = time.monotonic() - start
+    waiting = list(scenario.nodes)
+    deadline = published_at + 2 * t.replication_bound
+    while waiting and time.monotonic() < deadline:
+        read = scenario.observe(spec.version, "replication.version", VERSION, waiting,
+                                missing_ok=True)
+        waiting = [n for n in waiting if str(read.get(n)) != version]
         time.sleep(POLL_S)
-    if not found_anywhere:
+    if all(o.value is None for o in scenario.observations.of(VERSION)):
+        # a version path no node ever answers is a wrong path, not a verdict
         raise ConfigurationError(f"evidence.replication.version never answered "
                                  f"{spec.version.json_path!r} on any node")
-    scenario.check(checks.replicated_within(arrivals, t.replication_bound))
+    scenario.check(checks.replicated_within(scenario.observations.of(VERSION), scenario.nodes,
+                                            version, published_at, t.replication_bound))

@@ -17,4 +17,5 @@ def test_restarted_node_rejoins_and_takes_its_share(scenario, victim):
         with scenario.fault("kill", node) as event:  # leaving the block restarts it
             scenario.hold()
         scenario.load_until_rejoin_judgeable(load, node, event.end_mono)
-    scenario.check(scenario.rejoin_verdict(scenario.log.records, node, event.end_mono, unit))
+    scenario.check(scenario.judge.rejoin(scenario.log.records, node, event.end_mono,
+                                         scenario.nodes, unit))

@@ -15,13 +15,6 @@ SATURATE = {"users": 40, "rate": 100.0}
 STEP_S = 4.0
 
 
-def _throughput(records) -> float:
-    ok = [r for r in records if r.ok]
-    if len(ok) < 2:
-        return 0.0
-    return len(ok) / (max(r.end_mono for r in ok) - min(r.start_mono for r in ok))
-
-
 @pytest.mark.scale
 @pytest.mark.http
 def test_one_more_node_adds_capacity(own_cluster_scenario):
@@ -41,8 +34,5 @@ def test_one_more_node_adds_capacity(own_cluster_scenario):
             pass
     finally:
         scenario.cluster.remove_node(new_node)  # leave the cluster as it was found
-    served = [r for r in after.records if r.ok]
-    share = sum(r.node == new_node for r in served) / max(len(served), 1)
-    scenario.check(checks.scales(_throughput(before.records), _throughput(after.records),
-                                 scenario.thresholds.min_scale_ratio, share,
-                                 fair_share=1 / (nodes_before + 1)))
+    scenario.check(checks.scales(before.records, after.records, new_node, nodes_before,
+                                 scenario.thresholds.min_scale_ratio))

@@ -14,7 +14,9 @@ import requests
 from harness.cluster.docker import DockerCluster
 from harness.cluster.local import LocalCluster
 from harness.config import host_port
+from harness.fault import Fault
 from harness.faults import FaultInjector, network_engine
+from harness.history.faults import FaultKind
 
 pytestmark = pytest.mark.cluster
 WHOAMI = "/invoke/harness.demo:whoami"
@@ -53,7 +55,8 @@ def test_nodes_answer_ftp_and_smtp_themselves(cluster):
 
 @pytest.mark.parametrize("engine", ["toxiproxy", "kernel"])
 def test_a_cut_link_takes_the_node_out_of_rotation_and_healing_brings_it_back(cluster, engine):
-    with FaultInjector(cluster).network(network_engine(cluster, engine), "cut", "node2", "http"):
+    with FaultInjector(cluster).inject(Fault.of(FaultKind.CUT, "node2", "http"),
+                                       network_engine(cluster, engine)):
         deadline = time.monotonic() + 5  # health checks 200 ms apart; two failures take it out
         while "node2" in (answered := served_by(cluster)) and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import checks
-from harness.faults import FaultEvent
-from harness.traffic.log import RequestRecord
+from harness.history.faults import FaultEvent, FaultKind
+from harness.history.observations import Observation
+from harness.history.requests import RequestRecord
 
 NODES = ["n1", "n2", "n3"]
 
@@ -23,7 +24,8 @@ def rec(t, node="n1", ok=True, endpoint="entry", key=None, redirects=(), error=N
 
 
 def fault(kind="kill", target="n3", start=10.0, end=12.0):
-    return FaultEvent(kind, target, start, start, end, end)
+    node, _, link = target.partition("/")
+    return FaultEvent(FaultKind(kind), node, link or None, start, start, end, end)
 
 
 def round_robin(n, nodes=NODES, start=0.0, step=0.01):
@@ -206,34 +208,35 @@ def test_failover_never_passes_on_too_few_requests_in_the_window(n):
 def test_not_redirected_passes_when_the_failed_node_only_errors():
     log = [rec(11, None, ok=False, endpoint="n1", protocol="ftp"),
            rec(11.1, "n2", endpoint="n2", protocol="ftp"), rec(9, "n1", endpoint="n1")]
-    assert checks.not_redirected(log, "n1", fault(target="n1"), prop="C6").passed
+    assert checks.not_redirected(log, fault(target="n1"), prop="C6").passed
 
 
 def test_not_redirected_fails_when_a_peer_answers_for_the_failed_node():
     log = [rec(11, "n2", endpoint="n1", protocol="ftp")]
-    verdict = checks.not_redirected(log, "n1", fault(target="n1"), prop="C6")
+    verdict = checks.not_redirected(log, fault(target="n1"), prop="C6")
     assert not verdict.passed and "answered by another node (n2)" in verdict.explanation
 
 
 def test_not_redirected_fails_when_nothing_was_addressed_or_peers_fail():
-    verdict = checks.not_redirected([rec(9, "n1", endpoint="n1")], "n1", fault(target="n1"))
+    verdict = checks.not_redirected([rec(9, "n1", endpoint="n1")], fault(target="n1"))
     assert verdict.outcome == "inconclusive" and "nothing was addressed" in verdict.explanation
     log = [rec(11, None, ok=False, endpoint="n1"), rec(11, None, ok=False, endpoint="n2")]
-    assert "other nodes failed" in checks.not_redirected(log, "n1", fault(target="n1")).explanation
+    assert "other nodes failed" in checks.not_redirected(log, fault(target="n1")).explanation
 
 
 def test_not_redirected_counts_what_was_addressed_while_down_even_if_it_errored_after():
     """A paused node: a session opened while it was down times out after the fault ended;
     a node restarted while the fault heals serves again before the fault's end: neither is a
     redirect, and the first is evidence."""
-    pause = FaultEvent("pause", "n1", 10.0, 10.0, 12.0, 12.0, applied_mono=10.1, healing_mono=11.5)
+    pause = FaultEvent(FaultKind.PAUSE, "n1", None, 10.0, 10.0, 12.0, 12.0, applied_mono=10.1,
+                       healing_mono=11.5)
     timed_out = rec(11, None, ok=False, endpoint="n1", protocol="ftp", duration=5.0)
-    assert checks.not_redirected([timed_out], "n1", pause, prop="C6").passed
+    assert checks.not_redirected([timed_out], pause, prop="C6").passed
     back = rec(11.6, "n1", endpoint="n1", protocol="ftp", duration=0.1)
-    assert checks.not_redirected([timed_out, back], "n1", pause, prop="C6").passed
+    assert checks.not_redirected([timed_out, back], pause, prop="C6").passed
     served_while_down = rec(10.5, "n1", endpoint="n1", protocol="ftp", duration=0.1)
     assert "succeeded while it was down" in checks.not_redirected(
-        [served_while_down], "n1", pause, prop="C6").explanation
+        [served_while_down], pause, prop="C6").explanation
 
 
 # -- redirect and admin ------------------------------------------------------------------
@@ -366,35 +369,66 @@ def test_identical_names_every_nodes_value_of_each_differing_field():
     assert verdict.figures["differing_fields"] == "connections,packages,server_version"
 
 
-def test_replicated_within():
-    assert checks.replicated_within({"n1": 0.1, "n2": 0.5}, 1.0).passed
-    assert "n2 never received it" in checks.replicated_within({"n1": 0.1, "n2": None}, 1.0).explanation
+def seen(what, readings, sample=0):
+    """Observations of `what`: (node, value, at) each; value "refused" for a failed reading."""
+    return [Observation(what, n, None if v == "refused" else v, at, sample,
+                        "refused" if v == "refused" else None) for n, v, at in readings]
 
 
-def test_pool_bounds():
-    assert checks.pool_bounds([{"n1": 4, "n2": 4}], 4, 64).passed
-    assert "held up to 9" in checks.pool_bounds([{"n1": 9, "n2": 4}], 4, 64).explanation
-    assert "exceeds the back end's limit" in checks.pool_bounds([{"n1": 4, "n2": 4}], 4, 7).explanation
-    assert "refused" in checks.pool_bounds([{"n1": 4}], 4, 64, refused=1).explanation
-    assert checks.pool_released_and_refilled("n1", 0, 4, 4).passed
-    assert not checks.pool_released_and_refilled("n1", 2, 4, 4).passed
+def test_replicated_within_judges_the_versions_each_node_reported():
+    reports = seen("version", [("n1", "1.0", 10.0), ("n1", "1.1", 10.1), ("n2", "1.0", 10.2),
+                               ("n2", "1.1", 10.5)])
+    verdict = checks.replicated_within(reports, ["n1", "n2"], "1.1", 10.0, 1.0)
+    assert verdict.passed and verdict.figures["slowest_s"] == 0.5
+    never = checks.replicated_within(reports[:3], ["n1", "n2"], "1.1", 10.0, 1.0)
+    assert "n2 never received it" in never.explanation
 
 
-def test_scales():
-    assert checks.scales(100, 150, 1.2, 0.33, 1 / 3).passed
-    assert checks.scales(100, 101, 1.2, 0.0, 1 / 3).outcome == "violated"
-    assert checks.scales(0, 101, 1.2, 0.3, 1 / 3).outcome == "inconclusive"
+def test_pool_bounds_from_rounds_of_readings():
+    def rounds(*samples):
+        return [o for i, s in enumerate(samples) for o in seen("c", [(n, v, i) for n, v in s.items()], i)]
+
+    assert checks.pool_bounds(rounds({"n1": 4, "n2": 4}), 4, 64).passed
+    assert "held up to 9" in checks.pool_bounds(rounds({"n1": 9, "n2": 4}), 4, 64).explanation
+    assert "exceeds the back end's limit" in checks.pool_bounds(rounds({"n1": 4, "n2": 4}), 4, 7).explanation
+    refused = checks.pool_bounds(rounds({"n1": 4}, {"n1": "refused"}), 4, 64)
+    assert "refused 1 connection counts" in refused.explanation
+    assert checks.pool_bounds(rounds({"n1": 4, "n2": 3}, {"n1": 4, "n2": 4}), 4, 64).figures["peak_total"] == 8
+
+
+def test_a_killed_nodes_pool_from_the_counts_read_while_down_and_after():
+    kill = FaultEvent(FaultKind.KILL, "n1", None, 10.0, 10.0, 12.0, 13.0, applied_mono=10.1,
+                      healing_mono=12.0)
+    released = seen("c", [("n1", 4, 9.0), ("n1", 2, 10.5), ("n1", 0, 11.0), ("n1", 4, 14.0)])
+    assert checks.pool_released_and_refilled(released, kill, 4).passed
+    held = seen("c", [("n1", 2, 11.0), ("n1", 4, 14.0)])
+    assert "still held 2 connections" in checks.pool_released_and_refilled(held, kill, 4).explanation
+    empty = seen("c", [("n1", 0, 11.0), ("n1", 1, 14.0)])
+    assert "holds 1 connections after restart" in checks.pool_released_and_refilled(empty, kill, 4).explanation
+    unread = checks.pool_released_and_refilled(seen("c", [("n1", 0, 11.0)]), kill, 4)
+    assert unread.outcome == "inconclusive" and "after its restart" in unread.explanation
+
+
+def test_scales_from_the_saturated_loads_before_and_after():
+    before = [rec(i * 0.01, NODES[i % 2]) for i in range(200)]  # 100 req/s on 2 nodes
+    after = [rec(i * 0.0066, NODES[i % 3]) for i in range(300)]  # 150 req/s on 3
+    verdict = checks.scales(before, after, "n3", 2, 1.2)
+    assert verdict.passed and 1.45 < verdict.figures["ratio"] < 1.55
+    assert verdict.figures["new_node_share"] == pytest.approx(1 / 3, abs=0.01)
+    ignored = [rec(i * 0.0099, NODES[i % 2]) for i in range(200)]
+    assert checks.scales(before, ignored, "n3", 2, 1.2).outcome == "violated"
+    assert checks.scales([], after, "n3", 2, 1.2).outcome == "inconclusive"
 
 
 @pytest.mark.parametrize("verdict", [
-    checks.not_redirected([], "n1", fault(target="n1")),
+    checks.not_redirected([], fault(target="n1")),
     checks.redirected([], ["n1"], ["n2"]),
     checks.runs_where_addressed([]),
     checks.state_continuity([], {"k": "v"}),
     checks.session_continuity([]),
     checks.exactly_once([], [], "mail"),
     checks.identical({"n1": {"a": 1}}),
-    checks.replicated_within({}, 1.0),
+    checks.replicated_within([], ["n1"], "1", 0.0, 1.0),
     checks.pool_bounds([], 4, 64),
     checks.rejoined([], "n1", 0.0, 1.0, NODES),
     checks.balance([], NODES),

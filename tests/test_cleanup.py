@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster.procs import LABEL_VAR, recorded_alive, sweep_stale
+from harness.cluster.procs import recorded_alive, sweep_stale
+from harness.runstate import LABEL_VAR
 
 pytestmark = pytest.mark.cluster
 HARNESS = [sys.executable, "-m", "harness.cli"]
@@ -77,7 +78,7 @@ def test_harness_down_leaves_nothing_behind(tmp_path):
 
 def test_a_run_directory_is_kept_only_when_asked(tmp_path, monkeypatch):
     from harness.cluster.local import LocalCluster
-    from harness.cluster.procs import KEEP_VAR
+    from harness.runstate import KEEP_VAR
 
     monkeypatch.setenv(KEEP_VAR, "1")
     with LocalCluster(2) as cluster:

@@ -15,8 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import kernel
-from harness.kernel import (HERE, KERNEL_FAULTS, TAG_PREFIX, Journal, Place, Scope, owner_tag,
-                            partition_rules, rule_commands, shaping_commands, stale_host_rules)
+from harness.fault import KINDS
+from harness.history.faults import FaultKind
+from harness.kernel import (BUILDERS, HERE, TAG_PREFIX, Journal, Place, Scope, partition_rules,
+                            rule_commands, shaping_commands, stale_host_rules)
+from harness.runstate import owner_tag
 
 addresses = st.ip_addresses(v=4).map(str)
 scopes = st.builds(Scope, place=st.just(HERE), port=st.integers(1, 65535),
@@ -73,11 +76,11 @@ def test_a_template_place_gets_the_command_quoted_once():
     assert kernel.in_namespace_of(42, "c").argv(["tc"]) == ["nsenter", "-t", "42", "-n", "tc"]
 
 
-def test_the_toxiproxy_names_map_to_kernel_faults():
-    assert KERNEL_FAULTS["cut"].needs == KERNEL_FAULTS["timeout"].needs == "iptables"
-    assert KERNEL_FAULTS["bandwidth"].needs == "tbf" and KERNEL_FAULTS["latency"].needs == "netem"
-    assert "slicer" not in KERNEL_FAULTS
-    assert "needs Toxiproxy" in kernel.KernelFaults.missing("slicer")
+def test_the_vocabulary_says_what_the_kernel_needs_for_each_fault_and_it_builds_those():
+    assert KINDS[FaultKind.CUT].kernel == KINDS[FaultKind.TIMEOUT].kernel == "iptables"
+    assert KINDS[FaultKind.BANDWIDTH].kernel == "tbf" and KINDS[FaultKind.LATENCY].kernel == "netem"
+    assert KINDS[FaultKind.SLICER].kernel is None and FaultKind.SLICER not in BUILDERS
+    assert "needs Toxiproxy" in kernel.KernelFaults.missing(FaultKind.SLICER)
 
 
 def test_without_the_right_to_change_the_network_every_kernel_fault_says_so(monkeypatch):
@@ -105,7 +108,8 @@ def test_a_dead_process_journal_is_replayed_once(tmp_path):
     marker = tmp_path / "healed"
     child = textwrap.dedent(f"""
         from pathlib import Path
-        from harness.kernel import HERE, Journal, owner_tag
+        from harness.kernel import HERE, Journal
+        from harness.runstate import owner_tag
         journal = Journal(Path({str(tmp_path)!r}) / f"{{owner_tag()}}.jsonl")
         journal.add(HERE, [["sh", "-c", "echo first >> {marker}"]])
         done = journal.add(HERE, [["sh", "-c", "echo second >> {marker}"]])

@@ -2,30 +2,30 @@
 
 from pathlib import Path
 
-from harness.cluster.haproxy import LbSettings, Server, render
+from harness.cluster.haproxy import LbSettings, Server, haproxy_config
 from harness.config import GreetingIdentity, HttpIdentity
 from harness.sut.redirect import is_excluded, package_of, read_exclusions, render_redir_cnf
 from harness.traffic.identity import node_from_greeting, node_from_http, wire_greeting
-from harness.traffic.log import RequestLog, RequestRecord
+from harness.history.requests import RequestLog, RequestRecord
 
 LB = LbSettings("127.0.0.1", 8080, 8443, Path("lb.pem"), Path("ca.pem"), Path("s.sock"))
 SERVERS = [Server(f"node{i}", ("h", 1), ("h", 2), ("h", 3), ("h", 4)) for i in (1, 2)]
 
 
 def test_sound_lb_retries_redispatches_and_never_fronts_ftp_or_smtp():
-    cfg = render(LB, SERVERS)
+    cfg = haproxy_config(LB, SERVERS)
     assert "option redispatch" in cfg and "retries 3" in cfg and "retry-on" in cfg
     assert "mode tcp" not in cfg and "weight" not in cfg
     assert "ssl verify required ca-file ca.pem" in cfg
 
 
 def test_lb_mutants_change_only_what_they_say():
-    assert "retries 0" in render(LB, SERVERS, "lb_no_redispatch")
-    assert "option redispatch" not in render(LB, SERVERS, "lb_no_redispatch")
-    assert "weight 4" in render(LB, SERVERS, "lb_skewed")
-    ftp = render(LB, SERVERS, "ftp_fronted")
+    assert "retries 0" in haproxy_config(LB, SERVERS, "lb_no_redispatch")
+    assert "option redispatch" not in haproxy_config(LB, SERVERS, "lb_no_redispatch")
+    assert "weight 4" in haproxy_config(LB, SERVERS, "lb_skewed")
+    ftp = haproxy_config(LB, SERVERS, "ftp_fronted")
     assert "listen ftp_node1" in ftp and "backup" in ftp and "smtp_" not in ftp
-    assert "listen smtp_node2" in render(LB, SERVERS, "smtp_fronted")
+    assert "listen smtp_node2" in haproxy_config(LB, SERVERS, "smtp_fronted")
 
 
 def test_redir_cnf_round_trip(tmp_path):

@@ -15,11 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import nemesis
-from harness.faults import FaultEvent
-from harness.scenario import Thresholds
-from harness.soak import Window, expected_properties, fault_verdicts, reservoir, soak_verdict
-from harness.traffic.log import RequestRecord
-from harness.traffic.stream import LogStream, RotatingJsonlWriter, segment
+from harness.history.faults import FaultEvent, FaultKind
+from harness.fault import DEFAULT_NEMESIS, NEMESES, NETWORK_FAULTS, WEB_LINKS
+from harness.judge import Judge
+from harness.thresholds import Thresholds
+from harness.soak.run import reservoir
+from harness.soak.windows import Window, expected_properties, fault_verdicts, soak_verdict
+from harness.history.requests import RequestRecord
+from harness.history.stream import LogStream, RotatingJsonlWriter, segment
 
 ROOT = Path(__file__).resolve().parent.parent
 NODES = ["node1", "node2", "node3"]
@@ -28,7 +31,7 @@ NODES = ["node1", "node2", "node3"]
 
 plans = st.fixed_dictionaries({
     "seed": st.integers(0, 2**31),
-    "kinds": st.lists(st.sampled_from(nemesis.NEMESES), min_size=1, max_size=4, unique=True).map(tuple),
+    "kinds": st.lists(st.sampled_from(NEMESES), min_size=1, max_size=4, unique=True).map(tuple),
     "nodes": st.integers(2, 5).map(lambda n: [f"n{i}" for i in range(n)]),
     "duration_s": st.floats(10, 3600),
     "fault_s": st.floats(0.5, 20),
@@ -45,7 +48,7 @@ def test_a_seed_replays_the_same_schedule_within_the_soak(plan):
     for f in faults:
         assert f.kind in plan["kinds"] and f.node in plan["nodes"]
         assert f.until + plan["quiet_s"] <= plan["duration_s"] + 1e-6
-        assert (f.link in nemesis.LINKS) == (f.kind in nemesis.NETWORK_FAULTS)
+        assert (f.link in WEB_LINKS) == (f.kind in NETWORK_FAULTS)
     assert [f.at for f in faults] == sorted(f.at for f in faults)
 
 
@@ -64,7 +67,7 @@ def test_serial_faults_never_overlap_and_overlapping_ones_leave_a_node_serving(p
 
 
 def test_different_seeds_draw_different_schedules():
-    args = {"kinds": nemesis.DEFAULT_NEMESIS, "nodes": NODES, "duration_s": 600, "fault_s": 4, "quiet_s": 8}
+    args = {"kinds": DEFAULT_NEMESIS, "nodes": NODES, "duration_s": 600, "fault_s": 4, "quiet_s": 8}
     assert nemesis.schedule(1, **args) != nemesis.schedule(2, **args)
 
 
@@ -126,14 +129,15 @@ def test_the_reservoir_keeps_k_of_the_stream(n, k, seed):
 # -- window checks (pure) --------------------------------------------------------------------
 
 def _fault(kind: str, target: str, start: float = 10.0, end: float = 13.0) -> FaultEvent:
-    return FaultEvent(kind, target, 0.0, start, 0.0, end, applied_mono=start + 0.05,
-                      healing_mono=end - 0.5)
+    node, _, link = target.partition("/")
+    return FaultEvent(FaultKind(kind), node, link or None, 0.0, start, 0.0, end,
+                      applied_mono=start + 0.05, healing_mono=end - 0.5)
 
 
 def _traffic(fault: FaultEvent, failing: bool = False, ftp_to_victim: bool = True) -> list[RequestRecord]:
     """Entry traffic over 0-30 s served by every node but the victim while it is down; FTP
     sessions to each node once a second (the victim's error while it is down)."""
-    victim = fault.target.partition("/")[0]
+    victim = fault.node
     records = []
     for i in range(3000):
         t = i / 100
@@ -155,7 +159,7 @@ def _traffic(fault: FaultEvent, failing: bool = False, ftp_to_victim: bool = Tru
 
 
 def test_a_node_fault_window_passes_when_the_cluster_fails_over_and_fails_when_it_drops():
-    t = Thresholds()
+    t = Judge(Thresholds())
     kill = _fault("kill", "node2")
     good = fault_verdicts(kill, _traffic(kill), NODES, t, "request")
     assert {v.prop: v.outcome for v in good} == {"C2": "passed", "C5": "passed", "C6": "passed"}
@@ -164,8 +168,8 @@ def test_a_node_fault_window_passes_when_the_cluster_fails_over_and_fails_when_i
 
 
 def test_a_cut_link_is_failover_of_its_protocol_and_other_network_faults_are_c4():
-    t = Thresholds()
-    cut = _fault("down", "node2/http")
+    t = Judge(Thresholds())
+    cut = _fault("cut", "node2/http")
     assert [v.prop for v in fault_verdicts(cut, _traffic(cut), NODES, t, "request")] == ["C2"]
     slow = _fault("latency", "node2/http")
     assert [v.prop for v in fault_verdicts(slow, _traffic(slow), NODES, t, "request")] == ["C4"]
@@ -174,7 +178,7 @@ def test_a_cut_link_is_failover_of_its_protocol_and_other_network_faults_are_c4(
 
 
 def test_a_fault_too_short_for_ftp_leaves_c6_unchecked_and_the_soak_needs_one_window_that_judged_it():
-    t = Thresholds()
+    t = Judge(Thresholds())
     restart = _fault("restart", "node1")
     verdicts = fault_verdicts(restart, _traffic(restart, ftp_to_victim=False), NODES, t, "request")
     assert "C6" not in {v.prop for v in verdicts}
@@ -187,7 +191,7 @@ def test_a_fault_too_short_for_ftp_leaves_c6_unchecked_and_the_soak_needs_one_wi
 
 
 def test_the_soak_verdict_names_its_first_violating_window_and_the_seed():
-    t = Thresholds()
+    t = Judge(Thresholds())
     kill = _fault("kill", "node2")
     ok = Window(1, "kill node2", 9.0, 19.0, kill, fault_verdicts(kill, _traffic(kill), NODES, t, "request"))
     bad = Window(2, "kill node2", 9.0, 19.0, kill,
@@ -264,9 +268,9 @@ def test_a_soak_of_the_sound_cluster_passes_replays_its_seed_and_leaves_nothing(
     names = {a["name"] for a in result.get("attachments", [])}
     assert {"timeline", "windows", "schedule", "summary"} <= names, names
     timeline = next(results / a["source"] for a in result["attachments"] if a["name"] == "fault timeline")
-    injected = [(e["kind"], e["target"]) for e in map(json.loads, timeline.read_text().splitlines())]
-    planned = [("down" if f.kind == "cut" else f.kind, f.node + (f"/{f.link}" if f.link else ""))
-               for f in nemesis.schedule(27, nemesis.DEFAULT_NEMESIS, NODES, 60, 4.0, 8.0)]
+    injected = [(e["kind"], e["node"], e["link"]) for e in map(json.loads, timeline.read_text().splitlines())]
+    planned = [(f.kind, f.node, f.link)
+               for f in nemesis.schedule(27, DEFAULT_NEMESIS, NODES, 60, 4.0, 8.0)]
     assert injected == planned  # so two runs with one seed inject the same faults
     assert not list((tmp_path / "base").rglob("load-*.jsonl*"))  # the streamed logs are gone
     assert all(sorted(p.name for p in slot.iterdir()) in ([], ["lock"])

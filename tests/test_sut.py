@@ -13,7 +13,7 @@ from harness.cluster.local import LocalCluster
 from harness.evidence import Evidence
 from harness.mutants import get_mutant
 from harness.traffic.clients import FtpClient, HttpClient, SmtpClient
-from harness.traffic.log import RequestLog
+from harness.history.requests import RequestLog
 
 pytestmark = pytest.mark.cluster
 

@@ -233,7 +233,7 @@ def test_a_soak_of_stock_servers_passes_with_kernel_network_faults(tmp_path):
     summary = json.loads((report / "soak-summary.json").read_text()) if report.exists() else {}
     assert done.returncode == 0, (summary.get("explanation"), done.stderr[-1500:])
     faults = [json.loads(line) for line in (report / "soak-faults.jsonl").read_text().splitlines()]
-    assert {f["kind"] for f in faults} == {"kill", "pause", "down"}  # seed 28's draw
+    assert {f["kind"] for f in faults} == {"kill", "pause", "cut"}  # seed 28's draw
     assert all(f["detail"].get("engine", "kernel") == "kernel" for f in faults)
     assert "latency" not in summary["plan"]["nemesis"]
     written = [p for p in report.rglob("*") if p.is_file()]

@@ -20,7 +20,7 @@ from harness.errors import ConfigurationError
 from harness.secrets import redact
 from harness.traffic.clients import FtpClient, HttpClient, wire_transport
 from harness.traffic.load import Load
-from harness.traffic.log import RequestLog
+from harness.history.requests import RequestLog
 
 
 class Whoami(BaseHTTPRequestHandler):

@@ -11,7 +11,7 @@ import pytest
 
 from harness.config import parse_topology
 from harness.traffic.clients import HttpClient, wire_transport
-from harness.traffic.log import RequestLog
+from harness.history.requests import RequestLog
 
 ANSWER = b"HTTP/1.1 200 OK\r\nX-Node-Id: node1\r\nContent-Length: 2\r\n\r\nok"
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
 
-from harness.cluster.toxiproxy import ToxiproxyApi
 from harness.config import Protocol, Topology
 from harness.errors import ConfigurationError, HarnessError
+from harness.history.faults import FaultKind
+from harness.history.requests import RequestLog
+from harness.kernel import NoScope, Scope
 from harness.mutants import Mutant
-from harness.traffic.log import RequestLog
-
-if TYPE_CHECKING:  # harness.kernel imports harness.cluster.procs
-    from harness.kernel import Scope
+from harness.toxiproxy import ToxiproxyApi
+from harness.traffic.clients import HttpClient
 
 
 class Cluster(ABC):
@@ -42,7 +41,7 @@ class Cluster(ABC):
         self.topology.node(node)
         return f"{node}-{link}"
 
-    def missing_for_fault(self, kind: str) -> str | None:
+    def missing_for_fault(self, kind: FaultKind) -> str | None:
         """The topology field this cluster lacks to inject the node fault `kind` (kill,
         pause) and heal it, or None if it can. Network faults are the engines' business
         (`harness.faults.network_engine`)."""
@@ -50,8 +49,6 @@ class Cluster(ABC):
 
     def kernel_scope(self, node: str, link: str) -> Scope:
         """Where a kernel network fault on `node`'s `link` goes (see `harness.kernel`)."""
-        from harness.kernel import NoScope
-
         raise NoScope("a backend that places kernel faults")
 
     def require_toxiproxy(self) -> ToxiproxyApi:
@@ -112,8 +109,6 @@ class Cluster(ABC):
                          protocol: Protocol = "http") -> None:
         """Wait until the entry's answers to the topology's request come from every node in
         `nodes`, named by the topology's identity rule; give up after `timeout_s`."""
-        from harness.traffic.clients import HttpClient  # clients import the topology model
-
         want = set(nodes or self.node_ids)
         if self.topology.entry.get(protocol) is None:
             return

@@ -36,7 +36,8 @@ from docker.types import EndpointConfig  # noqa: E402
 from testcontainers.core.container import DockerContainer  # noqa: E402
 
 from harness.cluster import images  # noqa: E402
-from harness.cluster.procs import STATE_ROOT, try_lock, wait_for_port  # noqa: E402
+from harness.cluster.procs import try_lock, wait_for_port  # noqa: E402
+from harness.runstate import STATE_ROOT  # noqa: E402
 from harness.cluster.reference import (BACKEND_MAX_CLIENTS, LB_HTTP,  # noqa: E402
                                        REDIS_PORT, TOXIPROXY_ENV, TOXIPROXY_PORT, Address, Layout,
                                        ReferenceCluster)

@@ -19,17 +19,19 @@ from urllib.parse import urlsplit
 
 from harness import commands
 from harness.cluster.base import Cluster
-from harness.cluster.toxiproxy import ToxiproxyApi
 from harness.config import DEFAULT_PORTS, PROTOCOLS, Topology
 from harness.errors import HarnessError
+from harness.history.faults import FaultKind
 from harness.kernel import HERE, NoScope, Place, Scope, in_namespace_of
+from harness.toxiproxy import ToxiproxyApi
 
 
 class ExternalCluster(Cluster):
     backend = "external"
 
     # A fault needs its command and the one that heals it, on every node it may hit.
-    CONTROL_FOR = {"kill": ("kill", "restart"), "pause": ("pause", "resume"), "restart": ("restart",)}
+    CONTROL_FOR = {FaultKind.KILL: ("kill", "restart"), FaultKind.PAUSE: ("pause", "resume"),
+                   FaultKind.RESTART: ("restart",)}
 
     def __init__(self, topology: Topology, wait_s: float = 10.0) -> None:
         self.topology = topology
@@ -57,7 +59,7 @@ class ExternalCluster(Cluster):
         commands.run(template, node.placeholders(), self._output(node_id), node.control.timeout_s,
                      f"'{action}' of {node_id}", cwd=self.topology.directory)
 
-    def missing_for_fault(self, kind: str) -> str | None:
+    def missing_for_fault(self, kind: FaultKind) -> str | None:
         if kind not in self.CONTROL_FOR:
             return super().missing_for_fault(kind)
         for node in self.topology.nodes:

@@ -77,7 +77,7 @@ def _weight(mutant: str | None, proto: str, index: int, count: int) -> str:
     return ""
 
 
-def render(settings: LbSettings, servers: list[Server], mutant: str | None = None) -> str:
+def haproxy_config(settings: LbSettings, servers: list[Server], mutant: str | None = None) -> str:
     sloppy = mutant == "lb_no_redispatch"
     check = "check inter 2s fall 3 rise 2" if sloppy else \
         "check inter 1s fall 3 rise 2" if mutant == SLOW_RETRY else \

@@ -26,27 +26,11 @@ from pathlib import Path
 from typing import IO
 
 from harness.errors import HarnessError
+from harness.runstate import KEEP_VAR, LABEL_VAR, STATE_ROOT, start_time
 
-STATE_ROOT = Path(os.environ.get("HARNESS_STATE_DIR", "/tmp/harness-runs"))
-LABEL_VAR = "HARNESS_RUN"
-# Set (by `--keep-run-dir`) to keep a finished run's directory until the next run starts.
-KEEP_VAR = "HARNESS_KEEP_RUN_DIR"
 SLOTS = range(20, 250)
 # Where a run in a slot listens first: balancer, Toxiproxy and store on 127.SLOT.0.{1,2,3}.
 PROBES = ((1, 8080), (2, 8474), (3, 6379))
-
-
-def start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks: with the pid, it names one process for good.
-
-    The environment label alone is not enough: some programs (Redis) overwrite their
-    environment with their process title.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def recorded_alive(pid_file: Path) -> list[int]:

@@ -18,9 +18,9 @@ from pathlib import Path
 import requests
 
 from harness.cluster.base import Cluster
-from harness.cluster.haproxy import FTP_ENTRY, LbSettings, Server, fronted_port, render
+from harness.cluster.haproxy import FTP_ENTRY, LbSettings, Server, fronted_port, haproxy_config
 from harness.cluster.procs import Run, wait_for_port
-from harness.cluster.toxiproxy import ToxiproxyApi
+from harness.toxiproxy import ToxiproxyApi
 from harness.config import Endpoints, NodeSpec, Tls, Topology
 from harness.errors import HarnessError
 from harness.kernel import Place, Scope
@@ -303,7 +303,7 @@ class ReferenceCluster(Cluster):
                 for i, n in enumerate(self._nodes, start=1)]
 
     def _write_lb_config(self) -> None:
-        self._lb_path.write_text(render(self.lb, self._servers(),
+        self._lb_path.write_text(haproxy_config(self.lb, self._servers(),
                                         self.mutant.name if self.mutant else None))
 
     # -- node control -----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from aiohttp import web
 from harness.sut.ftp import start_ftp
 from harness.sut.http import ServedLog, make_app
 from harness.sut.node import Node
+from harness.sut.services import SERVICES
 from harness.sut.settings import NodeSettings
 from harness.sut.smtp import start_smtp
 
@@ -31,7 +32,7 @@ def _access_log(settings: NodeSettings) -> dict[str, object]:
 
 
 async def serve(settings: NodeSettings) -> None:
-    node = Node(settings)
+    node = Node(settings, frozenset(SERVICES))
     tasks = await node.start()
     runner = web.AppRunner(make_app(node), **_access_log(settings))
     await runner.setup()

@@ -17,7 +17,7 @@ log = logging.getLogger("harness.sut.ftp")
 MAX_UPLOAD = 16 * 1024 * 1024
 
 
-class FtpSession:
+class FtpConnection:
     def __init__(self, node: Node, host: str, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:
         self.node, self.host, self.reader, self.writer = node, host, reader, writer
@@ -153,7 +153,7 @@ class FtpSession:
 
 async def start_ftp(node: Node, host: str, port: int) -> asyncio.AbstractServer:
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = FtpSession(node, host, reader, writer)
+        session = FtpConnection(node, host, reader, writer)
         try:
             await session.run()
         except (ConnectionError, asyncio.IncompleteReadError):

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from harness.sut.node import Node, StoreUnavailable
-from harness.sut.services import SERVICES, Call
+from harness.sut.services import SERVICES, Invocation
 
 log = logging.getLogger("harness.sut.http")
 NODE_HEADER = "X-Node-Id"
@@ -40,7 +40,7 @@ def make_app(node: Node) -> web.Application:
         if route.action == "unavailable":
             return web.json_response(
                 {"node": node.id, "error": f"no node can serve {name!r} now"}, status=503)
-        call = Call(params=dict(request.query), body=await request.read(),
+        call = Invocation(params=dict(request.query), body=await request.read(),
                     cookies=dict(request.cookies), protocol=request.scheme)
         if call.body and request.content_type == "application/json":
             call.params.update({k: str(v) for k, v in json.loads(call.body).items()})

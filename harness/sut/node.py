@@ -20,7 +20,6 @@ from typing import Literal
 
 import redis.asyncio as aioredis
 
-from harness.sut.services import SERVICES
 from harness.sut.redirect import is_excluded, package_of, read_exclusions
 from harness.sut.settings import SERVER_VERSION, NodeSettings, PackageInfo
 
@@ -157,6 +156,9 @@ class Pool:
 @dataclass
 class Node:
     settings: NodeSettings
+    services: frozenset[str]
+    """the services deployed on the node (`harness.sut.services.SERVICES`), which the node
+    routes and lists in its manifest"""
     redis: aioredis.Redis = field(init=False)
     store: Store = field(init=False)
     pool: Pool = field(init=False)
@@ -258,7 +260,7 @@ class Node:
 
     async def route(self, service: str, scheme: str) -> Route:
         package = package_of(service)
-        if package is None or service not in SERVICES:
+        if package is None or service not in self.services:
             return Route("not_found")
         if is_excluded(service, self.exclusions):
             return Route("serve") if package in self.packages else Route("not_found")
@@ -327,5 +329,5 @@ class Node:
             "adapters": adapters,
             "packages": {k: v.version for k, v in sorted(self.packages.items())},
             "connections": sorted(["harness.demo.conn:backendPool", *self.connections]),
-            "services": sorted(s for s in SERVICES if package_of(s) in enabled),
+            "services": sorted(s for s in self.services if package_of(s) in enabled),
         }

@@ -24,7 +24,7 @@ ACK_BEFORE_DURABLE_S = 0.3  # under `order_acked_before_durable`, how late the o
 
 
 @dataclass
-class Call:
+class Invocation:
     params: dict[str, str]
     body: bytes = b""
     cookies: dict[str, str] = field(default_factory=dict)
@@ -38,7 +38,7 @@ class Result:
     cookies: dict[str, str] = field(default_factory=dict)
 
 
-Handler = Callable[["Node", Call], Awaitable[Result]]
+Handler = Callable[["Node", Invocation], Awaitable[Result]]
 SERVICES: dict[str, Handler] = {}
 
 
@@ -49,7 +49,7 @@ def service(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def _required(call: Call, name: str) -> str:
+def _required(call: Invocation, name: str) -> str:
     value = call.params.get(name)
     if not value:
         raise ValueError(f"parameter {name!r} is required")
@@ -59,24 +59,24 @@ def _required(call: Call, name: str) -> str:
 # -- business services ----------------------------------------------------------------------
 
 @service("harness.demo:whoami")
-async def whoami(node: Node, call: Call) -> Result:
+async def whoami(node: Node, call: Invocation) -> Result:
     return Result({"node": node.id})
 
 
 @service("harness.demo:echo")
-async def echo(node: Node, call: Call) -> Result:
+async def echo(node: Node, call: Invocation) -> Result:
     return Result({"node": node.id, "params": call.params, "body": call.body.decode(errors="replace")})
 
 
 @service("harness.demo:slow")
-async def slow(node: Node, call: Call) -> Result:
+async def slow(node: Node, call: Invocation) -> Result:
     delay_ms = min(int(call.params.get("delay", "100")), 10_000)
     await asyncio.sleep(delay_ms / 1000)
     return Result({"node": node.id, "delay_ms": delay_ms})
 
 
 @service("harness.demo:counter")
-async def counter(node: Node, call: Call) -> Result:
+async def counter(node: Node, call: Invocation) -> Result:
     """A stateful session: the count survives failover only if the state is shared."""
     sid = call.cookies.get(SESSION_COOKIE) or uuid.uuid4().hex
     count = await node.store.incr(f"harness:session:{sid}:count")
@@ -84,13 +84,13 @@ async def counter(node: Node, call: Call) -> Result:
 
 
 @service("harness.demo:cachePut")
-async def cache_put(node: Node, call: Call) -> Result:
+async def cache_put(node: Node, call: Invocation) -> Result:
     await node.store.set(f"harness:cache:{_required(call, 'key')}", call.params.get("value", ""))
     return Result({"node": node.id, "stored": True})
 
 
 @service("harness.demo:cacheGet")
-async def cache_get(node: Node, call: Call) -> Result:
+async def cache_get(node: Node, call: Invocation) -> Result:
     key = _required(call, "key")
     value = await node.store.get(f"harness:cache:{key}")
     if value is None:
@@ -99,7 +99,7 @@ async def cache_get(node: Node, call: Call) -> Result:
 
 
 @service("harness.demo:order")
-async def order(node: Node, call: Call) -> Result:
+async def order(node: Node, call: Invocation) -> Result:
     """An order with an idempotency key: a retried call must not record it twice, and an
     acknowledged one is already recorded."""
     key = _required(call, "key")
@@ -113,21 +113,21 @@ async def order(node: Node, call: Call) -> Result:
 
 
 @service("harness.demo:poolQuery")
-async def pool_query(node: Node, call: Call) -> Result:
+async def pool_query(node: Node, call: Invocation) -> Result:
     async with node.pool.connection() as conn:
         hits = await conn.incr("harness:pool:queries")
     return Result({"node": node.id, "backend_queries": hits})
 
 
 @service("harness.extras:hello")
-async def hello(node: Node, call: Call) -> Result:
+async def hello(node: Node, call: Invocation) -> Result:
     return Result({"node": node.id, "hello": call.params.get("name", "world")})
 
 
 # -- administrative services (wm.art: never redirected) --------------------------------------
 
 @service("wm.art.admin:health")
-async def health(node: Node, call: Call) -> Result:
+async def health(node: Node, call: Invocation) -> Result:
     """Healthy when the node can reach the shared store; what the balancer checks."""
     if node.stuck_unhealthy:
         return Result({"node": node.id, "status": "stuck"}, status=503)
@@ -139,17 +139,17 @@ async def health(node: Node, call: Call) -> Result:
 
 
 @service("wm.art.admin:packages")
-async def packages(node: Node, call: Call) -> Result:
+async def packages(node: Node, call: Invocation) -> Result:
     return Result(node.manifest())
 
 
 @service("wm.art.admin:packageDisable")
-async def package_disable(node: Node, call: Call) -> Result:
+async def package_disable(node: Node, call: Invocation) -> Result:
     return _set_enabled(node, _required(call, "package"), False)
 
 
 @service("wm.art.admin:packageEnable")
-async def package_enable(node: Node, call: Call) -> Result:
+async def package_enable(node: Node, call: Invocation) -> Result:
     return _set_enabled(node, _required(call, "package"), True)
 
 
@@ -162,7 +162,7 @@ def _set_enabled(node: Node, name: str, enabled: bool) -> Result:
 
 
 @service("wm.art.admin:replicate")
-async def replicate(node: Node, call: Call) -> Result:
+async def replicate(node: Node, call: Invocation) -> Result:
     """Publish a package version for every node of the cluster to install."""
     name, version = _required(call, "package"), _required(call, "version")
     await node.publish_package(name, version)
@@ -170,13 +170,13 @@ async def replicate(node: Node, call: Call) -> Result:
 
 
 @service("wm.art.admin:quiesce")
-async def quiesce(node: Node, call: Call) -> Result:
+async def quiesce(node: Node, call: Invocation) -> Result:
     node.quiescing = call.params.get("enable", "true").lower() == "true"
     return Result({"node": node.id, "quiescing": node.quiescing})
 
 
 @service("wm.art.admin:setConnection")
-async def set_connection(node: Node, call: Call) -> Result:
+async def set_connection(node: Node, call: Invocation) -> Result:
     """Save an adapter connection's configuration on this node (node-local, like IS)."""
     name = _required(call, "name")
     node.connections[name] = call.params.get("value", "")
@@ -184,17 +184,17 @@ async def set_connection(node: Node, call: Call) -> Result:
 
 
 @service("wm.art.admin:deleteConnection")
-async def delete_connection(node: Node, call: Call) -> Result:
+async def delete_connection(node: Node, call: Invocation) -> Result:
     name = _required(call, "name")
     return Result({"node": node.id, "connection": name,
                    "deleted": node.connections.pop(name, None) is not None})
 
 
 @service("wm.art.admin:poolStats")
-async def pool_stats(node: Node, call: Call) -> Result:
+async def pool_stats(node: Node, call: Invocation) -> Result:
     return Result({"node": node.id, **node.pool.stats()})
 
 
 @service("wm.art.admin:audit")
-async def audit(node: Node, call: Call) -> Result:
+async def audit(node: Node, call: Invocation) -> Result:
     return Result({"node": node.id, "entries": await node.audit_entries()})

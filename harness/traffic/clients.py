@@ -32,7 +32,7 @@ from harness.config import Protocol, Topology, host_port
 from harness.evidence import Call
 from harness.secrets import redact, secret
 from harness.traffic.identity import node_from_greeting, node_from_http, wire_greeting
-from harness.traffic.log import RequestRecord, Sink
+from harness.history.requests import RequestRecord, Sink
 from harness.traffic.wire import Answer, Headers, WireTransport
 
 MAX_REDIRECTS = 5
@@ -40,7 +40,7 @@ ENTRY = "entry"
 
 
 @dataclass
-class Outcome:
+class RecordDraft:
     """What an operation fills in while `_recording` times it; `record` is set on exit."""
 
     ok: bool = False
@@ -54,8 +54,8 @@ class Outcome:
 
 @contextmanager
 def _recording(sink: Sink, protocol: str, operation: str, endpoint: str, url: str,
-               key: str | None = None) -> Iterator[Outcome]:
-    outcome = Outcome()
+               key: str | None = None) -> Iterator[RecordDraft]:
+    outcome = RecordDraft()
     start_wall, start = time.time(), time.monotonic()
     try:
         yield outcome

@@ -3,7 +3,7 @@
 `python -m harness.traffic.drive PLAN.json` runs in its own process (Locust patches the
 interpreter with gevent), stops by itself after `duration_s` or `max_requests`, whichever
 comes first, and writes one JSON line per request to the plan's `log` (or, with
-`rotate_bytes`, to rotated compressed segments of it: `harness.traffic.stream`). A plan
+`rotate_bytes`, to rotated compressed segments of it: `harness.history.stream`). A plan
 (`harness.traffic.plan`) has groups of users (HTTP through the entry, FTP to each node, ...),
 all in this one process. The pytest side builds the plan and reads the log through
 `harness.traffic.load`.

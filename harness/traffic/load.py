@@ -22,9 +22,9 @@ from typing import Any
 
 from harness.config import Topology
 from harness.errors import HarnessError
-from harness.traffic.log import RequestLog, RequestRecord, parse_lines
+from harness.history.requests import RequestLog, RequestRecord, parse_lines
 from harness.traffic.plan import LoadPlan, UserGroup
-from harness.traffic.stream import LogStream, segment
+from harness.history.stream import LogStream, segment
 
 
 def share(total: int, parts: int) -> list[int]:

@@ -31,4 +31,4 @@ class LoadPlan(BaseModel):
     max_requests: int = 10_000
     verify: str | bool = True
     log: str
-    rotate_bytes: int | None = None  # a rotated, compressed log (harness.traffic.stream)
+    rotate_bytes: int | None = None  # a rotated, compressed log (harness.history.stream)

@@ -20,8 +20,8 @@ from locust.env import Environment
 from harness.config import Protocol, Topology
 from harness.evidence import Call
 from harness.traffic.clients import ENTRY, FtpClient, HttpClient, SmtpClient, wire_transport
-from harness.traffic.log import JsonlWriter, RequestRecord
-from harness.traffic.stream import RotatingJsonlWriter
+from harness.history.requests import JsonlWriter, RequestRecord
+from harness.history.stream import RotatingJsonlWriter
 
 def fire(environment: Environment, record: RequestRecord) -> None:
     """The sink every client of a Locust user writes into."""

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from harness.traffic.log import RequestRecord
+from harness.history.requests import RequestRecord
 
 ROTATE_BYTES = 16 * 1024 * 1024
 

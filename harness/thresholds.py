@@ -1,0 +1,64 @@
+"""Every bound a check applies, and the load a scenario drives: each one a command-line option.
+
+Declared once, with its help text, so the pytest options (`harness.plugin`), the README's table
+and the checks' bindings (`harness.judge`) all read the same field; nothing is buried in a test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+def _bound(default: Any, help_text: str) -> Any:
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    error_budget: float = _bound(0.01, "share of requests that may fail during a fault window")
+    max_failover_gap: float = _bound(
+        3.0, "longest time in seconds with no successful answer during failover")
+    max_failover_wait: float = _bound(
+        1.5, "longest a request in flight during a fault may wait for the faulted node to come "
+             "back and answer it (a request a peer served is never judged by its latency)")
+    max_failover_latency: float | None = _bound(
+        None, "if set, the slowest answer (and p99) in seconds allowed while a node fails, "
+              "whoever served it")
+    min_victim_requests: int = _bound(
+        3, "requests the victim must serve in the second before its fault, else the verdict "
+           "is inconclusive")
+    min_window_requests: int = _bound(
+        20, "requests that must overlap a fault window, else inconclusive")
+    balance_tolerance: float = _bound(
+        0.25, "largest relative deviation of a node's share from its fair share")
+    balance_alpha: float = _bound(0.001, "significance of the chi-square test of the load split")
+    rejoin_bound: float = _bound(
+        5.0, "seconds a restarted node may take to serve through the entry again")
+    rejoin_tolerance: float = _bound(
+        0.35, "largest relative deviation of a rejoined node's share from its fair share, "
+              "counted from the moment it is stably back")
+    rejoin_load_cap: float = _bound(
+        60.0, "longest the rejoin scenario's load runs, waiting for the node to be back for "
+              "the rejoin bound with enough answers to judge its share")
+    replication_bound: float = _bound(
+        2.0, "seconds a replicated package may take to reach every node")
+    min_scale_ratio: float = _bound(
+        1.2, "saturated throughput with N+1 nodes over N nodes must reach this")
+    fault_seconds: float = _bound(2.0, "how long each injected fault lasts")
+    membership_settle: float = _bound(
+        0.75, "seconds for peers to see a node's changed state (package, quiesce)")
+    load_rate: float = _bound(20.0, "requests per second per simulated user during steady load")
+    load_users: int = _bound(4, "simulated users during steady load")
+    load_processes: int = _bound(
+        1, "Locust processes the steady load's users are shared over (one per core uses them all)")
+
+    @staticmethod
+    def option(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    @classmethod
+    def options(cls) -> list[tuple[str, type, Any, str]]:
+        """(option, type, default, help) of every field, for a command-line parser."""
+        return [(cls.option(f.name), float if f.default is None else type(f.default), f.default,
+                 f.metadata["help"]) for f in fields(cls)]
