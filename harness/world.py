@@ -392,7 +392,8 @@ class World:
         while True:
             counts = {node: self.evidence.fetch(pools.connections, "pools.connections", node)
                       for node in self.nodes}
-            short = {n: c for n, c in counts.items() if c != pools.pool_size}
+            # fewer than the pool's size: not refilled yet (more is a leak, the check's to judge)
+            short = {n: c for n, c in counts.items() if not isinstance(c, int) or c < pools.pool_size}
             if not short:
                 return
             if time.monotonic() > deadline:
