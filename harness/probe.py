@@ -27,6 +27,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,6 +47,10 @@ CONTROL_ACTIONS = ("kill", "pause", "resume", "restart")
 READ_ONLY_EVIDENCE = ("manifest.source", "replication.version", "side_effects.recorded",
                       "pools.connections")
 GREETING_TIMEOUT_S = 1.0
+# A balancer that has just seen nodes fail (the last run's faults, a restart) may answer 5xx
+# until its fail timeout passes: asked again for this long before that counts as a problem.
+SETTLE_S = 6.0
+SETTLE_POLL_S = 0.25
 
 
 @dataclass
@@ -59,6 +64,7 @@ class Row:
     expected: str | None
     detail: str
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def identity(self) -> str:
@@ -143,13 +149,21 @@ def _probe_endpoint(topology: Topology, verify: str | bool, where: str, proto: P
                     expected: str | None) -> Row:
     log = RequestLog()
     if proto in ("http", "https"):
-        record = HttpClient(topology, log, verify=verify, timeout_s=3.0).request(where, proto)
+        record, first = _settled_http(HttpClient(topology, log, verify=verify, timeout_s=3.0),
+                                      where, proto)
         detail = " ".join(x for x in (f"HTTP {record.status}" if record.status else "",
                                       _tls_detail(record, topology.tls.insecure)) if x)
         row = _row(where, record, expected, detail)
+        waited = record.start_mono - first.start_mono
+        label = "the cluster entry" if where == ENTRY else f"node {where}"
+        if first is not record and record.ok:
+            row.warnings.append(
+                f"{label} answered {proto.upper()} {first.status} at first and {record.status} "
+                f"{waited:.1f} s later: it was still recovering (from the last run's faults?)")
+        elif first is not record and row.problems:
+            row.problems[-1] += f" (still, {waited:.1f} s after the first answer)"
         if record.status in (401, 403):
-            row.problems[-1:] = [f"{'the cluster entry' if where == ENTRY else f'node {where}'} "
-                                 f"refused the login over {proto.upper()} (HTTP {record.status}): "
+            row.problems[-1:] = [f"{label} refused the login over {proto.upper()} (HTTP {record.status}): "
                                  "check http.auth and its environment variables"]
         if _tls_failed(record):
             row.problems[-1:] = [f"TLS verification of {record.url} failed against "
@@ -331,6 +345,19 @@ def _greeting(host: str, port: int) -> str | None:
     return line if line.startswith("220") else None
 
 
+def _settled_http(client: HttpClient, where: str, proto: Protocol) -> tuple[RequestRecord, RequestRecord]:
+    """The topology's request to `where`, asked again while it answers 5xx for at most
+    SETTLE_S: the answer it settled on and the first one. A 5xx is an answer, but one that a
+    cluster recovering from its last faults gives for seconds; a refused login, a wrong node
+    or no answer at all is final at once."""
+    first = record = client.request(where, proto)
+    deadline = time.monotonic() + SETTLE_S
+    while record.status is not None and record.status >= 500 and time.monotonic() < deadline:
+        time.sleep(SETTLE_POLL_S)
+        record = client.request(where, proto)
+    return record, first
+
+
 def probe(topology: Topology) -> ProbeResult:
     """Probe every endpoint, control command, evidence source and the Toxiproxy server of
     `topology`. Commands are judged where they run, the topology file's folder."""
@@ -346,7 +373,8 @@ def probe(topology: Topology) -> ProbeResult:
     evidence_problems, evidence_warnings = _evidence(topology, verify, cwd, elsewhere)
     problems = [p for r in rows for p in r.problems] + control_problems + \
         _toxiproxy(topology) + evidence_problems
-    warnings = control_warnings + evidence_warnings + _undeclared_entry_protocols(topology)
+    warnings = [w for r in rows for w in r.warnings] + control_warnings + evidence_warnings + \
+        _undeclared_entry_protocols(topology)
     return ProbeResult(rows, control, problems, warnings)
 
 
