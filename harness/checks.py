@@ -108,6 +108,7 @@ def errors_caught_at(requests: int, error_budget: float) -> int:
 
 
 FAILOVER_SETTLE_S = 1.0  # a fault's window runs on this long after it healed
+VICTIM_LOOKBACK_S = 1.0  # the victim's traffic is counted this long before the fault
 
 
 @dataclass(frozen=True)
@@ -146,9 +147,17 @@ class WhoServed:
         return cls(**groups)
 
 
+def served_lately(records: Iterable[RequestRecord], node: str, until_mono: float,
+                  lookback_s: float = VICTIM_LOOKBACK_S) -> int:
+    """How many requests `node` answered in the `lookback_s` before `until_mono`: a victim's
+    traffic before its fault, the evidence that its failure had something to fail over."""
+    return sum(1 for r in records if r.ok and r.node == node
+               and until_mono - lookback_s <= r.end_mono < until_mono)
+
+
 def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: float = 0.01,
              max_gap_s: float = 3.0, max_wait_s: float = 1.5, max_latency_s: float | None = None,
-             settle_s: float = FAILOVER_SETTLE_S, min_victim_requests: int = 3, lookback_s: float = 1.0,
+             settle_s: float = FAILOVER_SETTLE_S, min_victim_requests: int = 3, lookback_s: float = VICTIM_LOOKBACK_S,
              min_window_requests: int = 20, prop: str = "C2") -> Verdict:
     """Requests through the entry keep succeeding while one node is down: served by its peers.
 
@@ -172,8 +181,7 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
     after = [r for r in rs if r.start_mono > end]
     errors_after = sum(not r.ok for r in after)
     node = fault.node
-    before = sum(1 for r in rs if r.ok and r.node == node
-                 and fault.start_mono - lookback_s <= r.end_mono < fault.start_mono)
+    before = served_lately(rs, node, fault.start_mono, lookback_s)
     applied = fault.applied_mono if fault.applied_mono is not None else fault.start_mono
     healing = fault.healing_mono if fault.healing_mono is not None else fault.end_mono
     who = WhoServed.sort(inside, node, applied, healing)

@@ -47,6 +47,8 @@ REJOIN_POLL_S = 0.25
 RECOVERY_POLL_S = 0.1
 WARM_UP_S = 1.0  # load before a fault, for the victim to be chosen by its traffic
 TRAFFIC_MARGIN_S = 0.5  # load after a fault's window, so that requests after it are seen
+VICTIM_WAIT_S = 5.0  # the longest a victim chosen by name is waited for to serve
+VICTIM_POLL_S = 0.1
 FAULT_LOAD_CAP_S = 120.0  # the longest a fault's load may run (a fault whose commands hang)
 
 AttachmentKind = Literal["text", "json"]
@@ -178,12 +180,27 @@ class World:
         through the entry during the load's warm-up (a victim without traffic proves nothing)."""
         if choice != "busiest":
             self.cluster.topology.node(choice)
-            victim, why = choice, "chosen with --victim"
+            victim, why = choice, "chosen with --victim" + self._await_serving(load, choice)
         else:
             victim, why = victims.busiest(load.records_so_far(), self.nodes)
         self.report.parameter("victim", victim)
         self.report.attach("victim", f"victim {victim} ({why})")
         return victim
+
+    def _await_serving(self, load: Load, node: str) -> str:
+        """Wait (at most VICTIM_WAIT_S) until a victim chosen by name serves as much as the
+        failover check needs before its fault: a balancer may hold it out of rotation for
+        its fail timeout after a hiccup. What was waited for, for the report; the check
+        judges what the history then shows."""
+        need, start = self.thresholds.min_victim_requests, time.monotonic()
+        while checks.served_lately(load.records_so_far(), node, time.monotonic()) < need:
+            if time.monotonic() - start > VICTIM_WAIT_S or not load.running():
+                return f"; it served fewer than {need} requests in the last " \
+                       f"{checks.VICTIM_LOOKBACK_S:g} s even {time.monotonic() - start:.1f} s after the warm-up"
+            time.sleep(VICTIM_POLL_S)
+        waited = time.monotonic() - start
+        return f"; it served too little for {waited:.1f} s after the warm-up, then enough" \
+            if waited > VICTIM_POLL_S else ""
 
     def session_victim(self, protocol: WireProtocol, open_entry_session: Callable[[], RequestRecord],
                        fix: str) -> str:

@@ -180,6 +180,14 @@ def test_failover_without_traffic_on_the_victim_is_inconclusive():
     assert checks.failover(steady(0, 5), fault()).outcome == "inconclusive"
 
 
+def test_served_lately_counts_the_nodes_answers_in_the_lookback_only():
+    records = [rec(t / 10, node="n1" if t % 2 else "n2") for t in range(40)] + [rec(3.5, "n1", ok=False)]
+    # answers ending in [3.0, 4.0): t = 2.91 ... 3.91, n1 on the odd tenths
+    assert checks.served_lately(records, "n1", 4.0) == 5
+    assert checks.served_lately(records, "n3", 4.0) == 0
+    assert checks.served_lately(records, "n1", 4.0, lookback_s=0.25) == 1
+
+
 def test_longest_gap_counts_the_edges():
     assert checks.longest_gap([rec(1.0), rec(2.0)], 0.0, 5.0) == 5.0 - 2.01
 
