@@ -255,6 +255,22 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Find out the topology from the running cluster; write it (or print it)."""
+    from harness.init import discover, render
+
+    found = discover(args.entry, args.node, args.path, args.entry_https, args.node_https or (),
+                     args.ca_file, args.insecure, allow_remote=args.allow_remote_targets)
+    text = render(found, args.ftp_user, args.ftp_password_env)
+    if args.output is None:
+        print(text, end="")
+    else:
+        args.output.write_text(text)
+        print(f"harness init: wrote {args.output} ({len(found.nodes)} nodes, identity by "
+              f"{found.http.how}); next: harness probe --topology {args.output}", file=sys.stderr)
+    return 0
+
+
 def cmd_scalability(args: argparse.Namespace) -> int:
     from harness.scalability import run
 
@@ -387,6 +403,28 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also list the iptables and tc commands kernel network faults would "
                          "run on each node's links, and their undo (nothing is run)")
     pr.set_defaults(run=cmd_probe)
+
+    ini = sub.add_parser("init", help="write a topology from the running cluster: what names "
+                                      "each node, greetings, TLS, claims (then: harness probe)")
+    ini.add_argument("--entry", required=True, metavar="URL", help="the cluster's HTTP address")
+    ini.add_argument("--entry-https", metavar="URL", help="the cluster's HTTPS address")
+    ini.add_argument("--node", action="append", required=True, metavar="URL",
+                     help="a node's own HTTP address (once per node; FTP and SMTP are looked for "
+                          "on its host at ports 21/2121 and 25/2525/587)")
+    ini.add_argument("--node-https", action="append", metavar="URL",
+                     help="a node's own HTTPS address (once per node, in --node's order)")
+    ini.add_argument("--path", default="/", help="what to GET: a page or service whose answer "
+                                                 "names the node (default: /)")
+    ini.add_argument("--ca-file", help="the cluster's CA, where the system CAs do not verify it")
+    ini.add_argument("--insecure", action="store_true",
+                     help="accept HTTPS that verifies against nothing (tls.insecure: not checked)")
+    ini.add_argument("--ftp-user", help="the FTP user, where an anonymous login is refused")
+    ini.add_argument("--ftp-password-env", metavar="VAR",
+                     help="the environment variable holding the FTP user's password")
+    ini.add_argument("-o", "--output", type=Path, metavar="FILE", help="where to write (default: print)")
+    ini.add_argument("--allow-remote-targets", action="store_true",
+                     help="allow addresses outside loopback")
+    ini.set_defaults(run=cmd_init)
 
     default = StepPlan()
     sc = sub.add_parser("scalability", help="saturation throughput with N nodes, then N+1 (a plot in reports/)")

@@ -181,6 +181,26 @@ def test_control_written_as_operators_write_it_runs_and_reaches_verdicts(tmp_pat
     assert all(o["status"] == "passed" for o in outcomes), [message(o)[:300] for o in outcomes]
 
 
+def test_init_writes_a_topology_of_the_stock_servers_that_probes_clean(tmp_path):
+    """`harness init` from the cluster alone: identity by a word of the body, the greetings'
+    regexes, the CA; the FTP user named, its password left in the environment."""
+    out = tmp_path / "found.yaml"
+    nodes = [a for i in (1, 2, 3) for a in ("--node", f"http://127.11.1.{i}:8080",
+                                            "--node-https", f"https://127.11.1.{i}:8443")]
+    init = harness("init", "--entry", "http://127.11.0.1:8080", "--entry-https",
+                   "https://127.11.0.1:8443", *nodes, "--path", "/whoami.txt", "--ca-file",
+                   "/tmp/harness-thirdparty/ca.pem", "--ftp-user", "harness",
+                   "--ftp-password-env", "THIRDPARTY_FTP_PASSWORD", "-o", str(out))
+    assert init.returncode == 0, init.stderr
+    text = out.read_text()
+    assert 'regex: "served\\\\s+by\\\\s+(?P<node>' in text, text
+    assert "FTP ready" in text and "ESMTP" in text and PASSWORD not in text
+    probe = harness("probe", "--topology", str(out))
+    assert probe.returncode == 0, probe.stderr
+    for node in ("node1", "node2", "node3"):
+        assert f"{node}        ftp      yes     {node}" in probe.stdout
+
+
 def test_a_refused_login_is_a_configuration_error_in_one_sentence(tmp_path):
     env = {**ENV, "THIRDPARTY_FTP_PASSWORD": "wrong-password"}
     done = harness("probe", "--topology", str(TOPOLOGY), env=env)

@@ -1,0 +1,100 @@
+"""`harness init`: what names a node is found from the answers (pure finders, property-tested),
+and on the reference cluster the file it writes passes `harness probe` as written."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.cluster.local import LocalCluster
+from harness.init import Sample, find_http_identity, greeting_regex
+
+ROOT = Path(__file__).resolve().parent.parent
+WHOAMI = "/invoke/harness.demo:whoami"
+
+
+def answers(per_node: dict[str, tuple[dict, str]], times: int = 3) -> dict[str, list[Sample]]:
+    return {f"http://127.0.0.1:{8000 + i}": [Sample(headers, body)] * times
+            for i, (headers, body) in enumerate(per_node.values())}
+
+
+def test_a_header_steady_per_node_and_distinct_names_the_node():
+    found = find_http_identity(answers({
+        "a": ({"x-node-id": "is1", "date": "t1", "server": "same"}, "ok"),
+        "b": ({"x-node-id": "is2", "date": "t2", "server": "same"}, "ok")}))
+    assert found.rule == {"header": "x-node-id"} and sorted(found.ids.values()) == ["is1", "is2"]
+
+
+def test_a_json_field_names_the_node_when_no_header_does():
+    found = find_http_identity(answers({
+        "a": ({}, '{"status": "up", "server": {"name": "is1"}}'),
+        "b": ({}, '{"status": "up", "server": {"name": "is2"}}')}))
+    assert found.rule == {"json_field": "server.name"}
+
+
+def test_a_value_that_changes_on_one_node_names_nothing():
+    per_node = {"http://a": [Sample({"x-req": "1"}, "same"), Sample({"x-req": "2"}, "same")],
+                "http://b": [Sample({"x-req": "3"}, "same"), Sample({"x-req": "4"}, "same")]}
+    assert find_http_identity(per_node) is None
+
+
+@given(st.lists(st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True), min_size=2, max_size=5,
+                unique=True),
+       st.sampled_from(["served by {}", "<p>Host: {} (up)</p>", "{} ready"]))
+def test_the_one_word_of_the_body_that_differs_becomes_a_regex_reading_each_node(ids, template):
+    found = find_http_identity(answers({n: ({}, template.format(n)) for n in ids}))
+    assert found is not None and "regex" in found.rule
+    assert sorted(found.ids.values()) == sorted(ids)
+
+
+def test_a_multi_line_greeting_naming_the_node_on_its_second_line():
+    greetings = {n: f"220-Welcome to the cluster\n220-{n} FTP ready\n220 go ahead" for n in ("is1", "is2")}
+    regex = greeting_regex(greetings)
+    assert regex == r"^220[ -](?P<node>[A-Za-z0-9_.-]+) FTP ready"
+    assert greeting_regex({"is1": "220 FTP ready", "is2": "220 FTP ready"}) is None
+
+
+@pytest.mark.cluster
+def test_init_on_the_reference_cluster_writes_a_file_that_probes_clean(tmp_path):
+    with LocalCluster(3) as cluster:
+        topo = cluster.topology
+        out = tmp_path / "found.yaml"
+        harness = [sys.executable, "-m", "harness.cli"]
+        nodes = [a for n in topo.nodes for a in ("--node", n.endpoints.http)]
+        https = [a for n in topo.nodes for a in ("--node-https", n.endpoints.https)]
+        init = subprocess.run([*harness, "init", "--entry", topo.entry.http, "--entry-https",
+                               topo.entry.https, *nodes, *https, "--path", WHOAMI,
+                               "--ca-file", str(cluster.ca_file), "-o", str(out)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert init.returncode == 0, init.stderr
+        text = out.read_text()
+        assert "header: \"x-node-id\"" in text and "greeting_regex" in text and "ca_file" in text
+        probe = subprocess.run([*harness, "probe", "--topology", str(out)], cwd=ROOT,
+                               capture_output=True, text=True, timeout=120)
+        assert probe.returncode == 0, probe.stderr
+        for node in ("node1", "node2", "node3"):
+            assert f"{node}        ftp      yes     {node}" in probe.stdout
+
+
+def test_nodes_that_name_nothing_get_one_sentence_and_exit_2(tmp_path):
+    """Two nodes that answer alike (here: one server behind both URLs)."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        done = subprocess.run([sys.executable, "-m", "harness.cli", "init", "--entry", url,
+                               "--node", url, "--node", url], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60,
+                              env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 2
+    assert done.stderr.startswith("harness: nothing in the answers to GET / names the node")
+    assert done.stderr.count("\n") == 1
