@@ -17,7 +17,6 @@ import ftplib
 import json
 import os
 import re
-import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -26,11 +25,11 @@ import requests
 
 from harness.config import is_loopback
 from harness.errors import HarnessError
+from harness.traffic.clients import read_greeting
 
 SAMPLES = 3  # requests to each node (fresh connections), to tell a steady value from a changing one
 ENTRY_SAMPLES = 6
 TIMEOUT_S = 3.0
-GREETING_LINES = 20
 FTP_PORTS = (21, 2121)
 SMTP_PORTS = (25, 2525, 587)
 # Headers that differ between nodes, or within one, without naming the node.
@@ -218,22 +217,6 @@ def _verify_for(url: str, ca_file: str | None, insecure: bool) -> tuple[str | bo
     raise HarnessError(f"TLS of {url} does not verify against the system CAs"
                        f"{' nor ' + ca_file if ca_file else ''}: give the cluster's CA with "
                        "--ca-file (or --insecure, and nothing about certificates is checked)")
-
-
-def read_greeting(host: str, port: int) -> str | None:
-    """A 220 greeting as sent, all its lines (a multi-line one ends at `220 `)."""
-    try:
-        with socket.create_connection((host, port), timeout=1.0) as s:
-            s.settimeout(TIMEOUT_S)
-            reader, lines = s.makefile("rb"), []
-            for _ in range(GREETING_LINES):
-                line = reader.readline(500).decode(errors="replace").rstrip("\r\n")
-                lines.append(line)
-                if not line.startswith("220-"):
-                    break
-    except OSError:
-        return None
-    return "\n".join(lines) if lines and lines[0].startswith("220") else None
 
 
 def _ftp_anonymous(host: str, port: int) -> bool:

@@ -25,7 +25,6 @@ import glob
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from harness.evidence import Source
 from harness.fault import KINDS
 from harness.history.faults import FaultKind
 from harness.history.requests import RequestLog, RequestRecord
-from harness.traffic.clients import ENTRY, FtpClient, HttpClient, SmtpClient
+from harness.traffic.clients import ENTRY, FtpClient, HttpClient, SmtpClient, read_greeting
 
 CONTROL_ACTIONS = ("kill", "pause", "resume", "restart")
 # Evidence sources the scenarios only read: a GET request or a glob among them is probed.
@@ -323,26 +322,15 @@ def _undeclared_entry_protocols(topology: Topology) -> list[str]:
         for port in ports:
             if (host, port) in own:
                 continue
-            greeting = _greeting(host, port)
+            greeting = read_greeting(host, port, GREETING_TIMEOUT_S)
             if greeting:
                 warnings.append(
-                    f"the cluster address {host} answers on port {port} ({greeting!r}), where "
+                    f"the cluster address {host} answers on port {port} ({greeting.splitlines()[0]!r}), where "
                     f"{protocol.upper()} is served, but the topology declares no entry.{protocol}: "
                     f"declare it, so that {prop} checks that the entry does not redirect "
                     f"{protocol.upper()} to another node")
                 break
     return warnings
-
-
-def _greeting(host: str, port: int) -> str | None:
-    """The first line a server sends on connecting, if it greets with 220 within a second."""
-    try:
-        with socket.create_connection((host, port), timeout=GREETING_TIMEOUT_S) as s:
-            s.settimeout(GREETING_TIMEOUT_S)
-            line = s.makefile("rb").readline(200).decode(errors="replace").strip()
-    except OSError:
-        return None
-    return line if line.startswith("220") else None
 
 
 def _settled_http(client: HttpClient, where: str, proto: Protocol) -> tuple[RequestRecord, RequestRecord]:

@@ -15,6 +15,7 @@ import ftplib
 import io
 import json
 import smtplib
+import socket
 import ssl
 import time
 from collections.abc import Iterator, Mapping
@@ -369,3 +370,22 @@ def _message(message_id: str, body: str, sender: str, rcpt: str) -> EmailMessage
     msg["Subject"], msg["Message-ID"] = "conformance", f"<{message_id}>"
     msg.set_content(body)
     return msg
+
+
+GREETING_LINES = 20  # the most lines a multi-line 220 greeting is read for
+
+
+def read_greeting(host: str, port: int, timeout_s: float = 3.0) -> str | None:
+    """A 220 greeting as sent, all its lines (a multi-line one ends at `220 `)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as s:
+            s.settimeout(timeout_s)
+            reader, lines = s.makefile("rb"), []
+            for _ in range(GREETING_LINES):
+                line = reader.readline(500).decode(errors="replace").rstrip("\r\n")
+                lines.append(line)
+                if not line.startswith("220-"):
+                    break
+    except OSError:
+        return None
+    return "\n".join(lines) if lines and lines[0].startswith("220") else None
