@@ -17,9 +17,11 @@ conformance: setup
 	$(VENV)/bin/harness report $(RESULTS) -o $(HTML) || status=$${status:-1}; \
 	exit $$status
 
-## The harness's own tests: units, properties, the reference cluster, and the mutant kills.
+## The harness's own tests: units, properties, the reference cluster, and the mutant kills,
+## WORKERS at a time (pytest-xdist; tests holding what the host has one of run one by one).
+WORKERS ?= 2
 test: setup
-	$(PYTEST) tests/ $(ARGS)
+	$(PYTEST) tests/ -n $(WORKERS) --dist loadgroup $(ARGS)
 
 ## The same tests (minus the docker backend) and the local conformance suite under Debian 13's
 ## Python 3.13, in a chroot (not in .ci/run: it takes as long again).

@@ -73,7 +73,8 @@ def test_harness_down_leaves_nothing_behind(tmp_path):
     assert up.wait(timeout=20) == 0
     assert wait_gone(lines, tmp_path) == []
     assert not endpoints.exists()
-    assert [p.name for p in tmp_path.glob("slot-*/*")] == ["lock"], "a finished run keeps no files"
+    # only slot locks: one per slot it tried (a parallel run may have held the first)
+    assert {p.name for p in tmp_path.glob("slot-*/*")} == {"lock"}, "a finished run keeps no files"
 
 
 def test_a_run_directory_is_kept_only_when_asked(tmp_path, monkeypatch):

@@ -215,36 +215,41 @@ def test_a_cut_is_refused_within_milliseconds_not_a_black_hole(tmp_path, role, d
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _ours_in_force() -> dict[str, bool]:
+def _in_force(owners: list[str]) -> dict[str, bool]:
+    """Are rules tagged by these processes in the host's iptables, and is a tbf on lo?
+    (By owner: a test beside this one may hold rules of its own.)"""
     rules = subprocess.run(["iptables", "-w", "5", "-S"], capture_output=True, text=True).stdout
     qdisc = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True).stdout
-    return {"iptables": TAG_PREFIX in rules, "tbf": "tbf" in qdisc}
+    return {"iptables": any(TAG_PREFIX + owner in rules for owner in owners), "tbf": "tbf" in qdisc}
 
 
 @needs_root
 @pytest.mark.cluster
+@pytest.mark.host_wide  # a bandwidth limit is the loopback's root qdisc
 def test_faults_left_by_a_killed_pytest_are_healed_by_the_next_run(tmp_path):
     """pytest SIGKILLed while a kernel fault is in force (a bandwidth limit, then a cut):
     the rule and the qdisc outlive it; the next run finds and removes both."""
+    killed: list[str] = []
     for select, sign in (("network and bandwidth", "tbf"), ("failover and cut and not https", "iptables")):
         run = subprocess.Popen(
             [sys.executable, "-m", "pytest", "scenarios/", "--backend", "local", "--network-faults",
              "kernel", "-k", select, "--fault-seconds", "60", "-p", "no:cacheprovider", "-q"],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        killed.append(owner_tag(run.pid))
         try:
             deadline = time.monotonic() + 60
-            while not _ours_in_force()[sign] and run.poll() is None and time.monotonic() < deadline:
+            while not _in_force(killed)[sign] and run.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.2)
-            assert _ours_in_force()[sign], f"no {sign} fault came into force"
+            assert _in_force(killed)[sign], f"no {sign} fault came into force"
         finally:
             os.killpg(run.pid, signal.SIGKILL)
             run.wait()
-        assert _ours_in_force()[sign], "the fault should outlive the killed run"
+        assert _in_force(killed)[sign], "the fault should outlive the killed run"
     done = subprocess.run([sys.executable, "-m", "pytest", "scenarios/", "--backend", "local",
                            "-m", "admin", "-p", "no:cacheprovider", "-q"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-500:]
-    assert _ours_in_force() == {"iptables": False, "tbf": False}
+    assert _in_force(killed) == {"iptables": False, "tbf": False}
     qdisc = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True).stdout
     assert qdisc.startswith("qdisc noqueue"), qdisc
 

@@ -21,7 +21,7 @@ from harness.cluster.external import ExternalCluster
 from harness.config import load_topology
 from harness.errors import HarnessError
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.host_wide]  # fixed addresses 127.11.x.y; kernel faults on lo
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "thirdparty" / "cluster.sh"
 TOPOLOGY = ROOT / "examples" / "topology-thirdparty.yaml"

@@ -12,6 +12,7 @@ the versions the host's environment runs.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -26,6 +27,7 @@ import docker
 import docker.errors
 
 from harness.errors import HarnessError
+from harness.runstate import STATE_ROOT
 
 BASE = "debian:bookworm-slim"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -35,6 +37,7 @@ WHEEL_CACHE = Path.home() / ".cache" / "harness" / "wheels"
 # What a node imports beyond the standard library: pinned to the host's versions.
 NODE_REQUIREMENTS = ("pydantic", "aiohttp", "aiosmtpd", "redis")
 ROLES = ("node", "haproxy", "redis", "toxiproxy")
+BUILD_LOCK = STATE_ROOT / "images.lock"
 
 
 def _say(message: str) -> None:
@@ -163,6 +166,11 @@ def ensure_image(c: docker.DockerClient, role: str, base_id: str) -> str:
 
 
 def ensure_images(c: docker.DockerClient) -> dict[str, str]:
-    """Tags of all four roles' images, building what is missing."""
-    base = ensure_base(c)
-    return {role: ensure_image(c, role, base) for role in ROLES}
+    """Tags of all four roles' images, building what is missing. Runs started side by side
+    (two terminals, a parallel test suite) take turns here: the second finds what the first
+    built instead of debootstrapping and fetching the wheels a second time into the same place."""
+    BUILD_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with BUILD_LOCK.open("a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        base = ensure_base(c)
+        return {role: ensure_image(c, role, base) for role in ROLES}

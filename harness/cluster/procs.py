@@ -29,6 +29,10 @@ from harness.errors import HarnessError
 from harness.runstate import KEEP_VAR, LABEL_VAR, STATE_ROOT, start_time
 
 SLOTS = range(20, 250)
+CLAIMS = Path("/tmp/harness-slot-claims")
+"""One lock per slot for the whole machine, whatever a run's state root: the slot's addresses
+are the machine's, and two runs under different roots (a test's own HARNESS_STATE_DIR beside
+a parallel worker's run) must not both take a slot neither has started listening on yet."""
 # Where a run in a slot listens first: balancer, Toxiproxy and store on 127.SLOT.0.{1,2,3}.
 PROBES = ((1, 8080), (2, 8474), (3, 6379))
 
@@ -137,6 +141,7 @@ class Run:
     directory: Path
     label: str
     _lock: IO[str]
+    _claim: IO[str]
     procs: dict[str, Proc] = field(default_factory=dict)
 
     @classmethod
@@ -149,11 +154,14 @@ class Run:
             if lock is None:
                 continue
             _kill_recorded(directory / "pids")
-            if _slot_in_use(slot) or (busy and busy(slot)):  # held by something outside this root
+            claim = try_lock(CLAIMS / f"{slot}.lock")
+            if claim is None or _slot_in_use(slot) or (busy and busy(slot)):  # taken outside this root
                 lock.close()
+                if claim is not None:
+                    claim.close()
                 continue
             (directory / "owner").write_text(str(os.getpid()))
-            return cls(slot, directory, f"harness-{slot}-{secrets.token_hex(4)}", lock)
+            return cls(slot, directory, f"harness-{slot}-{secrets.token_hex(4)}", lock, claim)
         raise HarnessError(f"every run slot under {root} is taken; stop other harness runs")
 
     def address(self, group: int, index: int) -> str:
@@ -197,6 +205,7 @@ class Run:
         if not os.environ.get(KEEP_VAR):
             clear(self.directory)
         self._lock.close()
+        self._claim.close()
 
 
 def wait_for_port(host: str, port: int, timeout_s: float, name: str = "",
