@@ -262,6 +262,7 @@ def cluster_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Cl
             except HarnessError as e:
                 pytest.exit(f"harness: {e}", returncode=2)
         started.append(cluster)
+        _say_warnings(cluster, _terminal(request.config))
         return cluster
 
     yield start
@@ -341,10 +342,21 @@ def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thre
     with allure.step("cluster healed and reset"):
         cluster.reset()
         world.await_recovery()
+        for warning in _say_warnings(cluster, _terminal(request.config)):
+            allure.attach(warning, "warning", allure.attachment_type.TEXT)
     try:
         yield world
     finally:
         world.report_evidence(request.node.name)
+
+
+def _say_warnings(cluster: Cluster, say: Callable[[str], None]) -> list[str]:
+    """The cluster's warnings not said yet, said (a guess is said, and the run goes on)."""
+    new = list(cluster.warnings)
+    cluster.warnings.clear()
+    for warning in new:
+        say(f"harness: warning: {warning}")
+    return new
 
 
 def _kernel_engine(config: pytest.Config) -> KernelFaults:

@@ -37,12 +37,13 @@ class ExternalCluster(Cluster):
         self.topology = topology
         self.wait_s = wait_s
         self.directory = Path(tempfile.mkdtemp(prefix="harness-external-"))
+        self.warnings = []
         try:
             if topology.toxiproxy:
                 parts = urlsplit(topology.toxiproxy)
                 self.toxiproxy = ToxiproxyApi(parts.hostname or "", parts.port or 8474)
                 self.toxiproxy.wait_ready(timeout_s=5)
-            self.wait_in_rotation(timeout_s=wait_s)
+            self._wait_in_rotation()
         except BaseException:
             self.close()
             raise
@@ -107,7 +108,12 @@ class ExternalCluster(Cluster):
         and a scenario started then judges a smaller cluster than the topology describes."""
         if self.toxiproxy:
             self.toxiproxy.reset()
-        self.wait_in_rotation(timeout_s=self.wait_s)
+        self._wait_in_rotation()
+
+    def _wait_in_rotation(self) -> None:
+        said = self.wait_in_rotation(timeout_s=self.wait_s, strict=False)
+        if said:
+            self.warnings.append(said)
 
     def node_log(self, node: str) -> str:
         """What the node's control commands printed this run (secrets blanked as written)."""

@@ -123,6 +123,7 @@ class ReferenceCluster(Cluster):
             raise HarnessError(f"--nodes must be at least 1, not {nodes}")
         self.mutant = mutant
         self.access_logs = access_logs
+        self.warnings = []  # ours: a node out of rotation raises (wait_in_rotation is strict)
         self.run: Run | None = Run.acquire(busy=self._slot_busy)
         self.count = 0
         self.initial_nodes = nodes
