@@ -6,7 +6,7 @@ PYTEST := $(VENV)/bin/pytest
 RESULTS := reports/allure-results
 HTML := reports/allure-report
 
-.PHONY: setup conformance test test-trixie report clean
+.PHONY: setup conformance test test-trixie zoo report clean
 
 setup:
 	@bash scripts/setup.sh
@@ -22,6 +22,11 @@ conformance: setup
 WORKERS ?= 2
 test: setup
 	$(PYTEST) tests/ -n $(WORKERS) --dist loadgroup $(ARGS)
+
+## Every zoo member (tests/zoo/) in every configuration through the whole suite: the verdict
+## table in reports/zoo/ (not in .ci/run: `make test` runs one sound and one broken of each).
+zoo: setup
+	$(VENV)/bin/python tests/zoo/table.py $(ARGS)
 
 ## The same tests (minus the docker backend) and the local conformance suite under Debian 13's
 ## Python 3.13, in a chroot (not in .ci/run: it takes as long again).

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zoo.table import Configuration, Row, judge, members, outcome_of, rows_of, run
+from zoo.table import ROOT, Configuration, Row, judge, members, outcome_of, rows_of, run
 
 MEMBERS = members()
 # A member listens on fixed addresses of its own: its configurations run one after another,
@@ -29,6 +29,9 @@ def test_the_zoo_member_is_judged_as_its_notes_say(member, configuration, tmp_pa
 def test_every_member_has_a_sound_and_a_broken_configuration_in_the_suite():
     assert MEMBERS
     for m in MEMBERS:
+        if m.tested_by:
+            assert not m.test and (ROOT / m.tested_by).is_file(), m.name
+            continue
         tested = [m.configurations[c] for c in m.test]
         assert any(c.sound for c in tested) and any(not c.sound for c in tested), m.name
         assert all(c.breaks for c in m.configurations.values() if not c.sound), m.name

@@ -10,6 +10,7 @@ them those scenarios are skipped, naming the field.
 from __future__ import annotations
 
 import ipaddress
+import json
 import shlex
 import shutil
 import socket
@@ -152,14 +153,32 @@ def kernel_scope(topology: Topology, node: str, link: str, log: Path) -> Scope:
     if control.docker:
         container = commands.render(control.docker, spec.placeholders(), quote=False)
         # asked each time, not cached: a container the nemesis restarted has a new PID
-        pid = commands.run(f"docker inspect --format '{{{{.State.Pid}}}}' {shlex.quote(container)}",
-                           {}, log, 30, f"finding container {container}")
-        # inside the container the node's own address is not the endpoint's host
-        return Scope(in_namespace_of(int(pid.split()[-1]), f"container {container}"), port,
+        found = commands.run(
+            f"docker inspect --format '{{{{.State.Pid}}}} {{{{json .NetworkSettings.Ports}}}}' "
+            f"{shlex.quote(container)}", {}, log, 30, f"finding container {container}")
+        pid, _, ports = found.strip().splitlines()[-1].partition(" ")
+        # inside the container the node's own address is not the endpoint's host, and its
+        # port is the one the endpoint's is published from
+        if role == "listener":
+            port = published_from(json.loads(ports or "null") or {}, address, port)
+        return Scope(in_namespace_of(int(pid), f"container {container}"), port,
                      None if role == "listener" else address, role, control.network_device or "eth0")
     if not _loopback(address):
         raise NoScope(f"nodes[{node}].control.network")
     return Scope(HERE, port, address, role, control.network_device or "lo")
+
+
+def published_from(ports: dict[str, list[dict[str, str]] | None], host: str, port: int) -> int:
+    """The container's TCP port that `host:port` on this machine is published from (docker
+    inspect's NetworkSettings.Ports), or `port` itself where none is (the endpoint is the
+    container's own address, or the container shares the host's network)."""
+    for inside, bindings in ports.items():
+        number, _, proto = inside.partition("/")
+        for b in bindings or []:
+            if proto == "tcp" and b.get("HostPort") == str(port) and \
+                    b.get("HostIp", "") in ("", "0.0.0.0", "::", host):
+                return int(number)
+    return port
 
 
 def _loopback(host: str) -> bool:

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
+import urllib3
 
 from harness.commands import render
 from harness.config import Protocol, Topology, host_port
@@ -122,6 +123,8 @@ class RequestsTransport:
                 else str(tls.client_cert)
         if fresh:
             self.session.headers["Connection"] = "close"
+        if verify is False:  # asked for (tls.insecure), and said in the probe's table once
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     def request(self, method: str, url: str, params: Mapping[str, str] | None = None,
                 headers: Mapping[str, str] | None = None, body: str | None = None,

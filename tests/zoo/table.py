@@ -68,6 +68,9 @@ class Member:
     """the configurations `make test` runs, on the scenarios each is about"""
     secrets: tuple[str, ...] = ()
     """environment variables the member reads its secrets from, made afresh for each run"""
+    tested_by: str = ""
+    """the test file that runs the member in `make test` instead of `test` (a target older
+    than the zoo)"""
 
     @classmethod
     def load(cls, folder: Path) -> "Member":
@@ -82,7 +85,8 @@ class Member:
                              f"name only its configurations (unknown: {sorted(unknown)})")
         return cls(folder.name, folder, " ".join(data["summary"].split()), data["start"],
                    data["stop"], (folder / data["topology"]).resolve(), configurations,
-                   tuple(data.get("test", ())), tuple(data.get("secrets", ())))
+                   tuple(data.get("test", ())), tuple(data.get("secrets", ())),
+                   data.get("tested_by", ""))
 
 
 def members(root: Path = ZOO) -> list[Member]:
