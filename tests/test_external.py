@@ -12,8 +12,6 @@ from harness.cluster.images import ensure_base
 from harness.config import parse_topology
 
 
-
-
 def state(name: str) -> str:
     return subprocess.run(["docker", "inspect", "-f", "{{.State.Status}}", name],
                           capture_output=True, text=True, timeout=30).stdout.strip()

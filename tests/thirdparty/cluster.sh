@@ -23,6 +23,7 @@
 # 127.11.0.0/16 only. A node's daemons inherit this script's output on restart, as an
 # operator's script would let them: the harness must not hang on that.
 set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 DIR=${THIRDPARTY_DIR:-/tmp/harness-thirdparty}
 ENTRY=127.11.0.1
@@ -39,23 +40,11 @@ signal_node() {
   done
 }
 
-make_certs() {
-  # The extensions strict verification wants (Python 3.13 verifies with VERIFY_X509_STRICT):
-  # the CA's key usage, and the leaf's authority key id, usage and purpose.
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=thirdparty-ca -addext keyUsage=critical,keyCertSign,cRLSign \
-    -keyout "$DIR/ca.key" -out "$DIR/ca.pem" 2>/dev/null
-  for name in lb $NODES; do
-    ip=$ENTRY; [ "$name" = lb ] || ip=$(node_ip "$name")
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$name" \
-      -keyout "$DIR/$name.key" -out "$DIR/$name.csr" 2>/dev/null
-    printf '%s\n' "subjectAltName=IP:$ip,DNS:localhost" "authorityKeyIdentifier=keyid,issuer" \
-      "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
-      >"$DIR/$name.ext"
-    openssl x509 -req -in "$DIR/$name.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" \
-      -CAcreateserial -days 2 -extfile "$DIR/$name.ext" -out "$DIR/$name.crt" 2>/dev/null
-    cat "$DIR/$name.crt" "$DIR/$name.key" >"$DIR/$name.pem"
-  done
+make_certs() {  # the cluster's own CA, and a certificate per server (tests/zoo/make-certs.sh)
+  servers="lb=$ENTRY"
+  for node in $NODES; do servers="$servers $node=$(node_ip "$node")"; done
+  # shellcheck disable=SC2086 # a list of name=ip words
+  "$HERE/../zoo/make-certs.sh" "$DIR" thirdparty-ca $servers
 }
 
 write_node() {  # the node's lighttpd, proftpd configuration and documents

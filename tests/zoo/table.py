@@ -32,7 +32,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 ZOO = Path(__file__).resolve().parent
-START_TIMEOUT_S = 180.0  # the first start of a member may build its certificates, images
+START_TIMEOUT_S = 600.0  # a member's first start on a machine may build its image (debootstrap)
 RUN_TIMEOUT_S = 1200.0
 
 Outcome = Literal["passed", "violated", "inconclusive", "configuration error", "harness error",

@@ -17,6 +17,7 @@
 # Configurations (what breaks is in member.yaml beside this file): sound, first, no_retry.
 # Everything lives in $ZOO_CADDY_DIR (default /tmp/harness-zoo-caddy-nginx).
 set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 DIR=${ZOO_CADDY_DIR:-/tmp/harness-zoo-caddy-nginx}
 ENTRY=127.12.0.1
@@ -27,20 +28,11 @@ CONFIGURATIONS="sound first no_retry"
 node_ip() { echo "127.12.1.${1#node}"; }
 link_ip() { echo "127.12.2.${1#node}"; }
 
-make_certs() {  # the cluster's own CA; the leaves carry what strict verification wants
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=zoo-caddy-ca -addext keyUsage=critical,keyCertSign,cRLSign \
-    -keyout "$DIR/ca.key" -out "$DIR/ca.pem" 2>/dev/null
-  for name in lb $NODES; do
-    ip=$ENTRY; [ "$name" = lb ] || ip=$(node_ip "$name")
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$name" \
-      -keyout "$DIR/$name.key" -out "$DIR/$name.csr" 2>/dev/null
-    printf '%s\n' "subjectAltName=IP:$ip,DNS:localhost" "authorityKeyIdentifier=keyid,issuer" \
-      "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
-      >"$DIR/$name.ext"
-    openssl x509 -req -in "$DIR/$name.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" \
-      -CAcreateserial -days 2 -extfile "$DIR/$name.ext" -out "$DIR/$name.crt" 2>/dev/null
-  done
+make_certs() {  # the cluster's own CA, and a certificate per server
+  servers="lb=$ENTRY"
+  for node in $NODES; do servers="$servers $node=$(node_ip "$node")"; done
+  # shellcheck disable=SC2086 # a list of name=ip words
+  "$HERE/../make-certs.sh" "$DIR" zoo-caddy-ca $servers
 }
 
 write_node() {

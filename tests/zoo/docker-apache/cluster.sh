@@ -54,21 +54,11 @@ build_image() {  # once: a Debian rootfs with the three servers, imported (no re
   tar -C "$root" -c . | docker import - "$IMAGE" >/dev/null
 }
 
-make_certs() {
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=zoo-docker-apache-ca -addext keyUsage=critical,keyCertSign,cRLSign \
-    -keyout "$DIR/ca.key" -out "$DIR/ca.pem" 2>/dev/null
-  for node in lb $NODES; do
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$node" \
-      -keyout "$DIR/$node.key" -out "$DIR/$node.csr" 2>/dev/null
-    ip=$ENTRY; [ "$node" = lb ] || ip=$(node_ip "$node")
-    printf '%s\n' "subjectAltName=IP:$ip,DNS:localhost" \
-      "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
-      >"$DIR/$node.ext"
-    openssl x509 -req -in "$DIR/$node.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" \
-      -CAcreateserial -days 2 -extfile "$DIR/$node.ext" -out "$DIR/$node.crt" 2>/dev/null
-  done
-  cat "$DIR/lb.crt" "$DIR/lb.key" >"$DIR/lb.pem"
+make_certs() {  # the cluster's own CA, and a certificate per server
+  servers="lb=$ENTRY"
+  for node in $NODES; do servers="$servers $node=$(node_ip "$node")"; done
+  # shellcheck disable=SC2086 # a list of name=ip words
+  "$HERE/../make-certs.sh" "$DIR" zoo-docker-apache-ca $servers
 }
 
 start_node() {
