@@ -40,7 +40,12 @@ class ControlServer:
         self.cluster, self.path = cluster, path
         path.unlink(missing_ok=True)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.bind(str(path))
+        try:
+            self._sock.bind(str(path))
+        except OSError as e:  # most often a path over the 107 bytes a Unix socket's may have
+            self._sock.close()
+            raise HarnessError(f"cannot listen on the control socket {path} ({e}); "
+                               "a shorter HARNESS_STATE_DIR gives it a shorter path") from e
         os.chmod(path, 0o600)
         self._sock.listen(4)
         self._sock.settimeout(0.2)

@@ -8,7 +8,7 @@ from harness.sut.redirect import is_excluded, package_of, read_exclusions, rende
 from harness.traffic.identity import node_from_greeting, node_from_http, wire_greeting
 from harness.history.requests import RequestLog, RequestRecord
 
-LB = LbSettings("127.0.0.1", 8080, 8443, Path("lb.pem"), Path("ca.pem"), Path("s.sock"))
+LB = LbSettings("127.0.0.1", 8080, 8443, Path("lb.pem"), Path("ca.pem"))
 SERVERS = [Server(f"node{i}", ("h", 1), ("h", 2), ("h", 3), ("h", 4)) for i in (1, 2)]
 
 

@@ -33,7 +33,6 @@ class LbSettings:
     https_port: int
     cert_pem: Path
     ca_file: Path
-    socket: Path
     fronted_base_port: int = 21000
     ftp_entry_port: int = 2121
 
@@ -91,7 +90,6 @@ def haproxy_config(settings: LbSettings, servers: list[Server], mutant: str | No
         "global",
         "    maxconn 4096",
         "    nbthread 1",
-        f"    stats socket {settings.socket} mode 600 level admin",
         "",
         "defaults",
         "    mode http",

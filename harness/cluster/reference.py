@@ -188,7 +188,7 @@ class ReferenceCluster(Cluster):
         lay = self.layout
         self.toxiproxy = ToxiproxyApi(*lay.toxiproxy)
         self.lb = LbSettings(lay.lb, LB_HTTP, LB_HTTPS, self.ca.issue_combined("lb", lay.lb),
-                             self.ca.ca_file, self.directory / "haproxy.sock")
+                             self.ca.ca_file)
         self.topology = Topology(
             name=f"reference-{self.backend}-{self.run.slot if self.run else 0}",
             nodes=[NodeSpec(id="placeholder", endpoints=Endpoints())],

@@ -71,6 +71,9 @@ class Member:
     tested_by: str = ""
     """the test file that runs the member in `make test` instead of `test` (a target older
     than the zoo)"""
+    environment: tuple[tuple[str, str], ...] = ()
+    """variables its operator's shell has (a profile), for the start and stop commands and the
+    topology's control commands, which name them (`$ZOO_TOMCAT_DIR/bin/...`)"""
 
     @classmethod
     def load(cls, folder: Path) -> "Member":
@@ -86,7 +89,8 @@ class Member:
         return cls(folder.name, folder, " ".join(data["summary"].split()), data["start"],
                    data["stop"], (folder / data["topology"]).resolve(), configurations,
                    tuple(data.get("test", ())), tuple(data.get("secrets", ())),
-                   data.get("tested_by", ""))
+                   data.get("tested_by", ""),
+                   tuple((str(k), str(v)) for k, v in data.get("environment", {}).items()))
 
 
 def members(root: Path = ZOO) -> list[Member]:
@@ -194,7 +198,8 @@ def run(member: Member, configuration: Configuration, workdir: Path,
         scope: str | None = None) -> list[Row]:
     """The member in one configuration through `pytest scenarios/` (all of them, or those
     `scope` selects), as rows."""
-    env = {**os.environ, **{name: f"zoo-{secrets.token_hex(8)}" for name in member.secrets}}
+    env = {**os.environ, **dict(member.environment),
+           **{name: f"zoo-{secrets.token_hex(8)}" for name in member.secrets}}
     results = workdir / "allure-results"
     with running(member, configuration.name, env, workdir / "member.log"):
         done = subprocess.run(
