@@ -257,10 +257,23 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Find out the topology from the running cluster; write it (or print it)."""
+    from harness.containers import inspect_running, node_containers
     from harness.init import discover, render
 
-    found = discover(args.entry, args.node, args.path, args.entry_https, args.node_https or (),
-                     args.ca_file, args.insecure, allow_remote=args.allow_remote_targets)
+    nodes, nodes_https, containers = args.node or [], args.node_https or [], []
+    if args.docker is not None:
+        if nodes:
+            raise HarnessError("give the nodes with --node or find them with --docker, not both")
+        containers = node_containers(inspect_running(), [args.entry, args.entry_https or ""],
+                                     args.docker or None)
+        nodes = [c.endpoints["http"] for c in containers]
+        if all("https" in c.endpoints for c in containers):
+            nodes_https = [c.endpoints["https"] for c in containers]
+        print(f"harness init: nodes {', '.join(c.name for c in containers)} "
+              f"({containers[0].group.removeprefix('net:')})", file=sys.stderr)
+    found = discover(args.entry, nodes, args.path, args.entry_https, nodes_https,
+                     args.ca_file, args.insecure, allow_remote=args.allow_remote_targets,
+                     containers=containers)
     text = render(found, args.ftp_user, args.ftp_password_env)
     if args.output is None:
         print(text, end="")
@@ -408,9 +421,13 @@ def build_parser() -> argparse.ArgumentParser:
                                       "each node, greetings, TLS, claims (then: harness probe)")
     ini.add_argument("--entry", required=True, metavar="URL", help="the cluster's HTTP address")
     ini.add_argument("--entry-https", metavar="URL", help="the cluster's HTTPS address")
-    ini.add_argument("--node", action="append", required=True, metavar="URL",
+    ini.add_argument("--node", action="append", metavar="URL",
                      help="a node's own HTTP address (once per node; FTP and SMTP are looked for "
                           "on its host at ports 21/2121 and 25/2525/587)")
+    ini.add_argument("--docker", nargs="?", const="", metavar="NAME",
+                     help="find the nodes among the running containers that publish HTTP on "
+                          "loopback (of compose project or network NAME, where several are), "
+                          "with their FTP and SMTP ports and control.docker")
     ini.add_argument("--node-https", action="append", metavar="URL",
                      help="a node's own HTTPS address (once per node, in --node's order)")
     ini.add_argument("--path", default="/", help="what to GET: a page or service whose answer "

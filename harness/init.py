@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import requests
 
 from harness.config import is_loopback
+from harness.containers import Container, control_template
 from harness.errors import HarnessError
 from harness.traffic.clients import read_greeting
 
@@ -142,6 +143,13 @@ def _literal(text: str) -> str:
     return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text)
 
 
+def _steady_words(text: str) -> str:
+    """`text` up to its first word with a digit in it: a version, a time or a count, which
+    change between greetings (Exim's names the second it was sent in; greetings read within
+    one second agree on it)."""
+    return re.match(r"(?:\s*[^\s\d]+(?=\s|$))*", text).group(0)  # type: ignore[union-attr]
+
+
 def greeting_regex(greetings: Mapping[str, str]) -> str | None:
     """A regex over the greetings (as sent: every line with its code) whose `node` group is
     each node's id: the line that names it, the text before the id kept as the anchor."""
@@ -155,7 +163,7 @@ def greeting_regex(greetings: Mapping[str, str]) -> str | None:
         afters.append(line[at + len(node):])
     if len(befores) != 1:
         return None
-    before, after = befores.pop(), os.path.commonprefix(afters)  # a time or a count after it varies
+    before, after = befores.pop(), _steady_words(os.path.commonprefix(afters))
     pattern = rf"^220[ -]{_literal(before)}{NODE_WORD}{_literal(after)}"
     regex = re.compile(pattern, re.MULTILINE)
     ok = all((m := regex.search(g)) and m.group("node") == n for n, g in greetings.items())
@@ -179,6 +187,8 @@ class Found:
     ftp_anonymous: bool | None = None
     tls: dict[str, object] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    docker: dict[str, str] = field(default_factory=dict)
+    """node id -> control.docker, where the nodes were found as containers"""
 
 
 def _session() -> requests.Session:
@@ -243,10 +253,14 @@ def _first_greeting(host: str, ports: Sequence[int]) -> tuple[int, str] | None:
 def discover(entry: str, nodes: Sequence[str], path: str = "/", entry_https: str | None = None,
              nodes_https: Sequence[str] = (), ca_file: str | None = None, insecure: bool = False,
              ftp_ports: Sequence[int] = FTP_PORTS, smtp_ports: Sequence[int] = SMTP_PORTS,
-             allow_remote: bool = False) -> Found:
+             allow_remote: bool = False, containers: Sequence[Container] = ()) -> Found:
+    """`containers` (from `--docker`, in the nodes' order) give each node's FTP and SMTP
+    endpoints as published and its `control.docker`; otherwise FTP and SMTP are looked for on
+    the node's host at the usual ports."""
     if len(nodes) < 2:
-        raise HarnessError("give at least two nodes (--node URL, once per node): what names a "
-                           "node is found by comparing their answers")
+        raise HarnessError("give at least two nodes (--node URL, once per node, or --docker to "
+                           "find them among the containers publishing on loopback): what names "
+                           "a node is found by comparing their answers")
     if nodes_https and len(nodes_https) != len(nodes):
         raise HarnessError(f"--node-https is given {len(nodes_https)} times for {len(nodes)} "
                            "--node: give it once per node, in the same order, or not at all")
@@ -301,11 +315,19 @@ def discover(entry: str, nodes: Sequence[str], path: str = "/", entry_https: str
             except _TlsRefused as e:
                 raise HarnessError(f"TLS of {node['https']} does not verify as {first_https}'s "
                                    f"does ({str(e)[:120]})") from None
-        if (got := _first_greeting(host, ftp_ports)):
-            node["ftp"], ftp[node_id] = f"ftp://{host}:{got[0]}", got[1]
-        if (got := _first_greeting(host, smtp_ports)):
-            node["smtp"], smtp[node_id] = f"smtp://{host}:{got[0]}", got[1]
+        for proto, ports, greetings in (("ftp", ftp_ports, ftp), ("smtp", smtp_ports, smtp)):
+            if containers:  # where the engine says the container's server is published, if at all
+                published = containers[i].endpoints.get(proto)
+                at = urlsplit(published) if published else None
+                got = _first_greeting(at.hostname or "", [at.port or 0]) if at else None
+                where = at.hostname if at else host
+            else:
+                got, where = _first_greeting(host, ports), host
+            if got:
+                node[proto], greetings[node_id] = f"{proto}://{where}:{got[0]}", got[1]
         found.nodes.append(node)
+    if containers:
+        found.docker = control_template({http.ids[u]: c.name for u, c in zip(nodes, containers)})
     found.ftp_regex = greeting_regex(ftp) if ftp else None
     found.smtp_regex = greeting_regex(smtp) if smtp else None
     for proto, greetings, regex in (("FTP", ftp, found.ftp_regex), ("SMTP", smtp, found.smtp_regex)):
@@ -347,6 +369,9 @@ def render(found: Found, ftp_user: str | None = None, ftp_password_env: str | No
         eps = ", ".join(f"{p}: {_q(node[p])}" for p in ("http", "https", "ftp", "smtp") if p in node)
         lines += [f"  - id: {_q(node['id'])}      # as the node names itself ({found.http.how})",
                   f"    endpoints: {{{eps}}}"]
+        if node["id"] in found.docker:
+            lines.append(f"    control: {{docker: {_q(found.docker[node['id']])}}}      "
+                         "# found: the container publishing these endpoints")
     lines += ["http:", f"  request: {{path: {_q(found.path)}}}      # what load and identity send",
               "identity:"]
     (key, value), = found.http.rule.items()
@@ -370,12 +395,15 @@ def render(found: Found, ftp_user: str | None = None, ftp_password_env: str | No
         lines += ["tls:", f"  {key}: {_q(value)}      # {'; '.join(n for n in found.notes if n.startswith('HTTPS'))}"]
     claims = ["C1", "C2", "C4"] + (["C3"] if "https" in found.entry else []) + \
         (["C6"] if any("ftp" in n for n in found.nodes) else []) + \
-        (["C7"] if any("smtp" in n for n in found.nodes) else [])
+        (["C7"] if any("smtp" in n for n in found.nodes) else []) + \
+        (["C5"] if found.docker else [])
+    controlled = ["# Nodes are killed, paused and restarted through the Docker engine (C2/C3 kill and",
+                  "# pause, C5 rejoin)."] if found.docker else \
+        ["# Killing, pausing and restarting nodes (C2/C3 kill and pause, C5) needs",
+         "# nodes[].control (kill, pause, resume, restart commands, or docker: a container name)."]
     lines += ["# What can be checked with what was found: balance, and network faults by kernel rules",
-              "# on the nodes' loopback endpoints (a cut for failover). Killing, pausing and",
-              "# restarting nodes (C2/C3 kill and pause, C5) needs nodes[].control (kill, pause,",
-              "# resume, restart commands, or docker: a container name); C8-C14 need the",
-              "# evidence fields the README's claims table names.",
+              "# on the nodes' endpoints (a cut for failover).", *controlled,
+              "# C8-C14 need the evidence fields the README's claims table names.",
               f"claims: [{', '.join(sorted(claims, key=lambda c: int(c[1:])))}]"]
     lines += [f"# note: {n}" for n in found.notes if not n.startswith("HTTPS")]
     return "\n".join(lines) + "\n"

@@ -1,6 +1,7 @@
 """`harness init`: what names a node is found from the answers (pure finders, property-tested),
 and on the reference cluster the file it writes passes `harness probe` as written."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,18 @@ def test_a_multi_line_greeting_naming_the_node_on_its_second_line():
     regex = greeting_regex(greetings)
     assert regex == r"^220[ -](?P<node>[A-Za-z0-9_.-]+) FTP ready"
     assert greeting_regex({"is1": "220 FTP ready", "is2": "220 FTP ready"}) is None
+
+
+@given(st.lists(st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True), min_size=2, max_size=4,
+                unique=True),
+       st.datetimes(), st.datetimes())
+def test_a_greeting_naming_its_time_is_read_again_at_another_time(ids, sent, later):
+    """Exim's: read within one second, every node's names the same time; the regex must not."""
+    banner = "220 {} ESMTP Exim 4.96 {:%a, %d %b %Y %H:%M:%S} +0000"
+    regex = greeting_regex({n: banner.format(n, sent) for n in ids})
+    assert regex is not None
+    for n in ids:
+        assert re.search(regex, banner.format(n, later), re.MULTILINE).group("node") == n
 
 
 @pytest.mark.cluster
