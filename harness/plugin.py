@@ -200,9 +200,15 @@ def _properties(item: pytest.Item) -> tuple[str, ...]:
 
 
 def _claimed_skip(item: pytest.Item, cluster: Cluster) -> str | None:
+    """Why the scenario cannot run on this cluster: a property it proves is not claimed, or
+    it goes through an entry protocol the cluster has none of (C1 over HTTPS behind an
+    HTTP-only balancer such as Varnish)."""
     props = set(_properties(item))
     if props and not any(cluster.topology.claims_property(p) for p in props):
         return f"the topology does not claim {'/'.join(sorted(props))}"
+    for protocol in {m.name for m in item.iter_markers()} & {"http", "https"}:
+        if getattr(cluster.topology.entry, protocol) is None:
+            return f"the cluster's entry has no {protocol} endpoint (entry.{protocol})"
     return None
 
 
