@@ -20,9 +20,12 @@ ALLURE_VERSION=2.46.1
 APT_PACKAGES=(haproxy redis-server debootstrap openssl procps iproute2 iptables lftp swaks chromium wrk curl
               # stock servers of the third-party target in tests/thirdparty and the zoo's members
               # in tests/zoo (not the reference node); the zoo's containers get theirs by debootstrap
-              nginx lighttpd lighttpd-mod-openssl proftpd-core postfix caddy)
+              # (sudo: apache-tomcat's operator script runs each JVM as the tomcat user)
+              nginx lighttpd lighttpd-mod-openssl proftpd-core postfix caddy
+              apache2 tomcat10 sudo varnish)
 # Services the packages start that are not ours: the harness starts its own instances per run.
-FOREIGN_SERVICES=(haproxy redis-server nginx lighttpd proftpd postfix caddy)
+FOREIGN_SERVICES=(haproxy redis-server nginx lighttpd proftpd postfix caddy
+                  apache2 tomcat10 varnish varnishncsa)
 # The build tools set-up uses, from Debian where the machine has none: Go builds Toxiproxy,
 # npm fetches Allure, and Allure's report generator runs on Java.
 TOOL_PACKAGES=(go:golang-go npm:npm java:default-jre-headless)

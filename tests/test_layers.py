@@ -8,7 +8,7 @@ delayed into a function to dodge a cycle counts too).
     traffic      clients and Locust users writing history; faults: engines writing history
     cluster      backends behind one interface, roles as small classes
     world        one run's cluster, history, injector, clients, evidence, victims; the soak
-    entry        pytest plugin, CLI, probe, init, control, scalability
+    entry        pytest plugin, CLI, probe, init (and the containers it finds), control, scalability
 
 The reference node (`harness.sut`) is the system under test: it stands apart and imports
 no harness client.
@@ -30,7 +30,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("traffic", ("harness.traffic", "harness.kernel", "harness.toxiproxy", "harness.faults")),
     ("cluster", ("harness.cluster",)),
     ("world", ("harness.world", "harness.soak")),
-    ("entry", ("harness.plugin", "harness.cli", "harness.probe", "harness.init", "harness.control",
+    ("entry", ("harness.plugin", "harness.cli", "harness.probe", "harness.init", "harness.containers",
+               "harness.control",
                "harness.scalability", "harness.__init__")),
 ]
 APART = ("harness.sut",)

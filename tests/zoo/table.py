@@ -18,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,9 @@ class Member:
     tested_by: str = ""
     """the test file that runs the member in `make test` instead of `test` (a target older
     than the zoo)"""
+    init: tuple[str, ...] = ()
+    """the arguments its operator gives `harness init` (a sound configuration's run starts by
+    writing a topology with them and probing it, as a new user's first try does)"""
     environment: tuple[tuple[str, str], ...] = ()
     """variables its operator's shell has (a profile), for the start and stop commands and the
     topology's control commands, which name them (`$ZOO_TOMCAT_DIR/bin/...`)"""
@@ -89,7 +93,7 @@ class Member:
         return cls(folder.name, folder, " ".join(data["summary"].split()), data["start"],
                    data["stop"], (folder / data["topology"]).resolve(), configurations,
                    tuple(data.get("test", ())), tuple(data.get("secrets", ())),
-                   data.get("tested_by", ""),
+                   data.get("tested_by", ""), tuple(shlex.split(data.get("init", ""))),
                    tuple((str(k), str(v)) for k, v in data.get("environment", {}).items()))
 
 
@@ -198,10 +202,13 @@ def run(member: Member, configuration: Configuration, workdir: Path,
         scope: str | None = None) -> list[Row]:
     """The member in one configuration through `pytest scenarios/` (all of them, or those
     `scope` selects), as rows."""
-    env = {**os.environ, **dict(member.environment),
-           **{name: f"zoo-{secrets.token_hex(8)}" for name in member.secrets}}
+    env = member_env(member)
     results = workdir / "allure-results"
+    first: list[Row] = []
     with running(member, configuration.name, env, workdir / "member.log"):
+        if configuration.sound and member.init:
+            first.append(first_try_row(member, configuration,
+                                       init_then_probe(member, workdir / "init.yaml", env)))
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "scenarios/", "--topology", str(member.topology),
              *(["-m", scope] if scope else []), "-q", "-p", "no:cacheprovider",
@@ -209,9 +216,57 @@ def run(member: Member, configuration: Configuration, workdir: Path,
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
             stdin=subprocess.DEVNULL)
     found = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
-    rows = rows_of(member.name, configuration.name, done.returncode, found, done.stdout + done.stderr)
+    rows = first + rows_of(member.name, configuration.name, done.returncode, found,
+                           done.stdout + done.stderr)
     hidden = [env[name] for name in member.secrets]
     return [Row(**{**asdict(r), "reason": _scrub(r.reason, hidden)}) for r in rows]
+
+
+INIT_THEN_PROBE = "harness init, then harness probe"
+
+
+@dataclass(frozen=True)
+class FirstTry:
+    """`harness init` with the member's arguments, then `harness probe` of the file as written."""
+
+    seconds: tuple[float, ...]
+    """from init's start to the end of each step run"""
+    code: int
+    said: str = ""
+    """the last sentence of the step that failed"""
+
+
+def init_then_probe(member: Member, out: Path, env: dict[str, str]) -> FirstTry:
+    harness = [sys.executable, "-m", "harness.cli"]
+    started, seconds = time.monotonic(), []
+    for argv in ([*harness, "init", *member.init, "-o", str(out)],
+                 [*harness, "probe", "--topology", str(out)]):
+        done = subprocess.run(argv, cwd=member.folder, env=env, capture_output=True, text=True,
+                              timeout=300, stdin=subprocess.DEVNULL)
+        seconds.append(round(time.monotonic() - started, 1))
+        if done.returncode != 0:
+            said = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            return FirstTry(tuple(seconds), done.returncode, said[:240])
+    return FirstTry(tuple(seconds), 0)
+
+
+def first_try_row(member: Member, configuration: Configuration, tried: FirstTry) -> Row:
+    """Passed with when each step ended, or the failed step's last sentence (exit 2: the file
+    or the cluster is wrong, a configuration error; anything else, a harness error)."""
+    if tried.code == 0:
+        init_s, probe_s = tried.seconds
+        return Row(member.name, configuration.name, INIT_THEN_PROBE, "passed",
+                   f"init done after {init_s} s, probe after {probe_s} s")
+    outcome: Outcome = "configuration error" if tried.code == 2 else "harness error"
+    return Row(member.name, configuration.name, INIT_THEN_PROBE, outcome, tried.said,
+               tuple(dict.fromkeys(PROPERTY.findall(tried.said))))
+
+
+def member_env(member: Member) -> dict[str, str]:
+    """The environment its operator's shell has: the member's variables, its secrets made up
+    for this run (they never reach a table: `_scrub`)."""
+    return {**os.environ, **dict(member.environment),
+            **{name: f"zoo-{secrets.token_hex(8)}" for name in member.secrets}}
 
 
 def _scrub(text: str, hidden: list[str]) -> str:

@@ -34,24 +34,8 @@ node_ip() { echo "127.13.1.${1#node}"; }
 container_ip() { echo "198.18.12.1${1#node}"; }
 
 build_image() {  # once: a Debian rootfs with the three servers, imported (no registry here)
-  docker image inspect "$IMAGE" >/dev/null 2>&1 && return 0
-  echo "cluster.sh: building $IMAGE from Debian packages (debootstrap, a few minutes, once)"
-  root=$(mktemp -d /tmp/zoo-apache-rootfs.XXXXXX)
-  trap 'umount "$root/proc" 2>/dev/null; rm -rf "$root"' EXIT  # a failed build leaves nothing
-  debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian
-  # the packages installed in the rootfs with their services kept from starting on this host
-  cp /etc/resolv.conf "$root/etc/resolv.conf"
-  cp /etc/apt/apt.conf.d/99artifact-registry "$root/etc/apt/apt.conf.d/" 2>/dev/null || true
-  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d" && chmod +x "$root/usr/sbin/policy-rc.d"
-  mount -t proc proc "$root/proc"
-  chroot "$root" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    --no-install-recommends $PACKAGES >/dev/null && a2enmod -q ssl >/dev/null && \
-    a2ensite -q default-ssl >/dev/null && useradd -d /srv/ftp -s /usr/sbin/nologin ftp && \
-    mkdir -p /srv/ftp/upload && chown ftp /srv/ftp/upload"
-  umount "$root/proc"
-  rm -f "$root/usr/sbin/policy-rc.d"
-  rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
-  tar -C "$root" -c . | docker import - "$IMAGE" >/dev/null
+  "$HERE/../build-image.sh" "$IMAGE" "$PACKAGES" \
+    "a2enmod -q ssl >/dev/null && a2ensite -q default-ssl >/dev/null && useradd -d /srv/ftp -s /usr/sbin/nologin ftp && mkdir -p /srv/ftp/upload && chown ftp /srv/ftp/upload"
 }
 
 make_certs() {  # the cluster's own CA, and a certificate per server
