@@ -170,6 +170,28 @@ def greeting_regex(greetings: Mapping[str, str]) -> str | None:
     return pattern if ok else None
 
 
+def balancing_from(fresh: Sequence[str], kept: Sequence[str]) -> tuple[str | None, str]:
+    """What the entry balances, as the scenarios find it out: several nodes over one
+    keep-alive connection is requests (L7); one there but several over fresh connections is
+    connections (L4); one node everywhere tells nothing (left to be found out per run)."""
+    if len(set(kept)) > 1:
+        return "request", f"one keep-alive connection saw {len(set(kept))} nodes in {len(kept)} requests"
+    if len(set(fresh)) > 1:
+        return "connection", (f"one keep-alive connection saw one node in {len(kept)} requests, "
+                              f"fresh connections {len(set(fresh))}")
+    return None, f"all {len(fresh) + len(kept)} answers of the entry came from {fresh[0] if fresh else '?'}"
+
+
+def cookie_affinity(fresh: Sequence[str], cookied: Sequence[str], cookies: Sequence[str]) -> str | None:
+    """A note when answers carrying the cookies the entry set all come from one node while
+    answers without them spread: affinity by cookie."""
+    if cookies and len(set(fresh)) > 1 and len(set(cookied)) == 1:
+        return (f"{len(cookied)} requests carrying the cookies the entry set ({', '.join(sorted(cookies))}) "
+                f"were all answered by {cookied[0]}, fresh ones without by {len(set(fresh))} nodes: "
+                "affinity by cookie")
+    return None
+
+
 # -- asking the cluster ------------------------------------------------------------------------
 
 
@@ -187,6 +209,8 @@ class Found:
     ftp_anonymous: bool | None = None
     tls: dict[str, object] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    balancing: tuple[str | None, str] = (None, "")
+    """what the entry balances, and how that was found"""
     docker: dict[str, str] = field(default_factory=dict)
     """node id -> control.docker, where the nodes were found as containers"""
 
@@ -199,8 +223,13 @@ def _session() -> requests.Session:
 
 
 def _get(url: str, verify: str | bool) -> Sample:
+    """One answer over a fresh connection, no cookies kept."""
+    return _sample(_session(), url, verify)
+
+
+def _sample(session: requests.Session, url: str, verify: str | bool = True) -> Sample:
     try:
-        r = _session().get(url, timeout=TIMEOUT_S, verify=verify, allow_redirects=False)
+        r = session.get(url, timeout=TIMEOUT_S, verify=verify, allow_redirects=False)
     except requests.exceptions.SSLError as e:
         raise _TlsRefused(str(e)) from None
     except requests.RequestException as e:
@@ -295,6 +324,15 @@ def discover(entry: str, nodes: Sequence[str], path: str = "/", entry_https: str
     if stray:
         raise HarnessError(f"the entry {entry} answered from {', '.join(stray)}, which is none of "
                            f"the nodes given ({', '.join(sorted(ids))}): give every node with --node")
+    kept_session, cookie_session = requests.Session(), _session()
+    kept_session.trust_env = False
+    kept = [_name(http, _sample(kept_session, entry.rstrip("/") + base)) for _ in range(ENTRY_SAMPLES)]
+    cookied = [_name(http, _sample(cookie_session, entry.rstrip("/") + base)) for _ in range(ENTRY_SAMPLES)]
+    found.balancing = balancing_from([n for n in named if n], [n for n in kept if n])
+    affinity = cookie_affinity([n for n in named if n], [n for n in cookied if n],
+                               list(cookie_session.cookies.keys()))
+    if affinity:
+        found.notes.append(affinity)
     verify: str | bool = True
     first_https = entry_https or (nodes_https[0] if nodes_https else None)
     if first_https:
@@ -330,6 +368,7 @@ def discover(entry: str, nodes: Sequence[str], path: str = "/", entry_https: str
         found.docker = control_template({http.ids[u]: c.name for u, c in zip(nodes, containers)})
     found.ftp_regex = greeting_regex(ftp) if ftp else None
     found.smtp_regex = greeting_regex(smtp) if smtp else None
+    _entry_greetings(found, urlsplit(entry).hostname or "", ftp_ports, smtp_ports)
     for proto, greetings, regex in (("FTP", ftp, found.ftp_regex), ("SMTP", smtp, found.smtp_regex)):
         if greetings and regex is None:
             found.notes.append(f"the {proto} greetings do not name the nodes ({', '.join(sorted(ids))}): "
@@ -339,6 +378,21 @@ def discover(entry: str, nodes: Sequence[str], path: str = "/", entry_https: str
         parts = urlsplit(first["ftp"])
         found.ftp_anonymous = _ftp_anonymous(parts.hostname or "", parts.port or 21)
     return found
+
+
+def _entry_greetings(found: Found, host: str, ftp_ports: Sequence[int], smtp_ports: Sequence[int]) -> None:
+    """FTP or SMTP at the cluster address: a greeting on the entry's host that names one of
+    the nodes by their regex (a host the nodes also use is not looked at: its ports are theirs)."""
+    if any(urlsplit(url).hostname == host for n in found.nodes for p, url in n.items() if p != "id"):
+        return
+    ids = {n["id"] for n in found.nodes}
+    for proto, ports, regex in (("ftp", ftp_ports, found.ftp_regex), ("smtp", smtp_ports, found.smtp_regex)):
+        got = _first_greeting(host, ports) if regex else None
+        m = re.search(regex, got[1], re.MULTILINE) if got and regex else None
+        if got and m and m.group("node") in ids:
+            found.entry[proto] = f"{proto}://{host}:{got[0]}"
+            found.notes.append(f"the entry's host greets on {proto.upper()} at port {got[0]} naming "
+                               f"{m.group('node')}: {proto.upper()} is served at the cluster address too")
 
 
 def _name(http: HttpFinding, sample: Sample) -> str | None:
@@ -372,6 +426,9 @@ def render(found: Found, ftp_user: str | None = None, ftp_password_env: str | No
         if node["id"] in found.docker:
             lines.append(f"    control: {{docker: {_q(found.docker[node['id']])}}}      "
                          "# found: the container publishing these endpoints")
+    unit, how = found.balancing
+    lines += [f"balancing: {unit}      # found: {how}" if unit else
+              f"# balancing: found out by each run ({how})"]
     lines += ["http:", f"  request: {{path: {_q(found.path)}}}      # what load and identity send",
               "identity:"]
     (key, value), = found.http.rule.items()

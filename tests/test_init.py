@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.cluster.local import LocalCluster
-from harness.init import Sample, find_http_identity, greeting_regex
+from harness.init import Sample, balancing_from, cookie_affinity, find_http_identity, greeting_regex
 
 ROOT = Path(__file__).resolve().parent.parent
 WHOAMI = "/invoke/harness.demo:whoami"
@@ -70,6 +70,23 @@ def test_a_greeting_naming_its_time_is_read_again_at_another_time(ids, sent, lat
         assert re.search(regex, banner.format(n, later), re.MULTILINE).group("node") == n
 
 
+NODE_SEQ = st.lists(st.sampled_from(["is1", "is2", "is3"]), min_size=1, max_size=8)
+
+
+@given(NODE_SEQ, NODE_SEQ)
+def test_the_balancing_unit_is_requests_only_where_one_connection_saw_several_nodes(fresh, kept):
+    unit, how = balancing_from(fresh, kept)
+    assert unit == ("request" if len(set(kept)) > 1 else "connection" if len(set(fresh)) > 1 else None)
+    assert how
+
+
+def test_affinity_by_cookie_is_noted_only_where_the_cookie_holds_a_client_that_would_spread():
+    assert "affinity by cookie" in cookie_affinity(["is1", "is2"], ["is2"] * 6, ["JSESSIONID"])
+    assert cookie_affinity(["is1", "is1"], ["is1"] * 6, ["JSESSIONID"]) is None  # nothing spreads
+    assert cookie_affinity(["is1", "is2"], ["is1", "is2"], ["JSESSIONID"]) is None
+    assert cookie_affinity(["is1", "is2"], ["is2"] * 6, []) is None  # no cookie: a coincidence
+
+
 @pytest.mark.cluster
 def test_init_on_the_reference_cluster_writes_a_file_that_probes_clean(tmp_path):
     with LocalCluster(3) as cluster:
@@ -85,6 +102,7 @@ def test_init_on_the_reference_cluster_writes_a_file_that_probes_clean(tmp_path)
         assert init.returncode == 0, init.stderr
         text = out.read_text()
         assert "header: \"x-node-id\"" in text and "greeting_regex" in text and "ca_file" in text
+        assert "balancing: request      # found: one keep-alive connection saw" in text
         probe = subprocess.run([*harness, "probe", "--topology", str(out)], cwd=ROOT,
                                capture_output=True, text=True, timeout=120)
         assert probe.returncode == 0, probe.stderr
