@@ -22,8 +22,12 @@ set -eu
 
 DIR=${ZOO_DOCKER_APACHE_DIR:-/tmp/harness-zoo-docker-apache}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../containers.sh"
 PACKAGES="apache2 pure-ftpd opensmtpd"
 IMAGE=harness-zoo/apache-node:$(echo "$PACKAGES" | sha256sum | cut -c1-12)  # the packages, no more: the start script is mounted
+IMAGE_SETUP="a2enmod -q ssl >/dev/null && a2ensite -q default-ssl >/dev/null && useradd -d /srv/ftp -s /usr/sbin/nologin ftp && mkdir -p /srv/ftp/upload && chown ftp /srv/ftp/upload"
+PREFIX=zoo-apache
+HEALTH=/whoami.json
 NETWORK=zoo-apache
 SUBNET=198.18.12.0/24
 ENTRY=127.13.0.1
@@ -32,11 +36,6 @@ CONFIGURATIONS="sound no_checks smtp_failover"
 
 node_ip() { echo "127.13.1.${1#node}"; }
 container_ip() { echo "198.18.12.1${1#node}"; }
-
-build_image() {  # once: a Debian rootfs with the three servers, imported (no registry here)
-  "$HERE/../build-image.sh" "$IMAGE" "$PACKAGES" \
-    "a2enmod -q ssl >/dev/null && a2ensite -q default-ssl >/dev/null && useradd -d /srv/ftp -s /usr/sbin/nologin ftp && mkdir -p /srv/ftp/upload && chown ftp /srv/ftp/upload"
-}
 
 make_certs() {  # the cluster's own CA, and a certificate per server
   servers="lb=$ENTRY"
@@ -47,7 +46,7 @@ make_certs() {  # the cluster's own CA, and a certificate per server
 
 start_node() {
   node=$1 ip=$(node_ip "$1") n=${1#node}
-  docker run -d --name "zoo-apache-$node" --hostname "$node" --network $NETWORK \
+  docker run -d --name "$PREFIX-$node" --hostname "$node" --network $NETWORK \
     --ip "$(container_ip "$node")" --cap-add SYS_NICE --cap-add DAC_READ_SEARCH \
     -e NODE="$node" -e PASSIVE="300${n}0:300${n}9" \
     -v "$DIR/$node.crt:/etc/ssl/certs/node.crt:ro" -v "$DIR/$node.key:/etc/ssl/private/node.key:ro" \
@@ -94,33 +93,20 @@ start_balancer() {
   haproxy -D -f "$DIR/haproxy.cfg"
 }
 
-wait_nodes() {  # every node answers HTTP and greets on SMTP (at most 20 s)
-  for node in $NODES; do
-    for _ in $(seq 1 200); do
-      curl -sf -o /dev/null --max-time 1 "http://$(node_ip "$node"):8080/whoami.json" && break
-      sleep 0.1
-    done
-  done
-}
-
 case "${1:-}" in
   up)
     variant=${2:-sound}
     case " $CONFIGURATIONS " in *" $variant "*) ;;
       *) echo "cluster.sh: unknown configuration '$variant' ($CONFIGURATIONS)" >&2; exit 2 ;; esac
     if [ ! -f "$DIR/ca.pem" ]; then
-      build_image
       mkdir -p "$DIR"
       make_certs
-      docker network create --subnet $SUBNET $NETWORK >/dev/null
-      for node in $NODES; do start_node "$node"; done
-      wait_nodes
+      containers_up
     fi
     start_balancer "$variant"
     ;;
   down)
-    for node in $NODES; do docker rm -f "zoo-apache-$node" >/dev/null 2>&1 || true; done
-    docker network rm $NETWORK >/dev/null 2>&1 || true
+    containers_down
     [ -f "$DIR/haproxy.pid" ] && kill -TERM "$(cat "$DIR/haproxy.pid")" 2>/dev/null || true
     rm -rf "$DIR"
     ;;

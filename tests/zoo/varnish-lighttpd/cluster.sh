@@ -20,8 +20,12 @@ set -eu
 
 DIR=${ZOO_VARNISH_DIR:-/tmp/harness-zoo-varnish-lighttpd}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../containers.sh"
 PACKAGES="lighttpd vsftpd exim4-daemon-light"
 IMAGE=harness-zoo/lighttpd-node:$(echo "$PACKAGES" | sha256sum | cut -c1-12)  # the packages, no more: the start script is mounted
+IMAGE_SETUP="mkdir -p /srv/ftp/upload && chown ftp /srv/ftp/upload"
+PREFIX=zoo-varnish
+HEALTH=/index.txt
 NETWORK=zoo-varnish
 SUBNET=198.18.13.0/24
 ENTRY=127.15.0.1
@@ -31,14 +35,9 @@ CONFIGURATIONS="sound hash no_retry"
 node_ip() { echo "127.15.1.${1#node}"; }
 container_ip() { echo "198.18.13.1${1#node}"; }
 
-build_image() {  # once: a Debian rootfs with the three servers, imported (no registry here)
-  "$HERE/../build-image.sh" "$IMAGE" "$PACKAGES" \
-    "mkdir -p /srv/ftp/upload && chown ftp /srv/ftp/upload"
-}
-
 start_node() {
   node=$1 ip=$(node_ip "$1") n=${1#node}
-  docker run -d --name "zoo-varnish-$node" --hostname "$node" --network $NETWORK \
+  docker run -d --name "$PREFIX-$node" --hostname "$node" --network $NETWORK \
     --ip "$(container_ip "$node")" -e NODE="$node" -e PASSIVE="300${n}0:300${n}9" \
     -v "$HERE/node-start.sh:/node-start.sh:ro" \
     -p "$ip:8080:80" -p "$ip:2121:21" -p "$ip:2525:25" \
@@ -88,32 +87,19 @@ start_balancer() {
     -s malloc,16m -p thread_pool_min=10 -p thread_pool_max=200 </dev/null >"$DIR/varnishd.log" 2>&1
 }
 
-wait_nodes() {  # every node answers HTTP (at most 20 s each)
-  for node in $NODES; do
-    for _ in $(seq 1 200); do
-      curl -sf -o /dev/null --max-time 1 "http://$(node_ip "$node"):8080/index.txt" && break
-      sleep 0.1
-    done
-  done
-}
-
 case "${1:-}" in
   up)
     variant=${2:-sound}
     case " $CONFIGURATIONS " in *" $variant "*) ;;
       *) echo "cluster.sh: unknown configuration '$variant' ($CONFIGURATIONS)" >&2; exit 2 ;; esac
     if [ ! -d "$DIR" ]; then
-      build_image
       mkdir -p "$DIR"
-      docker network create --subnet $SUBNET $NETWORK >/dev/null
-      for node in $NODES; do start_node "$node"; done
-      wait_nodes
+      containers_up
     fi
     start_balancer "$variant"
     ;;
   down)
-    for node in $NODES; do docker rm -f "zoo-varnish-$node" >/dev/null 2>&1 || true; done
-    docker network rm $NETWORK >/dev/null 2>&1 || true
+    containers_down
     [ -f "$DIR/varnish.pid" ] && kill -TERM "$(cat "$DIR/varnish.pid")" 2>/dev/null || true
     rm -rf "$DIR"
     ;;
