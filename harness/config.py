@@ -162,7 +162,9 @@ class NodeControl(_Strict):
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
     network: str | None = Field(default=None, description=(
         "where kernel network faults on this node run: a template around `{command}` (an "
-        "iptables or tc command line), e.g. `ssh {host} sudo {command}`; default: inside the "
+        "iptables or tc command line) that passes every word whole, e.g. `printf '%s\\0' "
+        "{command} | ssh {host} sudo xargs -0 env` (`ssh {host} {command}` re-splits them); "
+        "default: inside the "
         "`docker` container's network namespace, or on this host for a loopback node"))
     network_device: str | None = Field(default=None, description=(
         "the device the node's packets leave by, for kernel bandwidth and latency faults "

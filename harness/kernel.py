@@ -239,18 +239,29 @@ def privileged() -> bool:
     return os.geteuid() == 0
 
 
+SUPPORTED = "harness-kernel-can"
+"""what a kernel-support trial prints once it has seen its rule or qdisc in place"""
+
+
 @cache
 def kernel_supports(kind: str, place: Place = HERE) -> bool:
     """Can this kernel (or the one behind `place`) do `kind` ("iptables", "tbf", "netem")?
-    Tried in a throwaway network namespace, so nothing of ours is touched."""
+    Tried in a throwaway network namespace, so nothing of ours is touched. The answer is the
+    trial's own evidence (the rule or qdisc listed back, then a marker printed), never an
+    exit code: a template that re-splits the words (`ssh HOST {command}` joins them, and the
+    far shell splits them again) runs `sh -c tc`, and `tc` alone exits 0."""
     trial = {
-        "iptables": "iptables -w 5 -A INPUT -p tcp --dport 9 -m comment --comment probe -j DROP",
-        "tbf": "tc qdisc add dev lo root tbf rate 8kbit burst 1600 latency 50ms",
-        "netem": "tc qdisc add dev lo root netem delay 1ms",
+        "iptables": "iptables -w 5 -A INPUT -p tcp --dport 9 -m comment --comment probe -j DROP"
+                    " && iptables -w 5 -S INPUT | grep -q -- '--comment probe'",
+        "tbf": "tc qdisc add dev lo root tbf rate 8kbit burst 1600 latency 50ms"
+               " && tc qdisc show dev lo | grep -q tbf",
+        "netem": "tc qdisc add dev lo root netem delay 1ms && tc qdisc show dev lo | grep -q netem",
     }[kind]
     with contextlib.suppress(HarnessError):
-        return run(place, ["unshare", "--net", "sh", "-c", trial], check=False).returncode == 0
+        done = run(place, ["unshare", "--net", "sh", "-c", f"{trial} && echo {SUPPORTED}"], check=False)
+        return SUPPORTED in done.stdout.split()
     return False
+
 
 
 @dataclass

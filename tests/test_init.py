@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.cluster.docker import DockerCluster
 from harness.cluster.local import LocalCluster
 from harness.init import Sample, balancing_from, cookie_affinity, find_http_identity, greeting_regex
 
@@ -88,22 +89,27 @@ def test_affinity_by_cookie_is_noted_only_where_the_cookie_holds_a_client_that_w
 
 
 @pytest.mark.cluster
-def test_init_on_the_reference_cluster_writes_a_file_that_probes_clean(tmp_path):
-    with LocalCluster(3) as cluster:
+@pytest.mark.parametrize("backend", [pytest.param(LocalCluster, id="local"),
+                                     pytest.param(DockerCluster, id="docker", marks=pytest.mark.docker)])
+def test_init_on_the_reference_cluster_writes_a_file_that_probes_clean(tmp_path, backend):
+    """The docker backend's nodes are containers at addresses the harness made (198.18.0.0/15):
+    the user opts in to them with --allow-remote-targets, as for any address off loopback."""
+    with backend(3) as cluster:
         topo = cluster.topology
         out = tmp_path / "found.yaml"
         harness = [sys.executable, "-m", "harness.cli"]
         nodes = [a for n in topo.nodes for a in ("--node", n.endpoints.http)]
         https = [a for n in topo.nodes for a in ("--node-https", n.endpoints.https)]
+        remote = [] if backend is LocalCluster else ["--allow-remote-targets"]
         init = subprocess.run([*harness, "init", "--entry", topo.entry.http, "--entry-https",
                                topo.entry.https, *nodes, *https, "--path", WHOAMI,
-                               "--ca-file", str(cluster.ca_file), "-o", str(out)],
+                               "--ca-file", str(cluster.ca_file), "-o", str(out), *remote],
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert init.returncode == 0, init.stderr
         text = out.read_text()
         assert "header: \"x-node-id\"" in text and "greeting_regex" in text and "ca_file" in text
         assert "balancing: request      # found: one keep-alive connection saw" in text
-        probe = subprocess.run([*harness, "probe", "--topology", str(out)], cwd=ROOT,
+        probe = subprocess.run([*harness, "probe", "--topology", str(out), *remote], cwd=ROOT,
                                capture_output=True, text=True, timeout=120)
         assert probe.returncode == 0, probe.stderr
         for node in ("node1", "node2", "node3"):

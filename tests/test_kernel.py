@@ -275,3 +275,19 @@ def test_the_dry_run_lists_each_links_commands_or_the_field_it_needs(tmp_path):
     text = fault_commands(remote, tmp_path / "log")
     assert "apply: sh -c 'ssh 127.11.1.1 sudo iptables -w 5 -I INPUT 1" in text
     assert "bandwidth: needs `nodes[node1].control.network_device`" in text
+
+
+# What `control.network` templates do to the command's words: ssh joins them with spaces and
+# the far shell splits them again (here `eval "$*"` stands for that far shell), or they are
+# passed whole, NUL-separated, to `xargs -0 env` (the README's form).
+RESPLIT = Place("a host whose shell re-splits the words", template="""sh -c 'eval "$*"' _ {command}""")
+INTACT = Place("a host given every word whole", template="""printf '%s\\0' {command} | sh -c 'xargs -0 env'""")
+
+
+@needs_root
+@pytest.mark.parametrize("kind", ["iptables", "tbf"])
+def test_kernel_support_is_the_trials_evidence_not_an_exit_code(kind):
+    """Through re-split words `sh -c tc` runs `tc` alone, which exits 0: the check says no."""
+    kernel.kernel_supports.cache_clear()
+    assert kernel.kernel_supports(kind) and kernel.kernel_supports(kind, INTACT)
+    assert not kernel.kernel_supports(kind, RESPLIT)
