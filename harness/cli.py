@@ -271,9 +271,18 @@ def cmd_init(args: argparse.Namespace) -> int:
             nodes_https = [c.endpoints["https"] for c in containers]
         print(f"harness init: nodes {', '.join(c.name for c in containers)} "
               f"({containers[0].group.removeprefix('net:')})", file=sys.stderr)
+    greeters: list[dict[str, str]] = [dict(c.endpoints) for c in containers]
+    for proto in ("ftp", "smtp"):
+        urls = getattr(args, f"node_{proto}") or []
+        if urls and len(urls) != len(nodes):
+            raise HarnessError(f"--node-{proto} is given {len(urls)} times for {len(nodes)} nodes: "
+                               "give it once per node, in --node's order, or not at all")
+        greeters = greeters or [{} for _ in nodes]
+        for greeter, url in zip(greeters, urls):
+            greeter[proto] = url
     found = discover(args.entry, nodes, args.path, args.entry_https, nodes_https,
                      args.ca_file, args.insecure, allow_remote=args.allow_remote_targets,
-                     containers=containers)
+                     containers=containers, greeters=greeters)
     text = render(found, args.ftp_user, args.ftp_password_env)
     if args.output is None:
         print(text, end="")
@@ -430,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "with their FTP and SMTP ports and control.docker")
     ini.add_argument("--node-https", action="append", metavar="URL",
                      help="a node's own HTTPS address (once per node, in --node's order)")
+    for proto, where in (("ftp", "21/2121"), ("smtp", "25/2525/587")):
+        ini.add_argument(f"--node-{proto}", action="append", metavar="URL",
+                         help=f"a node's own {proto.upper()} address (once per node, in --node's "
+                              f"order), where it is not at the node's host on port {where}")
     ini.add_argument("--path", default="/", help="what to GET: a page or service whose answer "
                                                  "names the node (default: /)")
     ini.add_argument("--ca-file", help="the cluster's CA, where the system CAs do not verify it")

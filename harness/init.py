@@ -284,10 +284,12 @@ def _first_greeting(host: str, ports: Sequence[int]) -> tuple[int, str] | None:
 def discover(entry: str, nodes: Sequence[str], path: str = "/", entry_https: str | None = None,
              nodes_https: Sequence[str] = (), ca_file: str | None = None, insecure: bool = False,
              ftp_ports: Sequence[int] = FTP_PORTS, smtp_ports: Sequence[int] = SMTP_PORTS,
-             allow_remote: bool = False, containers: Sequence[Container] = ()) -> Found:
-    """`containers` (from `--docker`, in the nodes' order) give each node's FTP and SMTP
-    endpoints as published and its `control.docker`; otherwise FTP and SMTP are looked for on
-    the node's host at the usual ports."""
+             allow_remote: bool = False, containers: Sequence[Container] = (),
+             greeters: Sequence[Mapping[str, str]] = ()) -> Found:
+    """`greeters` (in the nodes' order: protocol -> URL, from --node-ftp and --node-smtp or
+    as `--docker` found them published) say where each node's FTP and SMTP are; what they do
+    not say is looked for on the node's host at the usual ports. `containers` (from
+    `--docker`) give each node's `control.docker`."""
     if len(nodes) < 2:
         raise HarnessError("give at least two nodes (--node URL, once per node, or --docker to "
                            "find them among the containers publishing on loopback): what names "
@@ -356,11 +358,10 @@ def discover(entry: str, nodes: Sequence[str], path: str = "/", entry_https: str
                 raise HarnessError(f"TLS of {node['https']} does not verify as {first_https}'s "
                                    f"does ({str(e)[:120]})") from None
         for proto, ports, greetings in (("ftp", ftp_ports, ftp), ("smtp", smtp_ports, smtp)):
-            if containers:  # where the engine says the container's server is published, if at all
-                published = containers[i].endpoints.get(proto)
-                at = urlsplit(published) if published else None
-                got = _first_greeting(at.hostname or "", [at.port or 0]) if at else None
-                where = at.hostname if at else host
+            given = greeters[i].get(proto) if greeters else None
+            if given:  # where the user or the engine says the node's server is
+                at = urlsplit(given)
+                got, where = _first_greeting(at.hostname or "", [at.port or 0]), at.hostname or ""
             else:
                 got, where = _first_greeting(host, ports), host
             if got:

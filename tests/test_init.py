@@ -101,8 +101,11 @@ def test_init_on_the_reference_cluster_writes_a_file_that_probes_clean(tmp_path,
         nodes = [a for n in topo.nodes for a in ("--node", n.endpoints.http)]
         https = [a for n in topo.nodes for a in ("--node-https", n.endpoints.https)]
         remote = [] if backend is LocalCluster else ["--allow-remote-targets"]
+        # the docker backend's nodes greet behind one address on ports of their own
+        greeters = [] if backend is LocalCluster else \
+            [a for n in topo.nodes for p in ("ftp", "smtp") for a in (f"--node-{p}", getattr(n.endpoints, p))]
         init = subprocess.run([*harness, "init", "--entry", topo.entry.http, "--entry-https",
-                               topo.entry.https, *nodes, *https, "--path", WHOAMI,
+                               topo.entry.https, *nodes, *https, *greeters, "--path", WHOAMI,
                                "--ca-file", str(cluster.ca_file), "-o", str(out), *remote],
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert init.returncode == 0, init.stderr
