@@ -19,8 +19,8 @@ conformance: setup
 
 ## The harness's own tests: units, properties, the reference cluster, and the mutant kills,
 ## WORKERS at a time (pytest-xdist; tests holding what the host has one of run one by one).
-## Three on two cores: the cluster tests mostly wait on their clusters (measured: 48.7 min of
-## tests in 17 min 38 s, where two workers would need 24 at best; reports/bench.md).
+## Three on two cores: the cluster tests mostly wait on their clusters (measured: 51.5 min of
+## tests in 17 min 48 s, where two workers would need 26 at best; reports/bench.md).
 WORKERS ?= 3
 test: setup
 	$(PYTEST) tests/ -n $(WORKERS) --dist loadgroup $(ARGS)
