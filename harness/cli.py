@@ -274,6 +274,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     greeters: list[dict[str, str]] = [dict(c.endpoints) for c in containers]
     for proto in ("ftp", "smtp"):
         urls = getattr(args, f"node_{proto}") or []
+        if urls and not all(u.startswith(f"{proto}://") for u in urls):
+            raise HarnessError(f"--node-{proto} takes {proto}:// URLs, not {urls[0]!r}")
         if urls and len(urls) != len(nodes):
             raise HarnessError(f"--node-{proto} is given {len(urls)} times for {len(nodes)} nodes: "
                                "give it once per node, in --node's order, or not at all")

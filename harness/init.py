@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from harness.config import is_loopback
+from harness.config import DEFAULT_PORTS, is_loopback
 from harness.containers import Container, control_template
 from harness.errors import HarnessError
 from harness.traffic.clients import read_greeting
@@ -301,11 +301,12 @@ def discover(entry: str, nodes: Sequence[str], path: str = "/", entry_https: str
     if plain:
         raise HarnessError(f"{plain[0]} is not an http:// URL: --entry and --node take HTTP "
                            "addresses, --entry-https and --node-https the HTTPS ones")
-    urls = [entry, *nodes, *([entry_https] if entry_https else []), *nodes_https]
+    urls = [entry, *nodes, *([entry_https] if entry_https else []), *nodes_https,
+            *(url for greeter in greeters for url in greeter.values())]
     for url in urls:
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise HarnessError(f"{url!r} is not an http:// or https:// URL")
+        if parts.scheme not in ("http", "https", "ftp", "smtp") or not parts.hostname:
+            raise HarnessError(f"{url!r} is not an http://, https://, ftp:// or smtp:// URL")
         if not allow_remote and not is_loopback(parts.hostname):
             raise HarnessError(f"{url} is not on a loopback address; pass --allow-remote-targets "
                                "to contact it")
@@ -361,7 +362,8 @@ def discover(entry: str, nodes: Sequence[str], path: str = "/", entry_https: str
             given = greeters[i].get(proto) if greeters else None
             if given:  # where the user or the engine says the node's server is
                 at = urlsplit(given)
-                got, where = _first_greeting(at.hostname or "", [at.port or 0]), at.hostname or ""
+                got = _first_greeting(at.hostname or "", [at.port or DEFAULT_PORTS[proto]])
+                where = at.hostname or ""
             else:
                 got, where = _first_greeting(host, ports), host
             if got:

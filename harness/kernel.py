@@ -263,7 +263,6 @@ def kernel_supports(kind: str, place: Place = HERE) -> bool:
     return False
 
 
-
 @dataclass
 class Journal:
     """What undoes this process's faults, on disk before each fault is applied."""

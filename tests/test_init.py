@@ -138,3 +138,15 @@ def test_nodes_that_name_nothing_get_one_sentence_and_exit_2(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("harness: nothing in the answers to GET / names the node")
     assert done.stderr.count("\n") == 1
+
+
+def test_a_node_greeter_off_loopback_is_refused_before_anything_is_contacted(tmp_path):
+    """--node-ftp and --node-smtp are targets like --node: the network rule holds for them."""
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "init", "--entry", "http://127.0.0.1:9",
+                           "--node", "http://127.0.0.1:9", "--node", "http://127.0.0.2:9",
+                           "--node-smtp", "smtp://127.0.0.1:25", "--node-smtp", "smtp://192.0.2.7:25"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2
+    assert done.stderr == ("harness: smtp://192.0.2.7:25 is not on a loopback address; pass "
+                           "--allow-remote-targets to contact it\n")
