@@ -12,16 +12,16 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from harness.config import BalancingUnit
-from harness.errors import ConfigurationError, HarnessError
+from harness.errors import ConfigurationError
 from harness.history.requests import RequestRecord
 
 
-def busiest(records: Iterable[RequestRecord], nodes: Sequence[str]) -> tuple[str, str]:
-    """The node that served most through the entry, and why it was chosen."""
+def busiest(records: Iterable[RequestRecord], nodes: Sequence[str]) -> tuple[str, str] | None:
+    """The node that served most through the entry, and why it was chosen; None while no
+    request through the entry has succeeded (the caller waits, or says so)."""
     served = Counter(r.node for r in records if r.ok and r.endpoint == "entry" and r.node in nodes)
     if not served:
-        raise HarnessError("no request succeeded through the entry during the warm-up, so no "
-                           "victim can be chosen")
+        return None
     victim, count = served.most_common(1)[0]
     return victim, f"busiest in the warm-up: {count} of {sum(served.values())} requests"
 

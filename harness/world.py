@@ -47,7 +47,7 @@ REJOIN_POLL_S = 0.25
 RECOVERY_POLL_S = 0.1
 WARM_UP_S = 1.0  # load before a fault, for the victim to be chosen by its traffic
 TRAFFIC_MARGIN_S = 0.5  # load after a fault's window, so that requests after it are seen
-VICTIM_WAIT_S = 5.0  # the longest a victim chosen by name is waited for to serve
+VICTIM_WAIT_S = 5.0  # the longest a victim is waited for to serve after the warm-up
 VICTIM_POLL_S = 0.1
 FAULT_LOAD_CAP_S = 120.0  # the longest a fault's load may run (a fault whose commands hang)
 
@@ -177,30 +177,38 @@ class World:
 
     def pick_victim(self, load: Load, choice: str) -> str:
         """The node to fault: `choice` if it names one, else the node that served most
-        through the entry during the load's warm-up (a victim without traffic proves nothing)."""
-        if choice != "busiest":
+        through the entry during the load's warm-up (a victim without traffic proves nothing).
+        Either way it is waited for (at most VICTIM_WAIT_S) until it serves as much as the
+        failover check needs before its fault: a balancer may hold nodes out of rotation for
+        its fail timeout after an earlier fault, and a loaded machine makes a second's warm-up
+        thin. The report says what was waited for; the check judges what the history shows."""
+        named = choice != "busiest"
+        if named:
             self.cluster.topology.node(choice)
-            victim, why = choice, "chosen with --victim" + self._await_serving(load, choice)
-        else:
-            victim, why = victims.busiest(load.records_so_far(), self.nodes)
+        need, start = self.thresholds.min_victim_requests, time.monotonic()
+        while True:
+            records = load.records_so_far()
+            picked = (choice, "chosen with --victim") if named else victims.busiest(records, self.nodes)
+            enough = picked is not None and \
+                checks.served_lately(records, picked[0], time.monotonic()) >= need
+            waited = time.monotonic() - start
+            if enough or waited > VICTIM_WAIT_S or not load.running():
+                break
+            time.sleep(VICTIM_POLL_S)
+        if picked is None:
+            entry = [r for r in records if r.endpoint == "entry"]
+            error = next((f" (first error: {r.error})" for r in entry if r.error), "")
+            raise HarnessError(f"none of {len(entry)} requests through the entry succeeded in the "
+                               f"warm-up and {waited:.1f} s after it{error}, so no victim can be chosen")
+        victim, why = picked
+        if not enough:
+            why += f"; it served fewer than {need} requests in the last " \
+                   f"{checks.VICTIM_LOOKBACK_S:g} s even {waited:.1f} s after the warm-up"
+        elif waited > VICTIM_POLL_S:
+            why += f"; it served too little for {waited:.1f} s after the warm-up, then enough"
         self.report.parameter("victim", victim)
         self.report.attach("victim", f"victim {victim} ({why})")
         return victim
-
-    def _await_serving(self, load: Load, node: str) -> str:
-        """Wait (at most VICTIM_WAIT_S) until a victim chosen by name serves as much as the
-        failover check needs before its fault: a balancer may hold it out of rotation for
-        its fail timeout after a hiccup. What was waited for, for the report; the check
-        judges what the history then shows."""
-        need, start = self.thresholds.min_victim_requests, time.monotonic()
-        while checks.served_lately(load.records_so_far(), node, time.monotonic()) < need:
-            if time.monotonic() - start > VICTIM_WAIT_S or not load.running():
-                return f"; it served fewer than {need} requests in the last " \
-                       f"{checks.VICTIM_LOOKBACK_S:g} s even {time.monotonic() - start:.1f} s after the warm-up"
-            time.sleep(VICTIM_POLL_S)
-        waited = time.monotonic() - start
-        return f"; it served too little for {waited:.1f} s after the warm-up, then enough" \
-            if waited > VICTIM_POLL_S else ""
 
     def session_victim(self, protocol: WireProtocol, open_entry_session: Callable[[], RequestRecord],
                        fix: str) -> str:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import checks
+from harness import checks, victims
 from harness.history.faults import FaultEvent, FaultKind
 from harness.history.observations import Observation
 from harness.history.requests import RequestRecord
@@ -453,3 +453,18 @@ def test_longest_gap_is_never_negative_and_spans_at_most_the_window(ends):
     records = [rec(e, duration=0) for e in ends]
     gap = checks.longest_gap(records, 0.0, 100.0)
     assert 0.0 <= gap <= 100.0
+
+
+# -- the victim of a fault ---------------------------------------------------------------
+
+@given(st.lists(st.tuples(st.sampled_from(NODES + ["elsewhere"]), st.booleans(),
+                          st.sampled_from(["entry", "n1"])), max_size=30))
+def test_the_busiest_node_is_the_one_most_answers_through_the_entry_came_from(served):
+    records = [rec(i, node, ok, endpoint) for i, (node, ok, endpoint) in enumerate(served)]
+    counted = [node for node, ok, endpoint in served if ok and endpoint == "entry" and node in NODES]
+    picked = victims.busiest(records, NODES)
+    if not counted:  # nothing through the entry answered: no guess, the caller waits
+        assert picked is None
+    else:
+        assert picked is not None and counted.count(picked[0]) == max(map(counted.count, NODES))
+        assert picked[1].endswith(f"of {len(counted)} requests")

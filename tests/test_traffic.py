@@ -103,7 +103,8 @@ def test_the_load_shared_over_processes_is_one_request_log(servers, tmp_path):
         pass
     assert len(load.log_paths) == 2 and all(p.stat().st_size > 0 for p in load.log_paths)
     records = load.records
-    assert load.summary["requests"] == len(records) > 40
+    lines = [len(p.read_text().splitlines()) for p in load.log_paths]
+    assert load.summary["requests"] == len(records) == sum(lines) and min(lines) > 0
     assert [r.start_mono for r in records] == sorted(r.start_mono for r in records)
     assert all(r.ok and r.node == "plain-http" for r in records)
 
