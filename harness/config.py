@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,9 +22,11 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from harness.commands import render
 from harness.errors import HarnessError
 from harness.evidence import EvidenceSpec
 from harness.model import Strict as _Strict
+from harness.ssh import SshControl
 
 Protocol = Literal["http", "https", "ftp", "smtp"]
 PROTOCOLS: tuple[Protocol, ...] = ("http", "https", "ftp", "smtp")
@@ -151,14 +154,17 @@ class Identity(_Strict):
 class NodeControl(_Strict):
     """How to control a node of an external cluster: shell command templates (`{node}` is the
     node id, `{host}` the host of its first endpoint), or `docker`, a container name template
-    for clusters run in Docker (kill, pause, resume and restart through the engine). A command
-    given beside `docker` replaces the engine's action."""
+    for clusters run in Docker (kill, pause, resume and restart through the engine), or `ssh`,
+    the node's host over SSH (`harness.ssh`): there its pidfile is signalled, its start
+    command run, and the kernel faults applied. A command given beside `docker` replaces the
+    engine's action; a command given beside `ssh` runs on the node's host."""
 
     kill: str | None = None
     pause: str | None = None
     resume: str | None = None
     restart: str | None = None
     docker: str | None = None
+    ssh: SshControl | None = None
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
     network: str | None = Field(default=None, description=(
         "where kernel network faults on this node run: a template around `{command}` (an "
@@ -194,6 +200,15 @@ class NodeSpec(_Strict):
     def placeholders(self) -> dict[str, str]:
         """What every command or request template about this node gets."""
         return {"node": self.id, "host": self.host}
+
+    def control_line(self, action: str) -> str | None:
+        """The shell line (placeholders filled in) that does `action` to this node: its
+        command, run here or, with `control.ssh`, on its host; None if none is known."""
+        template, ssh = self.control.command(action), self.control.ssh
+        if ssh is None:
+            return render(template, self.placeholders()) if template else None
+        line = render(template or ssh.action(action) or "", self.placeholders())
+        return shlex.join(ssh.argv(self.host, line)) if line else None
 
 
 class Tls(_Strict):
@@ -338,7 +353,7 @@ class Topology(_Strict):
         hosts = self.entry.hosts() + [h for n in self.nodes for h in n.endpoints.hosts()]
         if self.toxiproxy:
             hosts.append(urlsplit(self.toxiproxy).hostname or "")
-        return hosts
+        return hosts + [h for n in self.nodes if n.control.ssh for h in n.control.ssh.hosts()]
 
 
 def is_loopback(host: str) -> bool:
@@ -377,6 +392,8 @@ def _describe(err: ValidationError, source: str) -> str:
 def parse_topology(data: object, source: str = "topology", allow_remote: bool = False) -> Topology:
     if not isinstance(data, dict):
         raise HarnessError(f"{source}: a topology is a mapping with at least 'nodes' and 'entry'")
+    # top-level `x-` keys are the file's own (YAML anchors shared by nodes), as in Compose files
+    data = {k: v for k, v in data.items() if not str(k).startswith("x-")}
     try:
         topo = Topology.model_validate(data)
     except ValidationError as e:
@@ -404,6 +421,21 @@ def load_topology(path: str | Path, allow_remote: bool = False) -> Topology:
     for name, f in files.items():
         if not f.is_file():
             raise HarnessError(f"{p}: field 'tls.{name}': {str(f)!r} does not exist")
-    topo = topo.model_copy(update={"tls": topo.tls.model_copy(update=files)})
+    topo = topo.model_copy(update={"tls": topo.tls.model_copy(update=files),
+                                   "nodes": [_ssh_files(n, p) for n in topo.nodes]})
     topo._directory = p.resolve().parent
     return topo
+
+
+def _ssh_files(node: NodeSpec, topology_file: Path) -> NodeSpec:
+    """The node with its `control.ssh` files resolved from the topology's folder and there:
+    a missing known-hosts file would make every host key a mismatch."""
+    ssh = node.control.ssh
+    if ssh is None:
+        return node
+    ssh = ssh.resolved(topology_file.parent)
+    for name, f in ssh.files().items():
+        if not f.is_file():
+            raise HarnessError(f"{topology_file}: field 'nodes[{node.id}].control.ssh.{name}': "
+                               f"{str(f)!r} does not exist")
+    return node.model_copy(update={"control": node.control.model_copy(update={"ssh": ssh})})

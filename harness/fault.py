@@ -51,6 +51,9 @@ KINDS: dict[FaultKind, Kind] = {
     FaultKind.SLICER: Kind("data sliced into 16-byte pieces, 20 ms apart",
                            {"average_size": 16, "size_variation": 8, "delay": 20000}, toxic=True),
     FaultKind.LIMIT_DATA: Kind("the connection closed after 64 bytes", {"bytes": 64}, toxic=True),
+    # where netem (its `loss`) is missing: iptables' statistic match drops at random
+    FaultKind.LOSS: Kind("half the link's packets dropped at random (iptables statistic)",
+                         {"probability": 0.5}, kernel="iptables", nemesis=True),
 }
 
 NODE_FAULTS = tuple(k for k in FaultKind if k.takes_the_node)

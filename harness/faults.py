@@ -68,7 +68,7 @@ class FaultInjector:
         if fault.kind == FaultKind.RESTART:
             return self._restart(fault)
         assert network is not None and fault.link is not None, f"{fault} needs a network engine and a link"
-        return self._network(fault, network)
+        return self._network(fault, network.engine_for(fault.kind))
 
     @contextmanager
     def _kill(self, fault: Fault) -> Iterator[FaultEvent]:
@@ -139,6 +139,9 @@ class NetworkEngine(Protocol):
 
     name: str
 
+    def engine_for(self, kind: FaultKind) -> "NetworkEngine":
+        """The engine that injects `kind` (itself, but for `AutoNetwork`)."""
+
     def missing(self, kind: FaultKind, link: str) -> str | None:
         """Why `kind` cannot be injected on a node's `link` here (a skip reason), or None."""
 
@@ -154,6 +157,9 @@ class ToxiproxyNetwork:
 
     def __init__(self, cluster: Controlled) -> None:
         self.cluster = cluster
+
+    def engine_for(self, kind: FaultKind) -> NetworkEngine:
+        return self
 
     def missing(self, kind: FaultKind, link: str) -> str | None:
         if self.cluster.toxiproxy is None:
@@ -187,6 +193,9 @@ class KernelNetwork:
     def __init__(self, cluster: Controlled, engine: KernelFaults) -> None:
         self.cluster, self.engine = cluster, engine
 
+    def engine_for(self, kind: FaultKind) -> NetworkEngine:
+        return self
+
     def missing(self, kind: FaultKind, link: str) -> str | None:
         try:
             scope = self.cluster.kernel_scope(self.cluster.node_ids[0], link)
@@ -203,8 +212,32 @@ class KernelNetwork:
             yield commands
 
 
+class AutoNetwork:
+    """`--network-faults auto` beside a Toxiproxy server: its proxies for every kind they
+    have, kernel rules for the kinds only the kernel has (packet loss), where the cluster
+    says where they go. Each fault is reported by the engine that applied it."""
+
+    name = "toxiproxy"
+
+    def __init__(self, toxiproxy: ToxiproxyNetwork, kernel: KernelNetwork) -> None:
+        self.toxiproxy, self.kernel = toxiproxy, kernel
+
+    def engine_for(self, kind: FaultKind) -> NetworkEngine:
+        spec = KINDS[kind]
+        return self.toxiproxy if kind == FaultKind.CUT or spec.toxic or not spec.kernel else self.kernel
+
+    def missing(self, kind: FaultKind, link: str) -> str | None:
+        return self.engine_for(kind).missing(kind, link)
+
+    def applied(self, kind: FaultKind, node: str, link: str, **attributes: Any) -> AbstractContextManager[list[str]]:
+        return self.engine_for(kind).applied(kind, node, link, **attributes)
+
+
 def network_engine(cluster: Controlled, choice: str, kernel: KernelFaults | None = None) -> NetworkEngine:
-    """`--network-faults`: toxiproxy, kernel, or auto (Toxiproxy where the cluster has it)."""
-    if choice == "toxiproxy" or (choice == "auto" and cluster.toxiproxy is not None):
+    """`--network-faults`: toxiproxy, kernel, or auto (Toxiproxy where the cluster has it,
+    the kernel for what Toxiproxy has no toxic for)."""
+    if choice == "toxiproxy":
         return ToxiproxyNetwork(cluster)
+    if choice == "auto" and cluster.toxiproxy is not None:
+        return AutoNetwork(ToxiproxyNetwork(cluster), KernelNetwork(cluster, kernel or KernelFaults.shared()))
     return KernelNetwork(cluster, kernel or KernelFaults.shared())

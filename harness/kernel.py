@@ -11,8 +11,8 @@ are replayed, and host rules whose tag names a dead process are deleted.
 
 Where the commands run (`Place`): here, for a process on a loopback address; inside a
 container's network namespace (`nsenter -t PID -n` with the host's binaries, as Pumba's
-helper container shares the namespace); or through the operator's template (`ssh {host}
-sudo {command}`) for nodes on other hosts.
+helper container shares the namespace); on a node's host over SSH (`control.ssh`, each
+command one quoted line); or through the operator's template around `{command}`.
 
 Which faults a kernel offers is found by trying them in a throwaway network namespace: on
 some kernels `netem` (latency) is missing, and the scenarios that need it are skipped.
@@ -39,6 +39,7 @@ from harness.errors import HarnessError
 from harness.fault import KINDS
 from harness.history.faults import FaultKind
 from harness.runstate import STATE_ROOT, owner_alive, owner_tag
+from harness.ssh import SshControl
 
 TAG_PREFIX = "harness-fault:"
 JOURNALS = STATE_ROOT / "kernel-faults"
@@ -56,14 +57,19 @@ Command = list[str]
 
 @dataclass(frozen=True)
 class Place:
-    """Where a fault command runs: here, behind a prefix (nsenter), or in a template."""
+    """Where a fault command runs: here, behind a prefix (nsenter), in a template, or on a
+    node's host over SSH (`ssh` and the host it defaults to)."""
 
     name: str
     prefix: tuple[str, ...] = ()
     template: str | None = None
     values: tuple[tuple[str, str], ...] = ()
+    ssh: SshControl | None = None
+    host: str = ""
 
     def argv(self, command: Command) -> Command:
+        if self.ssh is not None:
+            return self.ssh.argv(self.host, shlex.join(command))
         if self.template is None:
             return [*self.prefix, *command]
         line = render(self.template, dict(self.values)).replace("{command}", shlex.join(command))
@@ -72,7 +78,11 @@ class Place:
     @property
     def local(self) -> bool:
         """Commands run by this machine's kernel (here or in one of its namespaces)."""
-        return self.template is None
+        return self.template is None and self.ssh is None
+
+
+def over_ssh(ssh: SshControl, host: str, node: str) -> Place:
+    return Place(f"{node}'s host {ssh.destination(host)} (nodes[{node}].control.ssh)", ssh=ssh, host=host)
 
 
 HERE = Place("this host")
@@ -107,9 +117,11 @@ class NoScope(HarnessError):
 
 # -- the commands, as pure functions of the scope ------------------------------------------
 
-def partition_rules(scope: Scope, mode: Mode, direction: Direction, tag: str) -> list[Command]:
+def partition_rules(scope: Scope, mode: Mode, direction: Direction, tag: str,
+                    probability: float = 1.0) -> list[Command]:
     """iptables rule specs (chain first) that cut `scope` in `direction`: "in" is packets
-    towards the node, "out" packets from it."""
+    towards the node, "out" packets from it; with `probability` below 1, only that share of
+    them, drawn at random per packet (packet loss, where netem is missing)."""
     port = str(scope.port)
     mine = ["-d", scope.address] if scope.address else []
     theirs = ["-s", scope.address] if scope.address else []
@@ -120,6 +132,9 @@ def partition_rules(scope: Scope, mode: Mode, direction: Direction, tag: str) ->
         toward = ["INPUT", *theirs, "-p", "tcp", "--sport", port]
         away = ["OUTPUT", *mine, "-p", "tcp", "--dport", port]
     chosen = {"both": [toward, away], "in": [toward], "out": [away]}[direction]
+    if probability < 1:
+        chosen = [[*spec, "-m", "statistic", "--mode", "random", "--probability", f"{probability:g}"]
+                  for spec in chosen]
     if mode == "drop":
         return [[*spec, "-m", "comment", "--comment", tag, "-j", "DROP"] for spec in chosen]
     # The reset a REJECT sends back leaves by the other direction's chain: caught there, it
@@ -183,6 +198,8 @@ BUILDERS: dict[FaultKind, Builder] = {
     FaultKind.CUT: _partition("reject"),
     FaultKind.RESET_PEER: _partition("reject"),
     FaultKind.TIMEOUT: _partition("drop"),
+    FaultKind.LOSS: lambda scope, tag, a: rule_commands(
+        partition_rules(scope, "drop", "both", tag, float(a.get("probability", 0.5)))),
     FaultKind.BANDWIDTH: lambda s, tag, a: shaping_commands(s, tbf(a.get("rate", 1))),
     FaultKind.LATENCY: lambda s, tag, a: shaping_commands(s, netem(a.get("latency", 1000),
                                                                   a.get("jitter", 0))),

@@ -39,6 +39,7 @@ from harness.evidence import Source
 from harness.fault import KINDS
 from harness.history.faults import FaultKind
 from harness.history.requests import RequestLog, RequestRecord
+from harness.ssh import SshControl, explain
 from harness.traffic.clients import ENTRY, FtpClient, HttpClient, SmtpClient, read_greeting
 
 CONTROL_ACTIONS = ("kill", "pause", "resume", "restart")
@@ -192,15 +193,17 @@ def _control(topology: Topology, cwd: Path, elsewhere: Path | None
     for node in topology.nodes:
         table[node.id] = {}
         for action in CONTROL_ACTIONS:
-            template = node.control.command(action)
-            if template is None:
+            line = node.control_line(action)
+            if line is None:
                 table[node.id][action] = "-"
                 continue
-            line = commands.render(template, node.placeholders())
             found = guess(line, os.environ, cwd, elsewhere)
             table[node.id][action] = "?" if found else "ok"
             for doubt in found:
                 doubts.setdefault((action, doubt), []).append(node.id)
+        if node.control.ssh and (why := _ssh_refused(node.control.ssh, node.host)):
+            problems.append(f"node {node.id}'s host cannot be controlled: {why} "
+                            f"(nodes[{node.id}].control.ssh)")
         if node.control.docker:
             name = node.control.docker.replace("{node}", node.id)
             why = _container_missing(name)
@@ -211,6 +214,23 @@ def _control(topology: Topology, cwd: Path, elsewhere: Path | None
                 f"(nodes[{nodes[0]}].control.{action}; a guess, the run goes on)"
                 for (action, doubt), nodes in doubts.items()]
     return table, problems, warnings
+
+
+def _ssh_refused(ssh: SshControl, host: str) -> str | None:
+    """Why `true` does not run on the node's host over SSH (the door: a host key that is not
+    the known one, a refused login, no server), or None. Known to be wrong, not a guess."""
+    try:
+        done = subprocess.run(ssh.argv(host, "true"), capture_output=True, text=True,
+                              timeout=ssh.connect_timeout_s + 10, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return f"`true` over SSH at {ssh.destination(host)} did not finish in time"
+    except FileNotFoundError:
+        return "the ssh command is not installed here (scripts/setup.sh installs it)"
+    if done.returncode == 0:
+        return None
+    return explain(done.stderr, ssh.destination(host), ssh.known_hosts) or \
+        f"`true` over SSH at {ssh.destination(host)} exited {done.returncode} " \
+        f"({(done.stderr.strip().splitlines() or ['no output'])[-1]})"
 
 
 def _container_missing(name: str) -> str | None:

@@ -251,9 +251,10 @@ class World:
             if field:
                 raise NotApplicable(f"{self.who} {kind} needs `{field}` in the topology")
             return
-        why = self.network.missing(kind, link)
+        engine = self.network.engine_for(kind)
+        why = engine.missing(kind, link)
         if why:
-            raise NotApplicable(f"{self.who} {kind} of a node's {link} link by {self.network.name}: {why}")
+            raise NotApplicable(f"{self.who} {kind} of a node's {link} link by {engine.name}: {why}")
 
     @contextmanager
     def fault(self, kind: FaultKind | str, node: str, link: str | None = None) -> Iterator[FaultEvent]:
@@ -263,7 +264,7 @@ class World:
         with self.report.step(f"fault injected: {fault}"):
             with self.faults.inject(fault, self.network) as event:
                 for line in event.detail.get("applied", []):
-                    self.report.attach(f"{self.network.name} fault applied", line)
+                    self.report.attach(f"{event.detail['engine']} fault applied", line)
                 yield event
         assert event.end_mono is not None
         self.report.attach("fault healed", f"{fault} healed after "

@@ -22,10 +22,12 @@ APT_PACKAGES=(haproxy redis-server debootstrap openssl procps iproute2 iptables 
               # in tests/zoo (not the reference node); the zoo's containers get theirs by debootstrap
               # (sudo: apache-tomcat's operator script runs each JVM as the tomcat user)
               nginx lighttpd lighttpd-mod-openssl proftpd-core postfix caddy
-              apache2 tomcat10 sudo varnish)
+              apache2 tomcat10 sudo varnish
+              # the zoo's hosts-ssh member: an sshd per namespace host
+              openssh-server)
 # Services the packages start that are not ours: the harness starts its own instances per run.
 FOREIGN_SERVICES=(haproxy redis-server nginx lighttpd proftpd postfix caddy
-                  apache2 tomcat10 varnish varnishncsa)
+                  apache2 tomcat10 varnish varnishncsa ssh)
 # The build tools set-up uses, from Debian where the machine has none: Go builds Toxiproxy,
 # npm fetches Allure, and Allure's report generator runs on Java.
 TOOL_PACKAGES=(go:golang-go npm:npm java:default-jre-headless)

@@ -3,7 +3,7 @@ itself back through others. Read from the code's own imports (any depth, so an i
 delayed into a function to dodge a cycle counts too).
 
     history      request records, fault events, observations, their streams
-    vocabulary   verdict, config (topology, evidence), fault kinds, thresholds, run state
+    vocabulary   verdict, config (topology, evidence, ssh), fault kinds, thresholds, run state
     checks       pure functions of the history -> verdicts; the judge, the nemesis, plots
     traffic      clients and Locust users writing history; faults: engines writing history
     cluster      backends behind one interface, roles as small classes
@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("history", ("harness.errors", "harness.model", "harness.history")),
-    ("vocabulary", ("harness.verdict", "harness.config", "harness.evidence", "harness.commands",
+    ("vocabulary", ("harness.verdict", "harness.config", "harness.evidence", "harness.commands", "harness.ssh",
                     "harness.commandline", "harness.secrets", "harness.tls", "harness.mutants",
                     "harness.thresholds", "harness.fault", "harness.runstate")),
     ("checks", ("harness.checks", "harness.judge", "harness.nemesis", "harness.victims",

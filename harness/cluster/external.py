@@ -23,7 +23,7 @@ from harness.cluster.base import Cluster
 from harness.config import DEFAULT_PORTS, PROTOCOLS, Topology
 from harness.errors import HarnessError
 from harness.history.faults import FaultKind
-from harness.kernel import HERE, NoScope, Place, Scope, in_namespace_of
+from harness.kernel import HERE, NoScope, Place, Scope, in_namespace_of, over_ssh
 from harness.toxiproxy import ToxiproxyApi
 
 
@@ -54,11 +54,11 @@ class ExternalCluster(Cluster):
 
     def _control(self, action: str, node_id: str) -> None:
         node = self.topology.node(node_id)
-        template = node.control.command(action)
-        if not template:
+        line = node.control_line(action)
+        if not line:
             raise HarnessError(f"the topology gives no '{action}' command for node {node_id!r} "
                                f"(field nodes[{node_id}].control.{action})")
-        commands.run(template, node.placeholders(), self._output(node_id), node.control.timeout_s,
+        commands.run(line, {}, self._output(node_id), node.control.timeout_s,
                      f"'{action}' of {node_id}", cwd=self.topology.directory)
 
     def missing_for_fault(self, kind: FaultKind) -> str | None:
@@ -66,7 +66,7 @@ class ExternalCluster(Cluster):
             return super().missing_for_fault(kind)
         for node in self.topology.nodes:
             for action in self.CONTROL_FOR[kind]:
-                if not node.control.command(action):
+                if not node.control_line(action):
                     return f"nodes[{node.id}].control.{action}"
         return None
 
@@ -128,7 +128,8 @@ class ExternalCluster(Cluster):
 def kernel_scope(topology: Topology, node: str, link: str, log: Path) -> Scope:
     """Where kernel faults on an external node's `link` go: its endpoint for a protocol, or,
     for any other link name, its connection to the store at `evidence.state.store_address`.
-    The commands run where `control.network` says, else in the `control.docker` container's
+    The commands run on the node's host over `control.ssh`, else where `control.network`
+    says, else in the `control.docker` container's
     namespace (found with `docker inspect`, output to `log`), else here for a node on a
     loopback address."""
     spec = topology.node(node)
@@ -145,6 +146,9 @@ def kernel_scope(topology: Topology, node: str, link: str, log: Path) -> Scope:
         if store is None:
             raise NoScope("evidence.state.store_address")
         (address, port), role = store, "client"
+    if control.ssh:
+        return Scope(over_ssh(control.ssh, spec.host, node), port, address, role,
+                     control.network_device, f"nodes[{node}].control.network_device")
     if control.network:
         place = Place(f"{node}'s host (nodes[{node}].control.network)", template=control.network,
                       values=tuple(spec.placeholders().items()))

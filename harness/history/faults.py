@@ -29,6 +29,7 @@ class FaultKind(StrEnum):
     BANDWIDTH = "bandwidth"
     SLICER = "slicer"
     LIMIT_DATA = "limit_data"
+    LOSS = "loss"
 
     @property
     def takes_the_node(self) -> bool:

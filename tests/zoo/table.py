@@ -78,6 +78,9 @@ class Member:
     environment: tuple[tuple[str, str], ...] = ()
     """variables its operator's shell has (a profile), for the start and stop commands and the
     topology's control commands, which name them (`$ZOO_TOMCAT_DIR/bin/...`)"""
+    remote: bool = False
+    """its addresses are not loopback ones (hosts of its own): `--allow-remote-targets` on
+    every harness command, as its operator would type it"""
 
     @classmethod
     def load(cls, folder: Path) -> "Member":
@@ -94,7 +97,13 @@ class Member:
                    data["stop"], (folder / data["topology"]).resolve(), configurations,
                    tuple(data.get("test", ())), tuple(data.get("secrets", ())),
                    data.get("tested_by", ""), tuple(shlex.split(data.get("init", ""))),
-                   tuple((str(k), str(v)) for k, v in data.get("environment", {}).items()))
+                   tuple((str(k), str(v)) for k, v in data.get("environment", {}).items()),
+                   bool(data.get("remote", False)))
+
+    @property
+    def options(self) -> list[str]:
+        """What every harness command the member gets is given besides its own arguments."""
+        return ["--allow-remote-targets"] if self.remote else []
 
 
 def members(root: Path = ZOO) -> list[Member]:
@@ -210,7 +219,7 @@ def run(member: Member, configuration: Configuration, workdir: Path,
             first.append(first_try_row(member, configuration,
                                        init_then_probe(member, workdir / "init.yaml", env)))
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "scenarios/", "--topology", str(member.topology),
+            [sys.executable, "-m", "pytest", "scenarios/", "--topology", str(member.topology), *member.options,
              *(["-m", scope] if scope else []), "-q", "-p", "no:cacheprovider",
              f"--alluredir={results}", f"--basetemp={workdir / 'runs'}"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
@@ -239,8 +248,8 @@ class FirstTry:
 def init_then_probe(member: Member, out: Path, env: dict[str, str]) -> FirstTry:
     harness = [sys.executable, "-m", "harness.cli"]
     started, seconds = time.monotonic(), []
-    for argv in ([*harness, "init", *member.init, "-o", str(out)],
-                 [*harness, "probe", "--topology", str(out)]):
+    for argv in ([*harness, "init", *member.init, *member.options, "-o", str(out)],
+                 [*harness, "probe", "--topology", str(out), *member.options]):
         done = subprocess.run(argv, cwd=member.folder, env=env, capture_output=True, text=True,
                               timeout=300, stdin=subprocess.DEVNULL)
         seconds.append(round(time.monotonic() - started, 1))
