@@ -163,6 +163,9 @@ class NodeControl(_Strict):
     pause: str | None = None
     resume: str | None = None
     restart: str | None = None
+    unavailable: str | None = Field(default=None, description=(
+        "turns the node's maintenance switch on: up, it answers HTTP 503 to every request"))
+    available: str | None = Field(default=None, description="turns it off again")
     docker: str | None = None
     ssh: SshControl | None = None
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
@@ -179,7 +182,7 @@ class NodeControl(_Strict):
     def command(self, action: str) -> str | None:
         """The command template for `action`, from the field or from the docker form."""
         given = getattr(self, action)
-        if given or not self.docker:
+        if given or not self.docker or action in ("unavailable", "available"):
             return given
         verb = {"kill": "kill --signal KILL", "pause": "pause", "resume": "unpause",
                 "restart": "restart --time 1"}[action]

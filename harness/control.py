@@ -26,8 +26,9 @@ from harness.cluster.base import Cluster
 from harness.config import NodeControl
 from harness.errors import HarnessError
 
-ACTIONS = ("kill", "pause", "resume", "restart", "add", "remove")
-NODE_ACTIONS = ("kill", "pause", "resume", "restart", "remove")
+NODE_ACTIONS = ("kill", "pause", "resume", "restart", "unavailable", "available", "remove")
+ACTIONS = (*NODE_ACTIONS, "add")
+METHODS = {"remove": "remove_node", "unavailable": "make_unavailable", "available": "make_available"}
 
 
 class ControlServer:
@@ -74,7 +75,7 @@ class ControlServer:
                 return f"ok {self.cluster.add_node()}"
             if not node:
                 raise HarnessError(f"'{action}' needs a node")
-            getattr(self.cluster, {"remove": "remove_node"}.get(action, action))(node)
+            getattr(self.cluster, METHODS.get(action, action))(node)
             return "ok"
         except HarnessError as e:
             return f"error {e}"
@@ -105,7 +106,7 @@ def request(path: Path, action: str, node: str | None = None, timeout_s: float =
 def external_topology(cluster: Cluster, socket_path: Path) -> dict[str, Any]:
     """The running cluster's topology for the external backend, node control included."""
     node = f"{sys.executable} -m harness.cli node {{action}} {{node}} --socket {socket_path}"
-    control = NodeControl(**{a: node.replace("{action}", a) for a in ("kill", "pause", "resume", "restart")})
+    control = NodeControl(**{a: node.replace("{action}", a) for a in NODE_ACTIONS if a != "remove"})
     topology = cluster.topology.model_copy(update={
         "nodes": [n.model_copy(update={"control": control}) for n in cluster.topology.nodes]})
     data = topology.model_dump(mode="json", exclude_defaults=True)

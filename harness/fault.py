@@ -39,6 +39,8 @@ KINDS: dict[FaultKind, Kind] = {
     FaultKind.KILL: Kind("SIGKILL (docker kill) of the node, restarted when the fault ends", nemesis=True),
     FaultKind.PAUSE: Kind("SIGSTOP (docker pause): the node holds connections, answers nothing", nemesis=True),
     FaultKind.RESTART: Kind("the backend's restart, as long as it takes", nemesis=True),
+    FaultKind.UNAVAILABLE: Kind("the node answers HTTP 503 to everything (its maintenance "
+                                "switch), up and reachable"),
     FaultKind.CUT: Kind("the link refuses connections (proxy disabled; REJECT with a TCP reset)",
                         kernel="iptables", nemesis=True),
     FaultKind.LATENCY: Kind("3 s of latency, 100 ms jitter", {"latency": 3000, "jitter": 100},
@@ -57,7 +59,7 @@ KINDS: dict[FaultKind, Kind] = {
 }
 
 NODE_FAULTS = tuple(k for k in FaultKind if k.takes_the_node)
-NETWORK_FAULTS = tuple(k for k in FaultKind if not k.takes_the_node)
+NETWORK_FAULTS = tuple(k for k in FaultKind if not k.takes_the_node and k != FaultKind.UNAVAILABLE)
 NEMESES = tuple(k for k in FaultKind if KINDS[k].nemesis)
 DEFAULT_NEMESIS = (FaultKind.KILL, FaultKind.PAUSE, FaultKind.RESTART, FaultKind.CUT,
                    FaultKind.LATENCY, FaultKind.RESET_PEER)

@@ -36,6 +36,10 @@ class Controlled(Protocol):
 
     def restart(self, node: str) -> None: ...
 
+    def make_unavailable(self, node: str) -> None: ...
+
+    def make_available(self, node: str) -> None: ...
+
     def require_toxiproxy(self) -> ToxiproxyApi: ...
 
     def proxy_name(self, node: str, link: str) -> str: ...
@@ -67,6 +71,8 @@ class FaultInjector:
             return self._pause(fault)
         if fault.kind == FaultKind.RESTART:
             return self._restart(fault)
+        if fault.kind == FaultKind.UNAVAILABLE:
+            return self._unavailable(fault)
         assert network is not None and fault.link is not None, f"{fault} needs a network engine and a link"
         return self._network(fault, network.engine_for(fault.kind))
 
@@ -93,6 +99,18 @@ class FaultInjector:
             finally:
                 event.mark_healing()
                 self.cluster.resume(fault.node)
+
+    @contextmanager
+    def _unavailable(self, fault: Fault) -> Iterator[FaultEvent]:
+        """The node's maintenance switch on: up and reachable, it answers 503 to everything."""
+        with self._recorded(fault) as event:
+            try:
+                self.cluster.make_unavailable(fault.node)
+                event.mark_applied()
+                yield event
+            finally:
+                event.mark_healing()
+                self.cluster.make_available(fault.node)
 
     @contextmanager
     def _restart(self, fault: Fault) -> Iterator[FaultEvent]:

@@ -46,6 +46,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("lb_no_redispatch", "C2", "lb",
            "HAProxy without retries, redispatch or fast health checks (breaks C2, C3, C4)",
            "failover or network"),
+    Mutant("lb_passes_503", "C2", "lb",
+           "HAProxy retries only failed connections (no retry on a 503) and checks nodes by TCP "
+           "connect: a node in maintenance answers 503, passed through to clients",
+           "failover", keyword="unavailable"),
     Mutant("lb_starves_last_node", "C2", "lb",
            "HAProxy sends almost nothing to the last node (weight 1:100) and never redispatches",
            "failover and http"),

@@ -42,7 +42,7 @@ from harness.history.requests import RequestLog, RequestRecord
 from harness.ssh import SshControl, explain
 from harness.traffic.clients import ENTRY, FtpClient, HttpClient, SmtpClient, read_greeting
 
-CONTROL_ACTIONS = ("kill", "pause", "resume", "restart")
+CONTROL_ACTIONS = ("kill", "pause", "resume", "restart", "unavailable", "available")
 # Evidence sources the scenarios only read: a GET request or a glob among them is probed.
 READ_ONLY_EVIDENCE = ("manifest.source", "replication.version", "side_effects.recorded",
                       "pools.connections")
@@ -92,9 +92,9 @@ class ProbeResult:
             lines.append(f"{r.where:<12} {r.protocol:<8} {'yes' if r.answered else 'NO':<7} "
                          f"{r.identity:<22} {r.detail}")
         if self.control:
-            lines += ["", f"{'node':<12} " + " ".join(f"{a:<10}" for a in CONTROL_ACTIONS)]
+            lines += ["", f"{'node':<12} " + " ".join(f"{a:<11}" for a in CONTROL_ACTIONS)]
             for node, actions in self.control.items():
-                lines.append(f"{node:<12} " + " ".join(f"{actions.get(a, '-'):<10}"
+                lines.append(f"{node:<12} " + " ".join(f"{actions.get(a, '-'):<11}"
                                                       for a in CONTROL_ACTIONS))
         return "\n".join(lines)
 

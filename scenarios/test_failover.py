@@ -1,11 +1,12 @@
-"""C2/C3: a node killed, paused or cut off during load; HTTP(S) keeps succeeding on the others,
-promptly. The victim is the node that carried most traffic in the warm-up (or --victim)."""
+"""C2/C3: a node killed, paused, cut off or unable to handle requests (its maintenance switch:
+up, answering 503) during load; HTTP(S) keeps succeeding on the others, promptly. The victim
+is the node that carried most traffic in the warm-up (or --victim)."""
 
 import pytest
 
 
 @pytest.mark.failover
-@pytest.mark.parametrize("fault", ["kill", "pause", "cut"])
+@pytest.mark.parametrize("fault", ["kill", "pause", "cut", "unavailable"])
 def test_requests_fail_over_when_a_node_fails(scenario, web_protocol, fault, victim):
     link = web_protocol if fault == "cut" else None  # a cut takes the node's web link away
     scenario.require_fault(fault, link)

@@ -184,14 +184,14 @@ KERNEL_CANNOT = {"latency": "no netem", "slicer": "needs Toxiproxy", "limit_data
 
 
 def assert_kernel_verdicts(code: int, outcomes: list[dict], mutant: str | None) -> None:
-    """Six network scenarios ran on kernel rules (cut over HTTP and HTTPS, timeout, reset,
-    bandwidth, the store cut): all passed, or under the mutant every partition failed as a
-    violation; the rest were skipped saying what the kernel lacks. (The bandwidth row is not
-    required to catch `lb_no_redispatch`: its 2 s server timeout equals the fault's length,
-    so a throttled answer may time out after the window; measured, the kernel's limit caught
-    it in 3 of 4 runs, Toxiproxy's in none of 6.)"""
+    """Seven network scenarios ran on kernel rules (cut over HTTP and HTTPS, timeout, reset,
+    bandwidth, packet loss, the store cut): all passed, or under the mutant every partition
+    and the loss failed as a violation; the rest were skipped saying what the kernel lacks.
+    (The bandwidth row is not required to catch `lb_no_redispatch`: its 2 s server timeout
+    equals the fault's length, so a throttled answer may time out after the window;
+    measured, the kernel's limit caught it in 3 of 4 runs, Toxiproxy's in none of 6.)"""
     ran = [o for o in outcomes if o["status"] != "skipped"]
-    assert len(ran) == 6 and all("kernel fault applied" in json.dumps(o) for o in ran), \
+    assert len(ran) == 7 and all("kernel fault applied" in json.dumps(o) for o in ran), \
         {o["name"]: o["status"] for o in outcomes}
     for o in outcomes:
         if o["status"] == "skipped":

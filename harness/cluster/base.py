@@ -70,6 +70,14 @@ class Cluster(ABC):
     @abstractmethod
     def restart(self, node: str) -> None: ...
 
+    def make_unavailable(self, node: str) -> None:
+        """Turn the node's maintenance switch on: it answers HTTP 503 to every request."""
+        raise HarnessError(f"the {self.backend} backend has no maintenance switch for nodes")
+
+    def make_available(self, node: str) -> None:
+        """Turn it off again."""
+        raise HarnessError(f"the {self.backend} backend has no maintenance switch for nodes")
+
     def add_node(self) -> str:
         """Start one more node and bring it into the balancer's rotation; its id."""
         raise HarnessError(f"the {self.backend} backend cannot add nodes")

@@ -32,7 +32,8 @@ class ExternalCluster(Cluster):
 
     # A fault needs its command and the one that heals it, on every node it may hit.
     CONTROL_FOR = {FaultKind.KILL: ("kill", "restart"), FaultKind.PAUSE: ("pause", "resume"),
-                   FaultKind.RESTART: ("restart",)}
+                   FaultKind.RESTART: ("restart",),
+                   FaultKind.UNAVAILABLE: ("unavailable", "available")}
 
     def __init__(self, topology: Topology, wait_s: float = 10.0) -> None:
         self.topology = topology
@@ -84,6 +85,12 @@ class ExternalCluster(Cluster):
 
     def restart(self, node: str) -> None:
         self._control("restart", node)
+
+    def make_unavailable(self, node: str) -> None:
+        self._control("unavailable", node)
+
+    def make_available(self, node: str) -> None:
+        self._control("available", node)
 
     def add_node(self) -> str:
         """Run `evidence.scale.add`; the last line it prints is the new node's id."""

@@ -55,11 +55,16 @@ TCP_HTTPS = ("lb_tcp", "lb_tcp_skewed")
 # three times, half a second apart (HAProxy's turn-around is min(timeout connect, 1 s)), and
 # only the last retry goes to another node. Requests are late, never lost.
 SLOW_RETRY = "lb_slow_retry"
+# A balancer that fails over for dead nodes only: a node that answers 503 (in maintenance) is
+# neither retried elsewhere nor, checked by TCP connect alone, taken out of rotation.
+PASSES_503 = "lb_passes_503"
 
 
 def _retry(mutant: str | None, mode: str) -> list[str]:
     if mutant in NO_REDISPATCH:
         return ["    retries 0"]
+    if mutant == PASSES_503:
+        return ["    retries 3", "    option redispatch 1", "    retry-on conn-failure empty-response response-timeout"]
     if mutant == SLOW_RETRY:
         return ["    retries 3", "    option redispatch -1"] + \
             (["    retry-on all-retryable-errors"] if mode == "http" else [])
@@ -111,8 +116,9 @@ def haproxy_config(settings: LbSettings, servers: list[Server], mutant: str | No
     ]
     for proto in ("http", "https"):
         mode = https_mode if proto == "https" else "http"
-        lines += [f"backend nodes_{proto}", f"    mode {mode}", "    balance roundrobin",
-                  f"    option httpchk GET {HEALTH_PATH}", "    http-check expect status 200"]
+        lines += [f"backend nodes_{proto}", f"    mode {mode}", "    balance roundrobin"]
+        if mutant != PASSES_503:
+            lines += [f"    option httpchk GET {HEALTH_PATH}", "    http-check expect status 200"]
         lines += _retry(mutant, mode)
         for i, s in enumerate(servers):
             host, port = getattr(s, proto)

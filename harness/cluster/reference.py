@@ -339,6 +339,21 @@ class ReferenceCluster(Cluster):
         self._write_lb_config()
         self._reload_lb()
 
+    def make_unavailable(self, node: str) -> None:
+        self._maintenance(node, True)
+
+    def make_available(self, node: str) -> None:
+        self._maintenance(node, False)
+
+    def _maintenance(self, node: str, on: bool) -> None:
+        """The node's switch, at its own listener (not through a fault proxy)."""
+        host = self.layout.node(self._index(self.topology.node(node).id))
+        url = f"http://{host}:{NODE_PORTS['http']}/invoke/wm.art.admin:maintenance"
+        try:
+            requests.get(url, params={"enable": str(on).lower()}, timeout=2).raise_for_status()
+        except requests.RequestException as e:
+            raise HarnessError(f"{node}'s maintenance switch did not answer ({e})") from None
+
     def reset(self) -> None:
         self.require_toxiproxy().reset()
         for node in self.node_ids:

@@ -30,6 +30,7 @@ class FaultKind(StrEnum):
     SLICER = "slicer"
     LIMIT_DATA = "limit_data"
     LOSS = "loss"
+    UNAVAILABLE = "unavailable"
 
     @property
     def takes_the_node(self) -> bool:

@@ -32,6 +32,8 @@ def make_app(node: Node) -> web.Application:
 
     async def invoke(request: web.Request) -> web.StreamResponse:
         name = request.match_info["service"]
+        if node.maintenance and name != "wm.art.admin:maintenance":
+            return web.json_response({"node": node.id, "error": "in maintenance"}, status=503)
         route = await node.route(name, request.scheme)
         if route.action == "redirect":
             raise web.HTTPFound(location=route.target.rstrip("/") + request.path_qs)

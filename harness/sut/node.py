@@ -165,6 +165,7 @@ class Node:
     packages: dict[str, PackageInfo] = field(init=False)
     connections: dict[str, str] = field(default_factory=dict)
     quiescing: bool = False
+    maintenance: bool = False  # answers 503 to every request but the switch itself
     stuck_unhealthy: bool = False
     exclusions: tuple[str, ...] = ()
     threads: asyncio.Semaphore = field(init=False)
@@ -193,6 +194,7 @@ class Node:
         if self.mutant("package_missing"):
             self.packages.pop(REPLICATED_PACKAGE, None)
         self.quiescing = False
+        self.maintenance = False
         self.connections.clear()
         self.store.clear_local()
 

@@ -175,6 +175,14 @@ async def quiesce(node: Node, call: Invocation) -> Result:
     return Result({"node": node.id, "quiescing": node.quiescing})
 
 
+@service("wm.art.admin:maintenance")
+async def maintenance(node: Node, call: Invocation) -> Result:
+    """The node's maintenance switch: on, it answers every request (its health too) 503,
+    up and reachable all the while; "if a server cannot handle a request", C2's other case."""
+    node.maintenance = call.params.get("enable", "true").lower() == "true"
+    return Result({"node": node.id, "maintenance": node.maintenance})
+
+
 @service("wm.art.admin:setConnection")
 async def set_connection(node: Node, call: Invocation) -> Result:
     """Save an adapter connection's configuration on this node (node-local, like IS)."""

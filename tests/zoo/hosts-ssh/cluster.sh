@@ -13,9 +13,10 @@
 # (nothing accepted blindly), no password logins. Over SSH it signals the node's pidfile,
 # runs start-node to restart it, and applies the kernel faults in the node host's namespace.
 #
-#   cluster.sh up [sound|no_redispatch] | down
+#   cluster.sh up [sound|no_redispatch|passes_503] | down
 #
-# `no_redispatch`: the balancer never retries a failed request on another node.
+# `no_redispatch`: the balancer never retries a failed request on another node;
+# `passes_503`: it retries failed connections only, and checks nodes by TCP connect.
 # Everything lives in $ZOO_HOSTS_DIR (default /tmp/zoo-hosts-ssh). Daemons inherit this
 # script's output: run it with its output to a file, never a pipe you wait on.
 set -euo pipefail
@@ -90,8 +91,8 @@ over_ssh() {  # node command...: as the harness will, with the run's key and kno
 
 up() {
   local configuration=${1:-sound}
-  case $configuration in sound|no_redispatch) ;;
-    *) echo "cluster.sh: unknown configuration '$configuration' (sound, no_redispatch)" >&2; exit 2 ;; esac
+  case $configuration in sound|no_redispatch|passes_503) ;;
+    *) echo "cluster.sh: unknown configuration '$configuration' (sound, no_redispatch, passes_503)" >&2; exit 2 ;; esac
   down
   mkdir -p "$DIR" && chmod 0700 "$DIR"
   "$PYTHON" "$HERE/configure.py" "$DIR" "$configuration"
@@ -137,5 +138,5 @@ down() {
 case ${1:-} in
   up) up "${2:-sound}" ;;
   down) down ;;
-  *) echo "usage: cluster.sh up [sound|no_redispatch] | down" >&2; exit 2 ;;
+  *) echo "usage: cluster.sh up [sound|no_redispatch|passes_503] | down" >&2; exit 2 ;;
 esac

@@ -5,7 +5,8 @@ balancer host, each a network namespace of its own (see cluster.sh for the addre
 
 writes DIR/ca.pem, each node's certificate, settings (DIR/nodeI.json) and redirect table,
 and the balancer host's HAProxy configuration (DIR/haproxy.cfg): the reference cluster's
-own, or, for `no_redispatch`, one that never retries on another node.
+own, or, for `no_redispatch`, one that never retries on another node, or, for `passes_503`,
+one that retries failed connections only and checks nodes by TCP connect.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from harness.tls import RunCA
 PREFIX = "198.18.14."
 LB, STORE_PORT, BACKEND_PORT = PREFIX + "10", 6379, 6380
 NODES = {f"node{i}": f"{PREFIX}1{i}" for i in (1, 2, 3)}
-MUTANTS = {"sound": None, "no_redispatch": "lb_no_redispatch"}
+MUTANTS = {"sound": None, "no_redispatch": "lb_no_redispatch", "passes_503": "lb_passes_503"}
 
 
 def main(directory: Path, configuration: str) -> None:
