@@ -228,7 +228,8 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
     if errors_after:
         problems.append(f"{errors_after} requests failed after the fault healed")
     if from_dead:
-        problems.append(f"{node} answered {len(from_dead)} requests while it was down")
+        problems.append(f"{node} answered {len(from_dead)} requests through the entry while "
+                        f"{what} was in force")
     missing = []
     if before < min_victim_requests:
         missing.append(Missing(

@@ -37,6 +37,7 @@ from harness.cluster.backends import BACKENDS, start_cluster
 from harness.cluster.procs import sweep_stale
 from harness.cluster.reference import ReferenceCluster
 from harness.errors import HarnessError
+from harness.kernel import Place, over_ssh
 from harness.mutants import MUTANTS
 from harness.runstate import KEEP_VAR, STATE_ROOT
 from harness.scalability import StepPlan
@@ -111,12 +112,30 @@ def cmd_down(args: argparse.Namespace) -> int:
         UP_PID.unlink(missing_ok=True)
     from harness.kernel import sweep as sweep_kernel_faults
 
-    swept = sweep_stale() + sweep_kernel_faults()
+    swept = sweep_stale() + sweep_kernel_faults(places=_node_hosts(args))
     from harness.cluster.docker import sweep_stale_containers
 
     swept += sweep_stale_containers()
     print(f"harness: down{f' (swept {swept} leftovers)' if swept else ''}")
     return 0
+
+
+def _node_hosts(args: argparse.Namespace) -> list[Place]:
+    """The places kernel faults on the topology's nodes run, where they are not this host's
+    (`--topology` given to `harness down`): hosts over SSH, the operator's templates."""
+    if args.topology is None:
+        return []
+    from harness.config import load_topology
+
+    places = []
+    for node in load_topology(args.topology, allow_remote=args.allow_remote_targets).nodes:
+        control = node.control
+        if control.ssh:
+            places.append(over_ssh(control.ssh, node.host, node.id))
+        elif control.network:
+            places.append(Place(f"{node.id}'s host", template=control.network,
+                                values=tuple(node.placeholders().items())))
+    return list(dict.fromkeys(places))
 
 
 def cmd_mutants(args: argparse.Namespace) -> int:
@@ -401,7 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the control socket `harness up --topology-out` named in the topology")
     node.set_defaults(run=cmd_node)
 
-    sub.add_parser("down", help="stop the cluster `harness up` started; sweep leftovers").set_defaults(run=cmd_down)
+    dn = sub.add_parser("down", help="stop the cluster `harness up` started; sweep leftovers",
+                        description="Stop the cluster `harness up` started and sweep what killed "
+                                    "runs left: their processes, containers and kernel fault rules "
+                                    "(here, and with --topology on the hosts its nodes name).")
+    dn.add_argument("--topology", type=Path, default=None, metavar="FILE",
+                    help="also sweep kernel fault rules of dead runs on the nodes' hosts "
+                         "(control.ssh, control.network)")
+    dn.add_argument("--allow-remote-targets", action="store_true",
+                    help="the topology's hosts may be other than loopback ones")
+    dn.set_defaults(run=cmd_down)
     sub.add_parser("mutants", help="list the mutants: name, property broken, summary").set_defaults(run=cmd_mutants)
     sub.add_parser("doctor", help="list the real components with versions or why they are missing").set_defaults(run=cmd_doctor)
 

@@ -39,6 +39,9 @@ KINDS: dict[FaultKind, Kind] = {
     FaultKind.KILL: Kind("SIGKILL (docker kill) of the node, restarted when the fault ends", nemesis=True),
     FaultKind.PAUSE: Kind("SIGSTOP (docker pause): the node holds connections, answers nothing", nemesis=True),
     FaultKind.RESTART: Kind("the backend's restart, as long as it takes", nemesis=True),
+    FaultKind.PARTITION: Kind("the node and one peer (the balancer's host, or another node's) "
+                              "cannot reach each other: every packet between them dropped, both "
+                              "ways", kernel="iptables"),
     FaultKind.UNAVAILABLE: Kind("the node answers HTTP 503 to everything (its maintenance "
                                 "switch), up and reachable"),
     FaultKind.CUT: Kind("the link refuses connections (proxy disabled; REJECT with a TCP reset)",
@@ -59,7 +62,11 @@ KINDS: dict[FaultKind, Kind] = {
 }
 
 NODE_FAULTS = tuple(k for k in FaultKind if k.takes_the_node)
-NETWORK_FAULTS = tuple(k for k in FaultKind if not k.takes_the_node and k != FaultKind.UNAVAILABLE)
+PEER_FAULTS = (FaultKind.PARTITION,)
+"""network faults between a node and a peer (the `link` names the peer), not on a link"""
+NETWORK_FAULTS = tuple(k for k in FaultKind if not k.takes_the_node
+                       and k not in (FaultKind.UNAVAILABLE, *PEER_FAULTS))
+"""network faults on one of a node's links"""
 NEMESES = tuple(k for k in FaultKind if KINDS[k].nemesis)
 DEFAULT_NEMESIS = (FaultKind.KILL, FaultKind.PAUSE, FaultKind.RESTART, FaultKind.CUT,
                    FaultKind.LATENCY, FaultKind.RESET_PEER)
@@ -91,4 +98,6 @@ class Fault:
         return dict(self.attributes)
 
     def __str__(self) -> str:
+        if self.kind in PEER_FAULTS:
+            return f"{self.kind} of {self.node} from {self.link}"
         return f"{self.kind} {self.node}/{self.link}" if self.link else f"{self.kind} {self.node}"

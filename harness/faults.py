@@ -218,7 +218,7 @@ class KernelNetwork:
         try:
             scope = self.cluster.kernel_scope(self.cluster.node_ids[0], link)
         except NoScope as e:
-            return f"needs `{e.field}` in the topology for kernel faults"
+            return e.reason
         if KINDS[kind].kernel not in (None, "iptables") and scope.device is None:
             return f"needs `{scope.device_field}` in the topology for a kernel {kind} fault"
         return self.engine.missing(kind, scope.place)

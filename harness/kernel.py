@@ -28,7 +28,7 @@ import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -51,7 +51,7 @@ UNLIMITED = "100gbit"
 
 Mode = Literal["drop", "reject"]
 Direction = Literal["both", "in", "out"]
-Role = Literal["listener", "client"]
+Role = Literal["listener", "client", "peer"]
 Command = list[str]
 
 
@@ -95,8 +95,9 @@ def in_namespace_of(pid: int, name: str) -> Place:
 @dataclass(frozen=True)
 class Scope:
     """One link of one node as the kernel sees it: the node listens on (`listener`) or
-    connects to (`client`) `address:port`; `address` None means the whole namespace is the
-    node's, so the port alone scopes the rule. `device` is where its outgoing packets leave,
+    connects to (`client`) `address:port`, or, for a partition, exchanges anything with the
+    `peer` at `address` (the port unused: the node's namespace is its own); `address` None
+    means the whole namespace is the node's, so the port alone scopes the rule. `device` is where its outgoing packets leave,
     for bandwidth limits (None: not known, so not offered)."""
 
     place: Place
@@ -108,10 +109,12 @@ class Scope:
 
 
 class NoScope(HarnessError):
-    """The cluster cannot say where a kernel fault would go; `field` would tell it."""
+    """The cluster cannot say where a kernel fault would go; `field` would tell it (or, where
+    no field can, `reason` says why)."""
 
-    def __init__(self, field: str) -> None:
-        super().__init__(f"kernel network faults need `{field}` in the topology")
+    def __init__(self, field: str, reason: str | None = None) -> None:
+        self.reason = reason or f"needs `{field}` in the topology for kernel faults"
+        super().__init__(f"kernel network faults need `{field}` in the topology" if reason is None else reason)
         self.field = field
 
 
@@ -125,7 +128,10 @@ def partition_rules(scope: Scope, mode: Mode, direction: Direction, tag: str,
     port = str(scope.port)
     mine = ["-d", scope.address] if scope.address else []
     theirs = ["-s", scope.address] if scope.address else []
-    if scope.role == "listener":  # the node's own address and port
+    if scope.role == "peer":  # every packet between the node's namespace and the peer
+        assert scope.address, "a partition needs the peer's address"
+        toward, away = ["INPUT", "-s", scope.address], ["OUTPUT", "-d", scope.address]
+    elif scope.role == "listener":  # the node's own address and port
         toward = ["INPUT", *mine, "-p", "tcp", "--dport", port]
         away = ["OUTPUT", *theirs, "-p", "tcp", "--sport", port]
     else:  # the peer the node connects to
@@ -198,6 +204,7 @@ BUILDERS: dict[FaultKind, Builder] = {
     FaultKind.CUT: _partition("reject"),
     FaultKind.RESET_PEER: _partition("reject"),
     FaultKind.TIMEOUT: _partition("drop"),
+    FaultKind.PARTITION: _partition("drop"),
     FaultKind.LOSS: lambda scope, tag, a: rule_commands(
         partition_rules(scope, "drop", "both", tag, float(a.get("probability", 0.5)))),
     FaultKind.BANDWIDTH: lambda s, tag, a: shaping_commands(s, tbf(a.get("rate", 1))),
@@ -333,17 +340,19 @@ def stale_host_rules(listing: str) -> list[Command]:
     return deletes
 
 
-def sweep(journals: Path = JOURNALS) -> int:
-    """Heal what killed runs left: their journals, then any host rule tagged by a dead
-    process (a journal lost with its directory). Returns how many faults were healed."""
+def sweep(journals: Path = JOURNALS, places: Iterable[Place] = ()) -> int:
+    """Heal what killed runs left: their journals (each entry knows where its commands run,
+    a node's host over SSH included), then any rule tagged by a dead process (a journal
+    lost with its directory) on this host and at `places` (the hosts a topology names).
+    Returns how many faults were healed."""
     healed = 0
     for journal in sorted(journals.glob("*.jsonl")) if journals.exists() else []:
         if not owner_alive(journal.stem):
             healed += _replay(journal)
-    if privileged():
+    for place in ([HERE] if privileged() else []) + list(places):
         with contextlib.suppress(HarnessError):
-            for delete in stale_host_rules(run(HERE, ["iptables", "-w", "5", "-S"]).stdout):
-                healed += run(HERE, delete, check=False).returncode == 0
+            for delete in stale_host_rules(run(place, ["iptables", "-w", "5", "-S"]).stdout):
+                healed += run(place, delete, check=False).returncode == 0
     return healed
 
 

@@ -30,7 +30,7 @@ from harness.config import BalancingUnit
 from harness.config import Protocol as WireProtocol
 from harness.errors import ConfigurationError, HarnessError, NotApplicable
 from harness.evidence import Call, Evidence, SideEffects, Source, State, Toggle, interpret
-from harness.fault import Fault
+from harness.fault import PEER_FAULTS, Fault
 from harness.faults import FaultInjector, NetworkEngine, network_engine
 from harness.history.faults import FaultEvent, FaultKind
 from harness.history.observations import ObservationLog
@@ -254,7 +254,8 @@ class World:
         engine = self.network.engine_for(kind)
         why = engine.missing(kind, link)
         if why:
-            raise NotApplicable(f"{self.who} {kind} of a node's {link} link by {engine.name}: {why}")
+            what = f"of a node from {link}" if kind in PEER_FAULTS else f"of a node's {link} link"
+            raise NotApplicable(f"{self.who} {kind} {what} by {engine.name}: {why}")
 
     @contextmanager
     def fault(self, kind: FaultKind | str, node: str, link: str | None = None) -> Iterator[FaultEvent]:

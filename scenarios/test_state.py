@@ -1,5 +1,7 @@
 """C10: cache entries and sessions written through one node are read through another after
-it dies; a node cut off from the shared store leaves the rotation instead of failing requests."""
+it dies, or while the two cannot reach each other (the cache is shared through the store,
+not node to node); a node cut off from the shared store leaves the rotation instead of
+failing requests."""
 
 import uuid
 
@@ -28,6 +30,28 @@ def test_cache_entries_survive_the_node_that_wrote_them(scenario):
                 record = http.send(spec.read.request, reader, {"key": key}, key=key, keep_text=True)
                 reads.append((record, scenario.read_answer(spec.read, record, "state.read")))
     scenario.check(checks.state_continuity(reads, written))
+
+
+@pytest.mark.state
+@pytest.mark.http
+def test_cache_entries_reach_a_node_partitioned_from_the_writer(scenario):
+    spec = scenario.require_evidence("state")
+    writer, reader = scenario.nodes[0], scenario.nodes[1]
+    scenario.require_fault("partition", link=reader)
+    http = scenario.http()
+    before = {uuid.uuid4().hex: uuid.uuid4().hex for _ in range(KEYS // 2)}
+    during = {uuid.uuid4().hex: uuid.uuid4().hex for _ in range(KEYS // 2)}
+    for key, value in before.items():
+        scenario.expect_set_up(http.send(spec.write, writer, {"key": key, "value": value}),
+                               "evidence.state.write")
+    reads = []
+    with scenario.fault("partition", writer, link=reader):
+        for key, value in during.items():
+            http.send(spec.write, writer, {"key": key, "value": value})
+        for key in [*before, *during]:
+            record = http.send(spec.read.request, reader, {"key": key}, key=key, keep_text=True)
+            reads.append((record, scenario.read_answer(spec.read, record, "state.read")))
+    scenario.check(checks.state_continuity(reads, {**before, **during}))
 
 
 @pytest.mark.state

@@ -68,6 +68,25 @@ def test_a_listener_is_cut_on_its_port_and_a_client_on_its_peer():
     assert client[:7] == ["OUTPUT", "-d", "127.20.3.1", "-p", "tcp", "--dport", "6379"]
 
 
+@given(addresses, st.sampled_from(["both", "in", "out"]))
+def test_a_partition_drops_everything_between_the_node_and_its_peer_and_nothing_else(peer, direction):
+    rules = partition_rules(Scope(HERE, 0, peer, "peer"), "drop", direction, TAG)
+    expected = {"in": [["INPUT", "-s", peer]], "out": [["OUTPUT", "-d", peer]]}
+    expected["both"] = expected["in"] + expected["out"]
+    assert [r[:3] for r in rules] == expected[direction]
+    assert all(r[3:] == ["-m", "comment", "--comment", TAG, "-j", "DROP"] for r in rules)
+
+
+@given(scopes, st.floats(0.01, 0.99))
+def test_packet_loss_drops_that_share_of_the_scopes_packets_at_random(scope, share):
+    apply, heal = BUILDERS[FaultKind.LOSS](scope, TAG, {"probability": share})
+    assert len(apply) == len(heal) == 2
+    for rule in apply:
+        at = rule.index("statistic")
+        assert rule[at + 1:at + 5] == ["--mode", "random", "--probability", f"{share:g}"]
+        assert rule[-1] == "DROP" and TAG in rule and str(scope.port) in rule
+
+
 def test_a_template_place_gets_the_command_quoted_once():
     place = Place("node1's host", template="ssh {host} sudo {command}", values=(("host", "n1.example"),))
     argv = place.argv(["iptables", "-I", "INPUT", "--comment", "a b"])

@@ -67,6 +67,19 @@ def message(outcome: dict) -> str:
     return outcome.get("statusDetails", {}).get("message", "")
 
 
+# On one machine's loopback no address tells the balancer's or a peer's packets from the
+# rest: a partition needs nodes in namespaces of their own (the docker backend, hosts over
+# SSH: tests/test_hosts.py, the zoo's hosts-ssh), and elsewhere is skipped saying so.
+LOOPBACK_CANNOT = ("network namespaces of their own", "needs `nodes[node1].control.ssh`")
+
+
+def not_passed(outcomes: list[dict]) -> dict[str, str]:
+    """Every scenario that did not pass, but a partition skipped for the reason above."""
+    return {o["name"]: message(o)[:200] for o in outcomes if o["status"] != "passed"
+            and not (o["status"] == "skipped" and "partition" in o["name"]
+                     and any(r in message(o) for r in LOOPBACK_CANNOT))}
+
+
 def assert_caught(mutant: Mutant, run: Run) -> None:
     """The run failed, every non-passing scenario as a contract violation, naming the
     property; the terminal shows the verdict, not a traceback into the harness."""
@@ -102,7 +115,7 @@ def test_the_mutant_is_caught_the_same_way_through_the_external_path(mutant, tmp
 def test_the_sound_cluster_passes_every_scenario_through_the_external_path(tmp_path):
     with reference_as_external(tmp_path) as topology:
         code, outcomes, _ = run_scenarios(tmp_path / "results", "--topology", str(topology))
-    failed = {o["name"]: message(o)[:200] for o in outcomes if o["status"] != "passed"}
+    failed = not_passed(outcomes)
     assert code == 0 and not failed, failed
     assert len(outcomes) >= 29
 
@@ -155,7 +168,7 @@ def test_a_slow_restart_that_flaps_while_starting_gets_a_rejoin_verdict(tmp_path
 @pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.sound], ids=lambda m: m.name)
 def test_a_sound_variant_passes(mutant, tmp_path):
     code, outcomes, _ = run_scenarios(tmp_path, "--mutant", mutant.name, "-m", mutant.kills)
-    failed = {o["name"]: message(o)[:300] for o in outcomes if o["status"] != "passed"}
+    failed = not_passed(outcomes)
     assert code == 0 and outcomes and not failed, failed
 
 
@@ -173,9 +186,10 @@ def test_a_victim_that_carried_no_traffic_is_inconclusive_never_a_pass(tmp_path)
 @pytest.mark.parametrize("backend", ["local", pytest.param("docker", marks=pytest.mark.docker)])
 def test_the_sound_cluster_passes_every_scenario(tmp_path, backend):
     code, outcomes, _ = run_scenarios(tmp_path, backend=backend)
-    failed = {o["name"]: o["statusDetails"].get("message", "")[:200]
-              for o in outcomes if o["status"] != "passed"}
+    failed = not_passed(outcomes)
     assert code == 0 and not failed, failed
+    if backend == "docker":  # containers are hosts of their own: the partitions ran
+        assert sum("partition" in o["name"] and o["status"] == "passed" for o in outcomes) == 3
     assert len(outcomes) >= 29
 
 

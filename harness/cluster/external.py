@@ -22,7 +22,7 @@ from harness import commands
 from harness.cluster.base import Cluster
 from harness.config import DEFAULT_PORTS, PROTOCOLS, Topology
 from harness.errors import HarnessError
-from harness.history.faults import FaultKind
+from harness.history.faults import ENTRY_PEER, FaultKind
 from harness.kernel import HERE, NoScope, Place, Scope, in_namespace_of, over_ssh
 from harness.toxiproxy import ToxiproxyApi
 
@@ -133,12 +133,14 @@ class ExternalCluster(Cluster):
 
 
 def kernel_scope(topology: Topology, node: str, link: str, log: Path) -> Scope:
-    """Where kernel faults on an external node's `link` go: its endpoint for a protocol, or,
-    for any other link name, its connection to the store at `evidence.state.store_address`.
-    The commands run on the node's host over `control.ssh`, else where `control.network`
-    says, else in the `control.docker` container's
-    namespace (found with `docker inspect`, output to `log`), else here for a node on a
-    loopback address."""
+    """Where kernel faults on an external node's `link` go: its endpoint for a protocol; for
+    a partition, everything between the node and its peer (`entry`: the balancer, at the
+    entry's host; or another node, at its host); for any other link name, its connection to
+    the store at `evidence.state.store_address`. The commands run on the node's host over
+    `control.ssh`, else where `control.network` says, else in the `control.docker`
+    container's namespace (found with `docker inspect`, output to `log`), else here for a
+    node on a loopback address (where a partition, which needs the node's own namespace,
+    cannot go)."""
     spec = topology.node(node)
     control = spec.control
     if link in PROTOCOLS:
@@ -147,6 +149,13 @@ def kernel_scope(topology: Topology, node: str, link: str, log: Path) -> Scope:
             raise NoScope(f"nodes[{node}].endpoints.{link}")
         parts = urlsplit(url)
         address, port, role = parts.hostname or "", parts.port or DEFAULT_PORTS[link], "listener"
+    elif link == ENTRY_PEER or link in topology.node_ids:
+        hosts = topology.entry.hosts() if link == ENTRY_PEER else [topology.node(link).host]
+        if not hosts or not hosts[0]:
+            raise NoScope("entry" if link == ENTRY_PEER else f"nodes[{link}].endpoints")
+        if not (control.ssh or control.network):  # a container sees the entry elsewhere
+            raise NoScope(f"nodes[{node}].control.ssh")
+        address, port, role = hosts[0], 0, "peer"
     else:
         state = topology.evidence.state
         store = state.store_address_of(node) if state else None

@@ -23,7 +23,8 @@ from harness.cluster.procs import Run, wait_for_port
 from harness.toxiproxy import ToxiproxyApi
 from harness.config import Endpoints, NodeSpec, Tls, Topology
 from harness.errors import HarnessError
-from harness.kernel import Place, Scope
+from harness.history.faults import ENTRY_PEER
+from harness.kernel import NoScope, Place, Scope
 from harness.evidence import (Admin, Call, EvidenceSpec, Manifest, Pools, Redirect, Replication,
                               Scale, SideEffects, Source, State, Toggle)
 from harness.mutants import Mutant, node_mutants
@@ -260,11 +261,19 @@ class ReferenceCluster(Cluster):
         """Where kernel fault commands for the node run, and its outgoing device there."""
 
     def kernel_scope(self, node: str, link: str) -> Scope:
-        """A node's own listener (the port behind its Toxiproxy proxy), or its link to the
-        shared store ("redis"): the store address the node connects to."""
+        """A node's own listener (the port behind its Toxiproxy proxy), its link to the
+        shared store ("redis": the store address the node connects to), or, for a partition,
+        its peer: the balancer's side ("entry") or another node."""
         self.topology.node(node)
         i = self._index(node)
         place, device = self._kernel_place(node)
+        if link == ENTRY_PEER or link in self.node_ids:
+            if place.local and not place.prefix:
+                raise NoScope("", "a partition needs nodes in network namespaces of their own "
+                                  "(the docker backend; here all share this host's loopback)")
+            # the balancer reaches the nodes through the Toxiproxy server: that is its side
+            peer = self.layout.toxiproxy[0] if link == ENTRY_PEER else self.layout.node(self._index(link))
+            return Scope(place, 0, peer, "peer", device)
         if link == "redis":
             host, port = self.layout.public(i, "redis")
             return Scope(place, port, host, "client", device)

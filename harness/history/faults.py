@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any
 
 
+ENTRY_PEER = "entry"
+"""the peer of a partition that cuts a node off the balancer (else the peer is a node id)"""
+
+
 class FaultKind(StrEnum):
     """Every kind of fault the harness injects (what each is, its attributes and which
     engine injects it: `harness.fault`)."""
@@ -31,6 +35,7 @@ class FaultKind(StrEnum):
     LIMIT_DATA = "limit_data"
     LOSS = "loss"
     UNAVAILABLE = "unavailable"
+    PARTITION = "partition"
 
     @property
     def takes_the_node(self) -> bool:
@@ -57,14 +62,18 @@ class FaultEvent:
 
     @property
     def target(self) -> str:
-        """What it hit, for people: `node1`, or `node1/http`."""
+        """What it hit, for people: `node1`, `node1/http`, or, for a partition, `node1 from
+        entry` (from the balancer's host) or `node1 from node2`."""
+        if self.kind == FaultKind.PARTITION:
+            return f"{self.node} from {self.link}"
         return f"{self.node}/{self.link}" if self.link else self.node
 
     @property
     def unreachable(self) -> bool:
         """Did it take the node away from clients: a node fault, or a cut of a client link
         (one cut off from the store may rightly answer what it can)."""
-        return self.kind.takes_the_node or (self.kind == FaultKind.CUT and self.link in ("http", "https"))
+        return self.kind.takes_the_node or (self.kind == FaultKind.CUT and self.link in ("http", "https")) \
+            or (self.kind == FaultKind.PARTITION and self.link == ENTRY_PEER)
 
     def mark_applied(self) -> None:
         self.applied_mono = time.monotonic()
