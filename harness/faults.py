@@ -47,6 +47,11 @@ class Controlled(Protocol):
     def kernel_scope(self, node: str, link: str) -> Scope: ...
 
 
+# Node faults as the cluster's action that applies each and the one that heals it.
+TOGGLED = {FaultKind.KILL: ("kill", "restart"), FaultKind.PAUSE: ("pause", "resume"),
+           FaultKind.UNAVAILABLE: ("make_unavailable", "make_available")}
+
+
 class FaultInjector:
     """Injects faults into a cluster, heals them, and records them on its timeline."""
 
@@ -65,52 +70,28 @@ class FaultInjector:
     def inject(self, fault: Fault, network: NetworkEngine | None = None
                ) -> AbstractContextManager[FaultEvent]:
         """`fault` in force for the body of the `with`; a network fault by `network`."""
-        if fault.kind == FaultKind.KILL:
-            return self._kill(fault)
-        if fault.kind == FaultKind.PAUSE:
-            return self._pause(fault)
+        if fault.kind in TOGGLED:
+            return self._toggled(fault)
         if fault.kind == FaultKind.RESTART:
             return self._restart(fault)
-        if fault.kind == FaultKind.UNAVAILABLE:
-            return self._unavailable(fault)
         assert network is not None and fault.link is not None, f"{fault} needs a network engine and a link"
         return self._network(fault, network.engine_for(fault.kind))
 
     @contextmanager
-    def _kill(self, fault: Fault) -> Iterator[FaultEvent]:
-        """SIGKILL (or docker kill) the node; restart it on the way out."""
+    def _toggled(self, fault: Fault) -> Iterator[FaultEvent]:
+        """A node fault one of the cluster's actions applies and another heals (`TOGGLED`):
+        a kill (SIGKILL, docker kill) restarted on the way out; a pause (SIGSTOP, docker
+        pause: the node holds connections, answers nothing) resumed; the maintenance switch
+        (up and reachable, the node answers 503 to everything) turned off again."""
+        apply, heal = (getattr(self.cluster, action) for action in TOGGLED[fault.kind])
         with self._recorded(fault) as event:
             try:
-                self.cluster.kill(fault.node)
+                apply(fault.node)
                 event.mark_applied()
                 yield event
             finally:
                 event.mark_healing()
-                self.cluster.restart(fault.node)
-
-    @contextmanager
-    def _pause(self, fault: Fault) -> Iterator[FaultEvent]:
-        """SIGSTOP (or docker pause) the node: it holds connections but answers nothing."""
-        with self._recorded(fault) as event:
-            try:
-                self.cluster.pause(fault.node)
-                event.mark_applied()
-                yield event
-            finally:
-                event.mark_healing()
-                self.cluster.resume(fault.node)
-
-    @contextmanager
-    def _unavailable(self, fault: Fault) -> Iterator[FaultEvent]:
-        """The node's maintenance switch on: up and reachable, it answers 503 to everything."""
-        with self._recorded(fault) as event:
-            try:
-                self.cluster.make_unavailable(fault.node)
-                event.mark_applied()
-                yield event
-            finally:
-                event.mark_healing()
-                self.cluster.make_available(fault.node)
+                heal(fault.node)
 
     @contextmanager
     def _restart(self, fault: Fault) -> Iterator[FaultEvent]:

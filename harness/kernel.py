@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -312,21 +313,35 @@ class Journal:
 
 
 def _replay(journal: Path) -> int:
-    """Run the heal commands a dead process's journal left pending; how many faults."""
-    entries: dict[int, list[Command]] = {}
-    for line in journal.read_text().splitlines():
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if "healed" in record:
-                entries.pop(record["healed"], None)
-            else:
-                entries[record["id"]] = record["argv"]
-    for argv_list in reversed(list(entries.values())):
-        for argv in argv_list:
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run(argv, capture_output=True, timeout=COMMAND_TIMEOUT_S,
-                               stdin=subprocess.DEVNULL)
-    journal.unlink(missing_ok=True)
+    """Run the heal commands a dead process's journal left pending; how many faults.
+    Runs starting together (pytest-xdist's workers, parallel jobs) all find the same dead
+    journal: the first to lock it replays and removes it, the others pass it by (a file
+    already gone, locked, or unlinked by the time the lock came)."""
+    try:
+        opened = journal.open()
+    except FileNotFoundError:
+        return 0
+    with opened:
+        try:
+            fcntl.flock(opened, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0
+        if os.fstat(opened.fileno()).st_nlink == 0:
+            return 0
+        entries: dict[int, list[Command]] = {}
+        for line in opened.read().splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if "healed" in record:
+                    entries.pop(record["healed"], None)
+                else:
+                    entries[record["id"]] = record["argv"]
+        for argv_list in reversed(list(entries.values())):
+            for argv in argv_list:
+                with contextlib.suppress(OSError, subprocess.SubprocessError):
+                    subprocess.run(argv, capture_output=True, timeout=COMMAND_TIMEOUT_S,
+                                   stdin=subprocess.DEVNULL)
+        journal.unlink(missing_ok=True)
     return len(entries)
 
 

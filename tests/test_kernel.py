@@ -2,6 +2,7 @@
 pure code), what a dead process left is found and healed (journals, tagged host rules), and
 the real kernel takes and gives back a rule and a qdisc in a throwaway network namespace."""
 
+import concurrent.futures
 import os
 import shlex
 import subprocess
@@ -141,6 +142,25 @@ def test_a_dead_process_journal_is_replayed_once(tmp_path):
     assert not list(tmp_path.glob("*.jsonl"))
     kernel.sweep(tmp_path)
     assert marker.read_text() == "first\n"
+
+
+def test_runs_sweeping_together_replay_a_dead_journal_once(tmp_path):
+    """pytest-xdist's workers start together and all find a dead run's journal (CI: one read
+    it after another had removed it, and its scenario ended in FileNotFoundError)."""
+    marker = tmp_path / "healed"
+    child = textwrap.dedent(f"""
+        from pathlib import Path
+        from harness.kernel import HERE, Journal
+        from harness.runstate import owner_tag
+        journal = Journal(Path({str(tmp_path)!r}) / f"{{owner_tag()}}.jsonl")
+        journal.add(HERE, [["sh", "-c", "sleep 0.3; echo once >> {marker}"]])
+    """)
+    subprocess.run([sys.executable, "-c", child], check=True)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        healed = list(pool.map(lambda _: kernel.sweep(tmp_path), range(4)))
+    assert sorted(healed) == [0, 0, 0, 1]
+    assert marker.read_text() == "once\n"
+    assert not list(tmp_path.glob("*.jsonl"))
 
 
 def test_a_live_process_journal_is_left_alone(tmp_path):
