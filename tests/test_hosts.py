@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,8 @@ pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("zoo-hosts-ssh")]
 
 
 @pytest.fixture(scope="module")
-def hosts(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The member up (sound) for this module; its topology as its operator wrote it."""
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The member up (sound) for this module."""
     log = tmp_path_factory.mktemp("hosts-ssh") / "member.log"
 
     def cluster(*args: str) -> None:
@@ -40,8 +41,14 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> dict:
         assert code == 0, log.read_text()[-500:]
 
     cluster("up", "sound")
-    yield yaml.safe_load(TOPOLOGY.read_text())
+    yield
     cluster("down")
+
+
+@pytest.fixture
+def hosts(up: None) -> dict:
+    """The topology as its operator wrote it, for a test to change."""
+    return yaml.safe_load(TOPOLOGY.read_text())
 
 
 def rules_on(node: str) -> str:
@@ -63,8 +70,9 @@ def test_a_host_key_that_is_not_the_known_one_stops_the_run_in_one_sentence(host
     impostor = tmp_path / "impostor"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(impostor)], check=True)
     known = Path(hosts["nodes"][0]["control"]["ssh"]["known_hosts"]).read_text().splitlines()
-    node1 = known[0].split()[0]
-    lines = [f"{node1} {' '.join(impostor.with_suffix('.pub').read_text().split()[:2])}", *known[1:]]
+    node1 = "198.18.14.11"
+    lines = [f"{node1} {' '.join(impostor.with_suffix('.pub').read_text().split()[:2])}",
+             *(line for line in known if not line.startswith(f"{node1} "))]
     (tmp_path / "known_hosts").write_text("\n".join(lines) + "\n")
     for node in hosts["nodes"]:
         node["control"]["ssh"]["known_hosts"] = str(tmp_path / "known_hosts")
@@ -78,7 +86,7 @@ def test_a_host_key_that_is_not_the_known_one_stops_the_run_in_one_sentence(host
     assert "node2" not in done.stderr and "node3" not in done.stderr
 
 
-def test_a_partition_left_by_a_killed_pytest_is_removed_on_that_host_by_the_next_run(hosts):
+def test_a_partition_left_by_a_killed_pytest_is_removed_on_that_host_by_the_next_run(up):
     run = subprocess.Popen(
         [sys.executable, "-m", "pytest", "scenarios/", "--topology", str(TOPOLOGY), REMOTE,
          "-k", "http-partition", "--fault-seconds", "60", "-p", "no:cacheprovider", "-q"],
@@ -101,7 +109,7 @@ def test_a_partition_left_by_a_killed_pytest_is_removed_on_that_host_by_the_next
     assert tagged(tag) == [], f"the next run left the partition on {hit[0]}'s host"
 
 
-def test_harness_down_removes_a_dead_runs_rule_on_a_node_host_without_its_journal(hosts):
+def test_harness_down_removes_a_dead_runs_rule_on_a_node_host_without_its_journal(up):
     tag = TAG_PREFIX + "999999999.1"  # a pid above any pid_max: a run that is gone
     rule = ["-s", "198.18.14.99", "-m", "comment", "--comment", tag, "-j", "DROP"]
     subprocess.run(["ip", "netns", "exec", "zoo-node2", "iptables", "-w", "5", "-I", "INPUT", "1",
@@ -110,3 +118,25 @@ def test_harness_down_removes_a_dead_runs_rule_on_a_node_host_without_its_journa
     done = harness("down", "--topology", str(TOPOLOGY), REMOTE)
     assert done.returncode == 0 and "swept" in done.stdout, done.stdout + done.stderr
     assert tagged(tag) == []
+
+
+def test_a_node_host_behind_a_bastion_is_reached_through_it_and_only_then(hosts, tmp_path):
+    """node1's host takes SSH only from the balancer's host (the bastion, its sshd's key in
+    the same known_hosts): through `proxy_jump` the probe gets in; without, it is refused."""
+    rule = ["INPUT", "-s", "198.18.14.1", "-p", "tcp", "--dport", "22", "-m", "comment",
+            "--comment", "zoo-hosts-ssh-bastion-test", "-j", "REJECT", "--reject-with", "tcp-reset"]
+    iptables = ["ip", "netns", "exec", "zoo-node1", "iptables", "-w", "5"]
+    subprocess.run([*iptables, "-I", *rule[:1], "1", *rule[1:]], check=True, timeout=30)
+    try:
+        for jump, code in ((None, 2), ("root@198.18.14.10:22", 0)):
+            for node in hosts["nodes"]:
+                node["control"]["ssh"]["proxy_jump"] = jump
+            topology = tmp_path / f"via-{jump is not None}.yaml"
+            topology.write_text(yaml.safe_dump(hosts))
+            done = harness("probe", "--topology", str(topology), REMOTE)
+            assert done.returncode == code, done.stderr[-600:]
+            if code:
+                assert "node node1's host cannot be controlled: no SSH server answers at " \
+                    "root@198.18.14.11" in done.stderr, done.stderr
+    finally:
+        subprocess.run([*iptables, "-D", *rule], check=True, timeout=30)

@@ -4,7 +4,8 @@
 #
 #   bridge zoo-hosts   198.18.14.1    this machine (where the harness runs)
 #   host zoo-lb        198.18.14.10   HAProxy (entry: http 8080, https 8443), Redis (store
-#                                     6379, the pools' back end 6380)
+#                                     6379, the pools' back end 6380), an OpenSSH server
+#                                     (port 22: a bastion, for topologies with proxy_jump)
 #   host zoo-nodeI     198.18.14.1I   an OpenSSH server (port 22) and reference node I
 #                                     (http 5555, https 5543, ftp 2121, smtp 2525)
 #
@@ -52,7 +53,7 @@ make_host() {  # name: a namespace with one leg on the bridge
   ip -n "zoo-$h" link set lo up
 }
 
-start_sshd() {  # node: its host's own sshd, its host key, its line in known_hosts
+start_sshd() {  # host: its own sshd, its host key, its line in known_hosts
   local n=$1 ip; ip=$(host_ip "$1")
   mkdir -p "$DIR/$n" /run/sshd
   ssh-keygen -q -t ed25519 -N '' -C "$n-host" -f "$DIR/$n/host_key"
@@ -113,7 +114,7 @@ up() {
     --logfile "$DIR/redis-backend.log"
   wait_port "$lb" 6379 && wait_port "$lb" 6380
   write_start_node
-  for n in $NODES; do start_sshd "$n"; done
+  for h in lb $NODES; do start_sshd "$h"; done
   for n in $NODES; do wait_port "$(host_ip "$n")" 22; over_ssh "$n" "$DIR/start-node" "$n"; done
   for n in $NODES; do wait_port "$(host_ip "$n")" 5555; done
   in_host lb haproxy -D -f "$DIR/haproxy.cfg" -p "$DIR/haproxy.pid"
