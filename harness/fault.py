@@ -56,9 +56,12 @@ KINDS: dict[FaultKind, Kind] = {
     FaultKind.SLICER: Kind("data sliced into 16-byte pieces, 20 ms apart",
                            {"average_size": 16, "size_variation": 8, "delay": 20000}, toxic=True),
     FaultKind.LIMIT_DATA: Kind("the connection closed after 64 bytes", {"bytes": 64}, toxic=True),
-    # where netem (its `loss`) is missing: iptables' statistic match drops at random
-    FaultKind.LOSS: Kind("half the link's packets dropped at random (iptables statistic)",
-                         {"probability": 0.5}, kernel="iptables", nemesis=True),
+    # where netem (its `loss`) is missing: iptables' statistic match drops at random. Four
+    # in five, not one in two: at half, TCP's retransmits got most requests through within a
+    # 2 s server timeout, and a balancer that never retries was caught in 3 of 4 runs; at
+    # four in five, in 4 of 4 (11 failed of ~110), a sound one passing 6 of 6 (0 failed)
+    FaultKind.LOSS: Kind("four in five of the link's packets dropped at random (iptables statistic)",
+                         {"probability": 0.8}, kernel="iptables", nemesis=True),
 }
 
 NODE_FAULTS = tuple(k for k in FaultKind if k.takes_the_node)

@@ -10,10 +10,15 @@ scoped to its address and port.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from typing import Any, Protocol
 
+import requests
+
+from harness.errors import HarnessError
 from harness.fault import KINDS, Fault
 from harness.history.faults import FaultEvent, FaultKind, FaultTimeline
 from harness.kernel import KernelFaults, NoScope, Scope
@@ -195,9 +200,13 @@ class KernelNetwork:
     def engine_for(self, kind: FaultKind) -> NetworkEngine:
         return self
 
+    def scope(self, node: str, link: str) -> Scope:
+        """Where the rules for a node's link go."""
+        return self.cluster.kernel_scope(node, link)
+
     def missing(self, kind: FaultKind, link: str) -> str | None:
         try:
-            scope = self.cluster.kernel_scope(self.cluster.node_ids[0], link)
+            scope = self.scope(self.cluster.node_ids[0], link)
         except NoScope as e:
             return e.reason
         if KINDS[kind].kernel not in (None, "iptables") and scope.device is None:
@@ -207,8 +216,40 @@ class KernelNetwork:
     @contextmanager
     def applied(self, kind: FaultKind, node: str, link: str, **attributes: Any) -> Iterator[list[str]]:
         attributes.pop("stream", None)
-        with self.engine.applied(kind, self.cluster.kernel_scope(node, link), **attributes) as commands:
+        with self.engine.applied(kind, self.scope(node, link), **attributes) as commands:
             yield commands
+
+
+class ProxiedKernelNetwork(KernelNetwork):
+    """Kernel rules on a link a Toxiproxy proxy carries: at the proxy's upstream, the port
+    the balancer's traffic reaches the node on. That need not be the node's endpoint: Apache
+    reaches Tomcat by AJP through the proxy, and a rule on the HTTP endpoint would leave the
+    balancer's traffic alone (packet loss "survived" on a link nothing used)."""
+
+    def scope(self, node: str, link: str) -> Scope:
+        scope = super().scope(node, link)
+        api = self.cluster.toxiproxy
+        if api is None or scope.role != "listener":
+            return scope
+        try:
+            upstream = api.proxy(self.cluster.proxy_name(node, link)).upstream
+        except (HarnessError, requests.RequestException):
+            return scope  # no proxy for this link: the endpoint is the link
+        return at_upstream(scope, upstream)
+
+
+def at_upstream(scope: Scope, upstream: str) -> Scope:
+    """A listener's scope moved to a proxy's `upstream` (host:port): its port, and its
+    address where the scope names one and the upstream gives an IP literal (a host name is
+    left to the scope's address: iptables would resolve it once, here, not where the proxy
+    does)."""
+    host, _, port = upstream.rpartition(":")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        host = ""
+    return replace(scope, port=int(port), address=host if host and scope.address is not None else scope.address)
 
 
 class AutoNetwork:
@@ -218,7 +259,7 @@ class AutoNetwork:
 
     name = "toxiproxy"
 
-    def __init__(self, toxiproxy: ToxiproxyNetwork, kernel: KernelNetwork) -> None:
+    def __init__(self, toxiproxy: ToxiproxyNetwork, kernel: ProxiedKernelNetwork) -> None:
         self.toxiproxy, self.kernel = toxiproxy, kernel
 
     def engine_for(self, kind: FaultKind) -> NetworkEngine:
@@ -238,5 +279,5 @@ def network_engine(cluster: Controlled, choice: str, kernel: KernelFaults | None
     if choice == "toxiproxy":
         return ToxiproxyNetwork(cluster)
     if choice == "auto" and cluster.toxiproxy is not None:
-        return AutoNetwork(ToxiproxyNetwork(cluster), KernelNetwork(cluster, kernel or KernelFaults.shared()))
+        return AutoNetwork(ToxiproxyNetwork(cluster), ProxiedKernelNetwork(cluster, kernel or KernelFaults.shared()))
     return KernelNetwork(cluster, kernel or KernelFaults.shared())

@@ -207,7 +207,7 @@ BUILDERS: dict[FaultKind, Builder] = {
     FaultKind.TIMEOUT: _partition("drop"),
     FaultKind.PARTITION: _partition("drop"),
     FaultKind.LOSS: lambda scope, tag, a: rule_commands(
-        partition_rules(scope, "drop", "both", tag, float(a.get("probability", 0.5)))),
+        partition_rules(scope, "drop", "both", tag, float(a.get("probability", 0.8)))),
     FaultKind.BANDWIDTH: lambda s, tag, a: shaping_commands(s, tbf(a.get("rate", 1))),
     FaultKind.LATENCY: lambda s, tag, a: shaping_commands(s, netem(a.get("latency", 1000),
                                                                   a.get("jitter", 0))),

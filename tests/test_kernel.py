@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from harness import kernel
 from harness.fault import KINDS
+from harness.faults import at_upstream
 from harness.history.faults import FaultKind
 from harness.kernel import (BUILDERS, HERE, TAG_PREFIX, Journal, Place, Scope, partition_rules,
                             rule_commands, shaping_commands, stale_host_rules)
@@ -86,6 +87,17 @@ def test_packet_loss_drops_that_share_of_the_scopes_packets_at_random(scope, sha
         at = rule.index("statistic")
         assert rule[at + 1:at + 5] == ["--mode", "random", "--probability", f"{share:g}"]
         assert rule[-1] == "DROP" and TAG in rule and str(scope.port) in rule
+
+
+@given(scopes, addresses, st.integers(1, 65535))
+def test_a_proxied_link_is_faulted_where_its_proxy_sends_the_traffic(scope, host, port):
+    """Under `auto`, a kernel fault on a link Toxiproxy carries goes to the proxy's upstream
+    (apache-tomcat: the AJP port, not the node's HTTP endpoint, which the balancer never
+    used); a scope of the whole namespace stays so, and a host name is not resolved here."""
+    moved = at_upstream(scope, f"{host}:{port}")
+    assert moved.port == port and moved.place == scope.place and moved.role == scope.role
+    assert moved.address == (None if scope.address is None else host)
+    assert at_upstream(scope, f"tomcat1:{port}").address == scope.address
 
 
 def test_a_template_place_gets_the_command_quoted_once():
