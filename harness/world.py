@@ -43,7 +43,7 @@ from harness.verdict import Verdict
 
 UNIT_PROBE_REQUESTS = 12
 SESSION_PROBES = 6
-REJOIN_POLL_S = 0.25
+EVIDENCE_POLL_S = 0.25  # how often a load that runs until its evidence is in looks
 RECOVERY_POLL_S = 0.1
 WARM_UP_S = 1.0  # load before a fault, for the victim to be chosen by its traffic
 TRAFFIC_MARGIN_S = 0.5  # load after a fault's window, so that requests after it are seen
@@ -148,19 +148,30 @@ class World:
             time.sleep(max(0.0, until + checks.FAILOVER_SETTLE_S + TRAFFIC_MARGIN_S - time.monotonic()))
             load.end_now()
 
-    def load_until_rejoin_judgeable(self, load: Load, node: str, back_at: float) -> None:
-        """Keep `load` running until the rejoin check has its evidence (the node back for the
-        bound with enough answers since, or the bound missed), then end it; the load's own
-        length (`--rejoin-load-cap`) caps the wait."""
+    def load_until(self, load: Load, enough: Callable[[list[RequestRecord]], bool]) -> None:
+        """Keep `load` running until the records so far hold what a check needs, then end it;
+        the load's own length caps the wait. A stopping rule that looks only at how much was
+        seen, never at what the check will judge, leaves the verdict unbiased."""
         while load.running():
-            if self.judge.rejoin_judgeable(load.records_so_far(), node, back_at, self.nodes):
+            if enough(load.records_so_far()):
                 load.end_now()
                 return
-            time.sleep(REJOIN_POLL_S)
+            time.sleep(EVIDENCE_POLL_S)
+
+    def load_until_rejoin_judgeable(self, load: Load, node: str, back_at: float) -> None:
+        """Until the rejoin check has its evidence: the node back for the bound with enough
+        answers since, or the bound missed (`--rejoin-load-cap` caps the load)."""
+        self.load_until(load, lambda rs: self.judge.rejoin_judgeable(rs, node, back_at, self.nodes))
+
+    def load_until_served(self, load: Load, answers: int) -> None:
+        """Until the nodes have served `answers` successful requests between them, however
+        slowly the machine lets the load run (a busy CI host made three quarters of the rate)."""
+        nodes = set(self.nodes)
+        self.load_until(load, lambda rs: sum(r.ok and r.node in nodes for r in rs) >= answers)
 
     def seconds_for(self, requests: int) -> float:
-        """How long the steady load must run to make `requests` (a quarter more, for ramp-up
-        and jitter)."""
+        """How long the steady load needs to make `requests` at the planned rate (a quarter
+        more, for ramp-up and jitter): the plan, and with `load_until_served`, a cap's unit."""
         t = self.thresholds
         return requests / (t.load_users * t.load_rate) * 1.25 + 1
 

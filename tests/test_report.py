@@ -125,9 +125,17 @@ def test_the_printed_report_opens_from_disk_in_chromium(report, tmp_path):
     assert "Failed to fetch" not in dom.stdout
     for text in ("contract violated", "C2/C3 HTTP and HTTPS fail over", "lb_no_redispatch"):
         assert text in dom.stdout, text
-    timeline = chromium(tmp_path, "--dump-dom", page + "#timeline").stdout
-    assert "test_requests_fail_over_when_a_node_fails[http-kill]" in timeline
-    assert "test_admin_services_are_not_redirected" in timeline
+    # Headless chromium sometimes dumps the timeline's page with the navigation drawn and the
+    # timeline pane still empty (measured: 2 of 27 dumps of one report, whatever the budget of
+    # virtual time), so a dump without it is taken again, three at most.
+    names = ("test_requests_fail_over_when_a_node_fails[http-kill]", "test_admin_services_are_not_redirected")
+    for _ in range(3):
+        timeline = chromium(tmp_path, "--dump-dom", page + "#timeline")
+        assert timeline.returncode == 0, timeline.stderr[-1000:]
+        if all(name in timeline.stdout for name in names):
+            break
+    else:
+        raise AssertionError(f"no dump of the timeline named {names}")
     shot = ROOT / "reports" / "allure-overview.png"
     done = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,1000", "--hide-scrollbars", page)
     assert done.returncode == 0 and shot.stat().st_size > 20_000, done.stderr[-1000:]
