@@ -61,6 +61,7 @@ def schedule(seed: int, kinds: tuple[FaultKind, ...], nodes: list[str], duration
     assert kinds and len(nodes) >= 2 and policy in POLICIES
     rng = random.Random(seed)
     faults: list[PlannedFault] = []
+    recent: list[PlannedFault] = []  # the faults not yet over with their quiet period
     t = quiet_s
     while True:
         kind = FaultKind(rng.choice(kinds))
@@ -71,11 +72,13 @@ def schedule(seed: int, kinds: tuple[FaultKind, ...], nodes: list[str], duration
             node = rng.choice(nodes)
         else:
             at = round(t + max(0.1, rng.expovariate(2 / (fault_s + quiet_s))), 1)
-            busy = {f.node for f in faults if f.until + quiet_s > at}
+            recent = [f for f in recent if f.until + quiet_s > at]  # `at` only grows
+            busy = {f.node for f in recent}
             free = [n for n in nodes if n not in busy]
             node = rng.choice(free) if len(free) > 1 else ""
         if at + seconds + quiet_s > duration_s:
             return faults
         if node:
             faults.append(PlannedFault(at, kind, node, seconds, link))
+            recent.append(faults[-1])
         t = at + max(seconds + quiet_s * rng.uniform(1, 2), 1.0) if policy == "serial" else at
