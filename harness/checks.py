@@ -39,6 +39,13 @@ def observations_needed(nodes: int, tolerance: float, alpha: float) -> int:
     return max(5, math.ceil(critical * (nodes - 1) / (nodes * tolerance ** 2)))
 
 
+def served(records: Iterable[RequestRecord], nodes: Iterable[str]) -> Counter[str]:
+    """Successful answers per node, of `nodes`: what the balance check weighs (and what a load
+    that runs until it has enough counts)."""
+    of = set(nodes)
+    return Counter(r.node for r in records if r.ok and r.node in of)
+
+
 def balance(records: Iterable[RequestRecord], nodes: Sequence[str],
             weights: Mapping[str, float] | None = None, tolerance: float = 0.25,
             alpha: float = 0.001, unit: BalancingUnit = "request", prop: str = "C1") -> Verdict:
@@ -49,13 +56,13 @@ def balance(records: Iterable[RequestRecord], nodes: Sequence[str],
     every node's share is within `tolerance` (relative) of its fair share and a chi-square
     test does not reject the fair split at `alpha`; inconclusive below `observations_needed`.
     """
-    served = Counter(r.node for r in records if r.ok and r.node in nodes)
-    total = sum(served.values())
+    answers = served(records, nodes)
+    total = sum(answers.values())
     w = {n: (weights or {}).get(n, 1.0) for n in nodes}
     expected = {n: total * w[n] / sum(w.values()) for n in nodes}
     needed = observations_needed(len(nodes), tolerance, alpha)
     figures: Figures = {"unit": unit, f"{unit}s": total, f"{unit}s_needed_per_node": needed}
-    figures.update({f"served_{n}": served[n] for n in nodes})
+    figures.update({f"served_{n}": answers[n] for n in nodes})
     thinnest = min(expected.values(), default=0.0)
     if thinnest < needed:
         share = min(w.values()) / sum(w.values()) if nodes else 1.0
@@ -64,15 +71,15 @@ def balance(records: Iterable[RequestRecord], nodes: Sequence[str],
             f"judging a split within {tolerance:.0%} at significance {alpha} needs {needed} per node",
             f"run at least {math.ceil(needed / share)} {unit}s (more users, rate or seconds)")],
             figures)
-    deviation = {n: abs(served[n] - expected[n]) / expected[n] for n in nodes}
+    deviation = {n: abs(answers[n] - expected[n]) / expected[n] for n in nodes}
     worst = max(deviation, key=deviation.__getitem__)
-    p_value = float(chisquare([served[n] for n in nodes], [expected[n] for n in nodes]).pvalue) \
+    p_value = float(chisquare([answers[n] for n in nodes], [expected[n] for n in nodes]).pvalue) \
         if len(nodes) > 1 else 1.0
     figures.update({"max_relative_deviation": round(deviation[worst], 4),
                     "chi2_p_value": p_value, "tolerance": tolerance, "alpha": alpha})
     problems = []
     if deviation[worst] > tolerance:
-        problems.append(f"{worst} served {served[worst]} of {total} {unit}s, "
+        problems.append(f"{worst} served {answers[worst]} of {total} {unit}s, "
                         f"{deviation[worst]:.0%} off its fair share {expected[worst]:.0f}")
     if p_value < alpha:
         problems.append(f"the split of {unit}s is unfair at significance {alpha} (p = {p_value:.2g})")

@@ -39,7 +39,7 @@ from harness.cluster.reference import ReferenceCluster
 from harness.errors import HarnessError
 from harness.kernel import Place, over_ssh
 from harness.mutants import MUTANTS
-from harness.runstate import KEEP_VAR, STATE_ROOT
+from harness.runstate import KEEP_VAR, STATE_ROOT, write_whole
 from harness.scalability import StepPlan
 from harness.soak.plan import add_soak_options
 
@@ -63,8 +63,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         endpoints = {**cluster.endpoints(),
                      "topology": json.loads(cluster.topology.model_dump_json())}
-        args.endpoints_file.parent.mkdir(parents=True, exist_ok=True)
-        args.endpoints_file.write_text(json.dumps(endpoints, indent=2))
+        write_whole(args.endpoints_file, json.dumps(endpoints, indent=2))
         UP_PID.parent.mkdir(parents=True, exist_ok=True)
         UP_PID.write_text(str(os.getpid()))
         if args.topology_out:

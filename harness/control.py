@@ -25,6 +25,7 @@ import yaml
 from harness.cluster.base import Cluster
 from harness.config import NodeControl
 from harness.errors import HarnessError
+from harness.runstate import write_whole
 
 NODE_ACTIONS = ("kill", "pause", "resume", "restart", "unavailable", "available", "remove")
 ACTIONS = (*NODE_ACTIONS, "add")
@@ -126,11 +127,6 @@ def _store_link(cluster: Cluster, node: str) -> tuple[str, int]:
 
 
 def write_topology(cluster: Cluster, socket_path: Path, out: Path) -> None:
-    """Written beside and renamed into place: whoever waits for the file to appear (a script,
-    a test polling for it) reads it whole, never the empty file a plain write shows first."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text("# The running reference cluster, as an external cluster (harness up "
-                       "--topology-out)\n" + yaml.safe_dump(external_topology(cluster, socket_path),
-                                                            sort_keys=False, width=1000))
-    partial.replace(out)
+    write_whole(out, "# The running reference cluster, as an external cluster (harness up "
+                "--topology-out)\n" + yaml.safe_dump(external_topology(cluster, socket_path),
+                                                     sort_keys=False, width=1000))

@@ -37,3 +37,13 @@ def owner_alive(owner: str) -> bool:
     """Is the process an `owner_tag` names still running?"""
     pid, _, started = owner.partition(".")
     return pid.isdigit() and start_time(int(pid)) == started
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write a file other processes wait for (`harness up`'s endpoints and topology) beside it
+    and rename it into place: whoever sees it appear reads it whole, never the empty file a
+    plain write shows first (a test polling for the topology read it empty)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)

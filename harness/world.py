@@ -166,8 +166,7 @@ class World:
     def load_until_served(self, load: Load, answers: int) -> None:
         """Until the nodes have served `answers` successful requests between them, however
         slowly the machine lets the load run (a busy CI host made three quarters of the rate)."""
-        nodes = set(self.nodes)
-        self.load_until(load, lambda rs: sum(r.ok and r.node in nodes for r in rs) >= answers)
+        self.load_until(load, lambda rs: sum(checks.served(rs, self.nodes).values()) >= answers)
 
     def seconds_for(self, requests: int) -> float:
         """How long the steady load needs to make `requests` at the planned rate (a quarter
