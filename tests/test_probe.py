@@ -2,8 +2,10 @@
 not passed answers 5xx for seconds after the last run's faults. That is said, and asked again
 within a bound; only an answer that stays wrong is a problem that stops the run."""
 
+import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -74,3 +76,63 @@ def test_an_answer_that_stays_wrong_is_a_problem_naming_how_long(broken, monkeyp
     assert result.problems and result.problems[0].startswith(
         f"the cluster entry answered HTTP at {broken}/whoami.txt but HTTP 502")
     assert "s after the first answer)" in result.problems[0]
+
+
+@contextmanager
+def greeting_late(delay_s: float | None) -> Iterator[str]:
+    """An SMTP server on loopback that greets as node1 `delay_s` after each connection (None:
+    never), then answers every command with 250 (221 to QUIT)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def converse(conn: socket.socket) -> None:
+        with conn:
+            if delay_s is None or stop.wait(delay_s):
+                stop.wait(10)
+                return
+            conn.sendall(b"220 node1 ESMTP test\r\n")
+            for line in conn.makefile("rb"):
+                conn.sendall(b"221 bye\r\n" if line.upper().startswith(b"QUIT") else b"250 ok\r\n")
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=converse, args=(conn,), daemon=True).start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield f"smtp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        acceptor.join()
+        server.close()
+
+
+def greeter_topology(url: str):
+    return parse_topology({
+        "entry": {"smtp": url},
+        "nodes": [{"id": "node1", "endpoints": {"smtp": url}}],
+        "identity": {"smtp": {"greeting_regex": "^220 (?P<node>\\w+) ESMTP"}},
+    }, source="test")
+
+
+def test_a_greeting_late_on_a_loaded_host_is_a_warning_not_a_stop(monkeypatch):
+    monkeypatch.setattr(probe_module, "ANSWER_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(probe_module, "SETTLE_S", 3.0)
+    with greeting_late(0.6) as url:
+        result = probe(greeter_topology(url))
+    assert result.problems == [], result.problems
+    assert [w for w in result.warnings if w.startswith("node node1 greeted over SMTP only after")]
+
+
+def test_no_greeting_at_all_is_no_answer_and_stops_the_run(monkeypatch):
+    monkeypatch.setattr(probe_module, "ANSWER_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(probe_module, "SETTLE_S", 0.6)
+    with greeting_late(None) as url:
+        result = probe(greeter_topology(url))
+    assert any(p.startswith("node node1 did not answer SMTP at") for p in result.problems), result.problems
