@@ -192,7 +192,7 @@ def _probe_endpoint(topology: Topology, verify: str | bool, where: str, proto: P
         label = "the cluster entry" if where == ENTRY else f"node {where}"
         row.warnings.append(f"{label} greeted over {proto.upper()} only after more than "
                             f"{ANSWER_TIMEOUT_S:.0f} s (asked again, waiting up to {SETTLE_S:.0f} s): "
-                            "a loaded host, or a reverse DNS lookup of the client that times out")
+                            "a loaded host, or a server that looks the client up before it greets")
     return row
 
 
