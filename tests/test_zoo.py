@@ -21,7 +21,7 @@ SUBSET = [pytest.param(m, c, id=f"{m.name}-{c}", marks=pytest.mark.xdist_group(f
 @pytest.mark.parametrize(("member", "configuration"), SUBSET)
 def test_the_zoo_member_is_judged_as_its_notes_say(member, configuration, tmp_path):
     config = member.configurations[configuration]
-    rows = run(member, config, tmp_path, scope=config.about)
+    rows = run(member, config, tmp_path, scope=config.scope)
     verdict = judge(member.name, config, rows)
     assert verdict.ok, (verdict.says, [(r.scenario, r.outcome, r.reason[:160]) for r in rows])
 

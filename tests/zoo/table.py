@@ -49,6 +49,13 @@ class Configuration:
     must_fail: tuple[str, ...] = ()
     """the properties a broken configuration must be caught violating; none for a sound one"""
     breaks: str = ""
+    keyword: str = ""
+    """a `-k` expression narrowing `about` to the scenarios that show it, as a mutant's does"""
+
+    @property
+    def scope(self) -> list[str]:
+        """The pytest arguments that select what this configuration is about."""
+        return ["-m", self.about, *(["-k", self.keyword] if self.keyword else [])]
 
     @property
     def sound(self) -> bool:
@@ -87,7 +94,8 @@ class Member:
         data = yaml.safe_load((folder / "member.yaml").read_text())
         configurations = {
             name: Configuration(name, spec["about"], tuple(spec.get("must_fail", ())),
-                                " ".join(str(spec.get("breaks", "")).split()))
+                                " ".join(str(spec.get("breaks", "")).split()),
+                                spec.get("keyword", ""))
             for name, spec in data["configurations"].items()}
         unknown = set(data.get("test", ())) - set(configurations)
         if unknown or not any(c.sound for c in configurations.values()):
@@ -208,7 +216,7 @@ def running(member: Member, configuration: str, env: dict[str, str], log: Path) 
 
 
 def run(member: Member, configuration: Configuration, workdir: Path,
-        scope: str | None = None) -> list[Row]:
+        scope: list[str] | None = None) -> list[Row]:
     """The member in one configuration through `pytest scenarios/` (all of them, or those
     `scope` selects), as rows."""
     env = member_env(member)
@@ -220,7 +228,7 @@ def run(member: Member, configuration: Configuration, workdir: Path,
                                        init_then_probe(member, workdir / "init.yaml", env)))
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "scenarios/", "--topology", str(member.topology), *member.options,
-             *(["-m", scope] if scope else []), "-q", "-p", "no:cacheprovider",
+             *(scope or []), "-q", "-p", "no:cacheprovider",
              f"--alluredir={results}", f"--basetemp={workdir / 'runs'}"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
             stdin=subprocess.DEVNULL)
