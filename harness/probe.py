@@ -101,10 +101,15 @@ class ProbeResult:
         return "\n".join(lines)
 
 
+def _label(where: str) -> str:
+    """How a problem or warning names the endpoint probed."""
+    return "the cluster entry" if where == ENTRY else f"node {where}"
+
+
 def _row(where: str, record: RequestRecord, expected: str | None, detail: str) -> Row:
     answered = record.status is not None
     row = Row(where, record.protocol, answered, record.node, expected, detail)
-    label = "the cluster entry" if where == ENTRY else f"node {where}"
+    label = _label(where)
     if not answered:
         row.problems.append(f"{label} did not answer {record.protocol.upper()} at {record.url}: "
                             f"{record.error}")
@@ -157,7 +162,7 @@ def _probe_endpoint(topology: Topology, verify: str | bool, where: str, proto: P
                                       _tls_detail(record, topology.tls.insecure)) if x)
         row = _row(where, record, expected, detail)
         waited = record.start_mono - first.start_mono
-        label = "the cluster entry" if where == ENTRY else f"node {where}"
+        label = _label(where)
         if first is not record and record.ok:
             row.warnings.append(
                 f"{label} answered {proto.upper()} {first.status} at first and {record.status} "
@@ -189,7 +194,7 @@ def _probe_endpoint(topology: Topology, verify: str | bool, where: str, proto: P
         login = " login refused" if record.detail.get("refused") else ""
         row = _row(where, record, expected, f"SMTP {record.status or '-'}{login}")
     if first is not record and record.status is not None:
-        label = "the cluster entry" if where == ENTRY else f"node {where}"
+        label = _label(where)
         row.warnings.append(f"{label} greeted over {proto.upper()} only after more than "
                             f"{ANSWER_TIMEOUT_S:.0f} s (asked again, waiting up to {SETTLE_S:.0f} s): "
                             "a loaded host, or a server that looks the client up before it greets")
