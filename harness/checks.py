@@ -21,6 +21,7 @@ from harness.config import BalancingUnit
 from harness.history.faults import FaultEvent
 from harness.history.observations import Observation
 from harness.history.requests import RequestRecord
+from harness.saturation import Capacity
 from harness.verdict import Figures, Missing, Verdict, inconclusive, judge
 
 # -- C1 balance ------------------------------------------------------------------------------
@@ -658,41 +659,44 @@ def pool_bounds(observations: Iterable[Observation], pool_size: int, backend_lim
                  f"each within its pool of {pool_size}", figures)
 
 
-def throughput(records: Iterable[RequestRecord]) -> float:
-    """Successful requests per second over the time they spanned (0 for fewer than two)."""
-    ok = [r for r in records if r.ok]
-    if len(ok) < 2:
-        return 0.0
-    return len(ok) / (max(r.end_mono for r in ok) - min(r.start_mono for r in ok))
+SHARE_ANSWERS = 50  # successful answers after a node was added, to judge the share it took
 
 
-def scales(before: Sequence[RequestRecord], after: Sequence[RequestRecord], new_node: str,
-           nodes_before: int, min_gain: float, tolerance: float = 0.5, prop: str = "C13") -> Verdict:
-    """One more node raises saturated throughput by `min_gain` (the saturated loads `before`
-    and `after` it was added) and takes its share of the requests after."""
-    before_rps, after_rps = throughput(before), throughput(after)
-    served = [r for r in after if r.ok]
+def scales(before: Capacity, after: Capacity, after_records: Sequence[RequestRecord],
+           new_node: str, nodes_before: int, min_gain: float, tolerance: float = 0.5,
+           prop: str = "C13") -> Verdict:
+    """One more node raises saturated throughput by `min_gain`, and takes its share of the
+    requests served after it was added. The gain is judged only between two saturated
+    measurements (`harness.saturation`): a search the generator limited, or one the cluster
+    served in full, is no capacity, and says what limited it and how to offer more. The new
+    node's share is judged from the answers after it was added, saturated or not."""
+    served = [r for r in after_records if r.ok]
     new_node_share = sum(r.node == new_node for r in served) / max(len(served), 1)
     fair_share = 1 / (nodes_before + 1)
-    gain = after_rps / before_rps if before_rps else 0.0
-    figures: Figures = {"rps_before": round(before_rps, 1), "rps_after": round(after_rps, 1),
+    gain = after.rps / before.rps if before.rps else 0.0
+    figures: Figures = {**before.figures("before"), **after.figures("after"),
                         "ratio": round(gain, 3), "min_ratio": min_gain,
-                        "new_node_share": round(new_node_share, 3), "fair_share": round(fair_share, 3)}
-    problems = []
-    missing = [] if before_rps > 0 and after_rps > 0 else [Missing(
-        f"saturated throughput before {before_rps:.0f} and after {after_rps:.0f} req/s",
-        "drive the cluster to saturation before and after adding the node")]
-    if missing:
-        return inconclusive(prop, "scales", missing, figures)
-    if gain < min_gain:
-        problems.append(f"throughput went from {before_rps:.0f} to {after_rps:.0f} req/s "
-                        f"(x{gain:.2f} < x{min_gain})")
-    if new_node_share < fair_share * (1 - tolerance):
-        problems.append(f"the new node served {new_node_share:.0%} of requests "
-                        f"(fair share {fair_share:.0%})")
-    return judge(prop, "scales", problems, [],
-                 f"throughput x{gain:.2f} with one more node taking {new_node_share:.0%}",
-                 figures)
+                        "new_node_share": round(new_node_share, 3),
+                        "fair_share": round(fair_share, 3), "answers_after": len(served)}
+    problems, missing = [], []
+    for when, found in (("before", before), ("after", after)):
+        if not found.saturated:
+            missing.append(Missing(f"a saturated measurement {when} the node was added: "
+                                   f"{found.says()}", found.advice()))
+    if before.saturated and after.saturated and gain < min_gain:
+        problems.append(f"saturated throughput went from {before.rps:.0f} to {after.rps:.0f} "
+                        f"req/s (x{gain:.2f} < x{min_gain}) with one more node")
+    if len(served) < SHARE_ANSWERS:
+        missing.append(Missing(f"{len(served)} successful answers after the node was added "
+                               f"(the new node's share needs {SHARE_ANSWERS})",
+                               "a longer search (--step-seconds, --max-steps)"))
+    elif new_node_share < fair_share * (1 - tolerance):
+        problems.append(f"the new node {new_node} served {new_node_share:.0%} of the "
+                        f"{len(served)} requests answered after it was added (fair share "
+                        f"{fair_share:.0%})")
+    return judge(prop, "scales", problems, missing,
+                 f"saturated throughput x{gain:.2f} ({before.rps:.0f} -> {after.rps:.0f} "
+                 f"req/s) with one more node taking {new_node_share:.0%}", figures)
 
 
 def pool_released_and_refilled(observations: Iterable[Observation], fault: FaultEvent,

@@ -7,7 +7,7 @@
     harness mutants                                     one a line: name, property, summary
     harness doctor                                      the real components and their versions
     harness report [RESULTS] [-o HTML]                  Allure HTML from results, with history
-    harness scalability [--nodes N] [--backend B]       saturation throughput N -> N+1 nodes
+    harness scalability [--topology FILE | --nodes N]    saturated throughput N -> N+1 nodes
     harness probe --topology FILE                       check a topology against the live cluster
                [--show-fault-commands]                  ...and list what kernel faults would run
     harness soak --minutes M [--seed S] [--nemesis ...]  load and a seeded fault schedule for M
@@ -40,7 +40,6 @@ from harness.errors import HarnessError
 from harness.kernel import Place, over_ssh
 from harness.mutants import MUTANTS
 from harness.runstate import KEEP_VAR, STATE_ROOT, write_whole
-from harness.scalability import StepPlan
 from harness.soak.plan import add_soak_options
 
 DEFAULT_ENDPOINTS = Path("reports/endpoints.json")
@@ -315,18 +314,19 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_scalability(args: argparse.Namespace) -> int:
     from harness.scalability import run
+    from harness.thresholds import Thresholds
 
-    for name in ("nodes", "step_users", "max_users"):
-        if getattr(args, name) < 1:
-            raise HarnessError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
-    if args.step_seconds <= 0:
-        raise HarnessError(f"--step-seconds must be positive, not {args.step_seconds}")
-    plan = StepPlan(args.service, args.step_users, args.step_seconds, args.max_users, args.max_p95_ms)
-    summary = run(args.backend, args.nodes, plan, args.output)
-    before, after = (r["saturation_rps"] for r in summary["runs"])
-    print(f"{args.nodes} nodes: {before} req/s; {args.nodes + 1} nodes: {after} req/s; "
-          f"ratio {summary['ratio']} ({args.output / 'scalability.png'})")
-    return 0
+    if args.nodes < 2:
+        raise HarnessError(f"--nodes must be at least 2, not {args.nodes}")
+    values = {name: getattr(args, name) for name in Thresholds.search_fields()}
+    for name in ("step_users", "max_steps", "load_processes"):
+        if values[name] < 1:
+            raise HarnessError(f"{Thresholds.option(name)} must be at least 1, not {values[name]}")
+    for name in ("step_rate", "step_seconds", "max_step_p95", "min_served_ratio"):
+        if values[name] <= 0:
+            raise HarnessError(f"{Thresholds.option(name)} must be positive, not {values[name]}")
+    return run(Thresholds(**values), args.output, args.backend, args.nodes, args.mutant,
+               args.topology, args.allow_remote_targets)
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
@@ -485,18 +485,27 @@ def build_parser() -> argparse.ArgumentParser:
                      help="allow addresses outside loopback")
     ini.set_defaults(run=cmd_init)
 
-    default = StepPlan()
-    sc = sub.add_parser("scalability", help="saturation throughput with N nodes, then N+1 (a plot in reports/)")
-    sc.add_argument("--nodes", type=int, default=3, help="N (default 3)")
-    sc.add_argument("--backend", choices=[b for b in BACKENDS if b != "external"], default="auto")
-    sc.add_argument("--service", default=default.service,
-                    help="service the users call (default %(default)s: a node's capacity is its thread pool)")
-    sc.add_argument("--step-users", type=int, default=default.step_users, help="users added per step (default %(default)s)")
-    sc.add_argument("--step-seconds", type=float, default=default.step_seconds, help="seconds per step (default %(default)s)")
-    sc.add_argument("--max-users", type=int, default=default.max_users, help="stop at this many users (default %(default)s)")
-    sc.add_argument("--max-p95-ms", type=float, default=default.max_p95_ms,
-                    help="p95 latency that marks saturation (default %(default)s)")
-    sc.add_argument("-o", "--output", type=Path, default=Path("reports"), help="where the JSON and plot go")
+    sc = sub.add_parser(
+        "scalability", help="saturated throughput with N nodes, then N+1 (JSON and a plot)",
+        description="Step the load up until the cluster saturates, add a node, do it again; "
+                    "write scalability.json and scalability.png. Saturation is found, not "
+                    "assumed: a search the generator limited, or that the cluster served in "
+                    "full, is inconclusive. Exit 0 passed, 1 violated, 2 bad input, 3 inconclusive.")
+    sc.add_argument("--topology", type=Path, default=None, metavar="FILE",
+                    help="measure this cluster (needs evidence.scale.add and .remove); default: "
+                         "a reference cluster of its own")
+    sc.add_argument("--allow-remote-targets", action="store_true",
+                    help="allow the topology to name addresses outside loopback")
+    sc.add_argument("--nodes", type=int, default=3, metavar="N", help="N, for the reference cluster (default 3)")
+    sc.add_argument("--backend", choices=BACKENDS, default="auto",
+                    help="where the reference cluster runs (default auto)")
+    sc.add_argument("--mutant", choices=[m.name for m in MUTANTS], default=None, metavar="NAME",
+                    help="measure a broken reference cluster (lb_ignores_new_nodes)")
+    from harness.thresholds import Thresholds
+    for option, kind, default, text in Thresholds.options(Thresholds.search_fields()):
+        sc.add_argument(option, type=kind, default=default, metavar="X", help=f"{text} (default {default})")
+    sc.add_argument("-o", "--output", type=Path, default=Path("reports"),
+                    help="the folder for scalability.json and scalability.png (default %(default)s)")
     sc.set_defaults(run=cmd_scalability)
     so = sub.add_parser("soak", help="load on every protocol and a seeded fault schedule for "
                                      "minutes, judged window by window",

@@ -12,6 +12,7 @@ from harness import checks
 from harness.config import BalancingUnit
 from harness.history.faults import FaultEvent
 from harness.history.requests import RequestRecord
+from harness.saturation import Bounds, Capacity
 from harness.thresholds import Thresholds
 from harness.verdict import Verdict
 
@@ -50,3 +51,14 @@ class Judge:
         t = self.thresholds
         return checks.rejoin_judgeable(records, node, back_at, t.rejoin_bound, nodes,
                                        tolerance=t.rejoin_tolerance, alpha=t.balance_alpha)
+
+    @property
+    def step_bounds(self) -> Bounds:
+        """When a step of a saturation search is past saturation."""
+        t = self.thresholds
+        return Bounds(t.min_served_ratio, t.max_step_p95, t.error_budget)
+
+    def scales(self, before: Capacity, after: Capacity, after_records: Sequence[RequestRecord],
+               new_node: str, nodes_before: int) -> Verdict:
+        return checks.scales(before, after, after_records, new_node, nodes_before,
+                             self.thresholds.min_scale_ratio)

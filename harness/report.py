@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from harness.history.faults import FaultEvent  # noqa: E402
 from harness.history.requests import RequestRecord  # noqa: E402
+from harness.saturation import Capacity  # noqa: E402
 
 # Matched by the exception's class name, which Allure's message starts with. Allure 3 puts a
 # result in every category that matches, so the last one excludes the three before it.
@@ -79,6 +80,43 @@ def shares_png(records: Sequence[RequestRecord], nodes: Sequence[str], path: Pat
     ax.set_ylabel("share of successful requests")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def capacity_png(searches: Sequence[tuple[str, Capacity]], path: Path, title: str) -> Path:
+    """Throughput and p95 latency against the offered load, one line per search (N nodes,
+    N+1 nodes), each knee marked: where people look to see whether a cluster saturated, and
+    where."""
+    fig, (served, latency) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)
+    top = max((s.offered_rps for _, c in searches for s in c.steps), default=1.0)
+    served.plot([0, top], [0, top], color="grey", linestyle=":", linewidth=1, label="served = offered")
+    for i, (label, found) in enumerate(searches):
+        offered = [s.offered_rps for s in found.steps]
+        color = f"C{i}"
+        served.plot(offered, [s.served_rps for s in found.steps], marker="o", color=color,
+                    label=f"{label}: {found.rps:.0f} req/s ({found.limit})")
+        latency.plot(offered, [s.p95_s * 1000 for s in found.steps], marker="o", color=color, label=label)
+        knee = next((s for s in found.steps if s.number == found.knee), None)
+        if knee is not None:
+            served.scatter([knee.offered_rps], [knee.served_rps], s=160, facecolors="none",
+                           edgecolors=color, linewidths=2)
+            served.annotate(f"knee: step {knee.number}", (knee.offered_rps, knee.served_rps),
+                            textcoords="offset points", xytext=(6, -14), fontsize=8, color=color)
+            latency.scatter([knee.offered_rps], [knee.p95_s * 1000], s=160, facecolors="none",
+                            edgecolors=color, linewidths=2)
+        served.axhline(found.rps, color=color, linestyle="--", linewidth=0.8)
+    served.set_xlabel("offered (req/s)")
+    served.set_ylabel("served (req/s)")
+    served.legend(loc="upper left", fontsize=8)
+    latency.set_xlabel("offered (req/s)")
+    latency.set_ylabel("p95 latency (ms)")
+    latency.legend(loc="upper left", fontsize=8)
+    for ax in (served, latency):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

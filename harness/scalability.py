@@ -1,98 +1,99 @@
-"""The scalability run: saturation throughput with N nodes, then with N+1, and their ratio.
+"""`harness scalability`: C13's measurement as a command, on the reference cluster or on yours.
 
-`harness scalability` starts a reference cluster, runs the step load shape of `loadtests/`
-(a Locust subprocess) until the cluster saturates, adds a node, and runs it again. The
-workload defaults to the slow service, so that each node's capacity is its thread pool and
-not this machine's cores; on a 2-core machine the load generator would otherwise be the
-bottleneck and the ratio would measure Locust. Writes `scalability.json` and a plot of
-throughput against users for both runs.
+It saturates the cluster (the search of `harness.scaling`, with the scenario's options and
+defaults: `harness.thresholds.SEARCH_OPTIONS`), adds a node, saturates it again, and writes
+to the output folder `scalability.json` (every step of both searches, what ended each, the
+verdict) and `scalability.png` (throughput and p95 against the offered load, knees marked).
+
+Without a topology it starts a reference cluster of its own (`--nodes`, `--backend`) and
+calls its slow service (`evidence.scale.load`), so that a node's capacity is its thread pool
+and not this machine's cores. With `--topology FILE` it measures that cluster: probed first,
+a node added by `evidence.scale.add` and removed by `evidence.scale.remove` at the end,
+also on Ctrl-C and SIGTERM. The exit code is the verdict's: 0 passed, 1 violated, 2 bad
+input, 3 inconclusive (a search that did not saturate the cluster, saying why).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
+import signal
 import sys
-from dataclasses import dataclass
+import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from harness.cluster.backends import start_cluster
+from harness.config import load_topology
 from harness.errors import HarnessError
+from harness.saturation import StepFigures
+from harness.scaling import Scaling, scale_by_one
+from harness.thresholds import Thresholds
+from harness.verdict import Verdict
+from harness.world import World
 
-ROOT = Path(__file__).resolve().parents[1]
-LOADTESTS = ROOT / "loadtests"
-
-
-@dataclass(frozen=True)
-class StepPlan:
-    service: str = "harness.demo:slow?delay=100"
-    step_users: int = 8
-    step_seconds: float = 4.0
-    max_users: int = 160
-    max_p95_ms: float = 250.0
-    max_error_rate: float = 0.01
+EXIT = {"passed": 0, "violated": 1, "inconclusive": 3}
 
 
-def saturate(endpoints: Path, plan: StepPlan, report: Path) -> dict[str, Any]:
-    """Run the step shape against the cluster in `endpoints`; returns its step report."""
-    argv = [sys.executable, "-m", "locust", "-f", f"{LOADTESTS}/,{LOADTESTS / '_step_shape.py'}",
-            "--headless", "--only-summary", "--endpoints-file", str(endpoints),
-            "--service", plan.service, "--https-weight", "0", "--ftp-weight", "0", "--smtp-weight", "0",
-            "--step-users", str(plan.step_users), "--step-seconds", str(plan.step_seconds),
-            "--step-max-users", str(plan.max_users), "--max-p95-ms", str(plan.max_p95_ms),
-            "--max-error-rate", str(plan.max_error_rate), "--step-report", str(report),
-            "--nodes-csv", str(report.with_suffix(".nodes.csv"))]
-    limit = plan.step_seconds * (plan.max_users / plan.step_users + 2) + 60
-    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=limit, cwd=ROOT)
-    for line in done.stdout.splitlines():
-        if line.startswith(("step ", "saturation")):
-            print(f"  {line}", file=sys.stderr, flush=True)
-    if done.returncode != 0 or not report.exists():
-        tail = " | ".join(done.stdout.strip().splitlines()[-3:])
-        raise HarnessError(f"the Locust step run failed (exit {done.returncode}): {tail}")
-    return json.loads(report.read_text())
+def say(line: str) -> None:
+    print(f"harness: {line}", file=sys.stderr, flush=True)
 
 
-def run(backend: str, nodes: int, plan: StepPlan, out: Path) -> dict[str, Any]:
+def on_step(label: str, step: StepFigures) -> None:
+    busy = "?" if step.generator_busy is None else f"{step.generator_busy:.0%}"
+    say(f"{label}: step {step.number}: {step.users} users, {step.offered_rps:.0f} req/s offered, "
+        f"{step.served_rps:.0f} served, p95 {step.p95_s * 1000:.0f} ms, generator {busy}"
+        f"{'  <- ' + step.past if step.past else ''}")
+
+
+def summary(scaling: Scaling, verdict: Verdict, where: str, thresholds: Thresholds) -> dict[str, Any]:
+    return {
+        "cluster": where, "nodes_before": scaling.nodes_before, "new_node": scaling.new_node,
+        "searches": [{"label": s.label, "limit": s.capacity.limit, "rps": s.capacity.rps,
+                      "knee": s.capacity.knee, "says": s.capacity.says(),
+                      "steps": [asdict(step) for step in s.capacity.steps]}
+                     for s in (scaling.before, scaling.after)],
+        "verdict": {"outcome": verdict.outcome, "explanation": verdict.explanation,
+                    "figures": verdict.figures},
+        "options": {name: getattr(thresholds, name) for name in Thresholds.search_fields()},
+    }
+
+
+def run(thresholds: Thresholds, out: Path, backend: str = "auto", nodes: int = 3,
+        mutant: str | None = None, topology: Path | None = None, allow_remote: bool = False) -> int:
+    """Measure, write the JSON and the plot, say the verdict; the verdict's exit code."""
+    if topology is not None:
+        from harness.probe import probe
+
+        spec = load_topology(topology, allow_remote=allow_remote)
+        scale = spec.evidence.scale
+        if scale is None or scale.add is None:
+            raise HarnessError(f"{topology} gives no command that adds a node: set "
+                               "`evidence.scale.add` and `evidence.scale.remove`")
+        if problems := probe(spec).problems:
+            raise HarnessError(f"probe of {topology}: {problems[0]}")
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
     out.mkdir(parents=True, exist_ok=True)
-    endpoints = out / "scalability-endpoints.json"
-    with start_cluster(backend, nodes) as cluster:
-        runs = []
-        for n in (nodes, nodes + 1):
-            if n > nodes:
-                print(f"harness: adding node {n}", file=sys.stderr, flush=True)
-                cluster.wait_in_rotation([cluster.add_node()])
-            endpoints.write_text(json.dumps({"topology": json.loads(cluster.topology.model_dump_json())}))
-            print(f"harness: saturating {n} nodes ({plan.service})", file=sys.stderr, flush=True)
-            runs.append({"nodes": n, **saturate(endpoints, plan, out / f"scalability-{n}.json")})
-        endpoints.unlink(missing_ok=True)
-    before, after = runs[0]["saturation_rps"], runs[1]["saturation_rps"]
-    summary = {"backend": cluster.backend, "plan": plan.__dict__, "runs": runs,
-               "ratio": round(after / before, 3) if before else 0.0}
-    (out / "scalability.json").write_text(json.dumps(summary, indent=2))
-    plot(summary, out / "scalability.png")
-    return summary
-
-
-def plot(summary: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for r in summary["runs"]:
-        steps = r["steps"]
-        ax.plot([s["users"] for s in steps], [s["rps"] for s in steps], marker="o",
-                label=f"{r['nodes']} nodes: saturation {r['saturation_rps']:.0f} req/s")
-        ax.axhline(r["saturation_rps"], linestyle=":", linewidth=1, color=ax.lines[-1].get_color())
-    ax.set_xlabel("users")
-    ax.set_ylabel("throughput (req/s)")
-    ax.set_title(f"N -> N+1 nodes: throughput x{summary['ratio']:.2f} ({summary['backend']} backend)")
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with start_cluster(backend, nodes, mutant, str(topology) if topology else None,
+                       allow_remote) as cluster, \
+            tempfile.TemporaryDirectory(prefix="harness-scalability-") as scratch:
+        where = str(topology) if topology else f"reference cluster ({cluster.backend})"
+        say(f"saturating {where}, then again with one more node")
+        world = World(cluster, thresholds, Path(scratch), ("C13",))
+        scale = cluster.topology.evidence.scale
+        try:
+            scaling = scale_by_one(world, scale.load if scale else None, on_step)
+        except KeyboardInterrupt:
+            say("interrupted: the added node was removed, the load stopped")
+            return 130
+        verdict = scaling.verdict(world)
+    (out / "scalability.json").write_text(json.dumps(summary(scaling, verdict, where, thresholds),
+                                                     indent=2))
+    scaling.plot(out / "scalability.png", f"{where}: throughput against offered load")
+    print(verdict.describe())
+    say(f"wrote {out / 'scalability.json'} and {out / 'scalability.png'}")
+    return EXIT[verdict.outcome]

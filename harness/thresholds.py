@@ -16,7 +16,9 @@ def _bound(default: Any, help_text: str) -> Any:
 
 @dataclass(frozen=True)
 class Thresholds:
-    error_budget: float = _bound(0.01, "share of requests that may fail during a fault window")
+    error_budget: float = _bound(
+        0.01, "share of requests that may fail during a fault window (or in a step of a "
+              "saturation search)")
     max_failover_gap: float = _bound(
         3.0, "longest time in seconds with no successful answer during failover")
     max_failover_wait: float = _bound(
@@ -45,6 +47,21 @@ class Thresholds:
         2.0, "seconds a replicated package may take to reach every node")
     min_scale_ratio: float = _bound(
         1.2, "saturated throughput with N+1 nodes over N nodes must reach this")
+    step_users: int = _bound(
+        10, "users a saturation search (C13, harness scalability) adds at each step")
+    step_rate: float = _bound(
+        4.0, "requests per second each user of a saturation search offers; keep it under "
+             "1 / the service's unloaded latency, or the first step is past saturation")
+    step_seconds: float = _bound(
+        2.0, "length of a step of a saturation search (judged on its last two thirds)")
+    max_steps: int = _bound(
+        15, "steps a saturation search takes at most; a cluster that serves the last one in "
+            "full was not saturated (inconclusive)")
+    max_step_p95: float = _bound(
+        0.5, "a step whose p95 latency in seconds passes this is past saturation")
+    min_served_ratio: float = _bound(
+        0.8, "a step that serves less than this share of the load it offers is past saturation "
+             "(clearly below 1: unloaded, users keep their rate to within a few percent)")
     fault_seconds: float = _bound(2.0, "how long each injected fault lasts")
     membership_settle: float = _bound(
         0.75, "seconds for peers to see a node's changed state (package, quiesce)")
@@ -58,7 +75,15 @@ class Thresholds:
         return "--" + name.replace("_", "-")
 
     @classmethod
-    def options(cls) -> list[tuple[str, type, Any, str]]:
-        """(option, type, default, help) of every field, for a command-line parser."""
+    def options(cls, only: tuple[str, ...] | None = None) -> list[tuple[str, type, Any, str]]:
+        """(option, type, default, help) of every field (or those named), for a parser."""
         return [(cls.option(f.name), float if f.default is None else type(f.default), f.default,
-                 f.metadata["help"]) for f in fields(cls)]
+                 f.metadata["help"]) for f in fields(cls) if only is None or f.name in only]
+
+    @staticmethod
+    def search_fields() -> tuple[str, ...]:
+        """What a saturation search and C13's verdict read: the options `harness scalability`
+        shares with the scenario."""
+        return ("step_users", "step_rate", "step_seconds", "max_steps", "max_step_p95",
+                "min_served_ratio", "error_budget", "min_scale_ratio", "rejoin_bound",
+                "load_processes")

@@ -24,7 +24,9 @@ APT_PACKAGES=(haproxy redis-server debootstrap openssl procps iproute2 iptables 
               nginx lighttpd lighttpd-mod-openssl proftpd-core postfix caddy
               apache2 tomcat10 sudo varnish
               # the zoo's hosts-ssh member: an sshd per namespace host
-              openssh-server)
+              openssh-server
+              # the zoo's haproxy-nginx member: its operator talks to HAProxy's runtime API so
+              socat)
 # Services the packages start that are not ours: the harness starts its own instances per run.
 FOREIGN_SERVICES=(haproxy redis-server nginx lighttpd proftpd postfix caddy
                   apache2 tomcat10 varnish varnishncsa ssh)

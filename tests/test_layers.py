@@ -4,10 +4,12 @@ delayed into a function to dodge a cycle counts too).
 
     history      request records, fault events, observations, their streams
     vocabulary   verdict, config (topology, evidence, ssh), fault kinds, thresholds, run state
-    checks       pure functions of the history -> verdicts; the judge, the nemesis, plots
+    checks       pure functions of the history -> verdicts; the judge, the nemesis, plots,
+                 saturation (a stepped load's steps judged)
     traffic      clients and Locust users writing history; faults: engines writing history
     cluster      backends behind one interface, roles as small classes
-    world        one run's cluster, history, injector, clients, evidence, victims; the soak
+    world        one run's cluster, history, injector, clients, evidence, victims; the soak;
+                 scaling (C13's searches, shared by its scenario and `harness scalability`)
     entry        pytest plugin, CLI, probe, init (and the containers it finds), control, scalability
 
 The reference node (`harness.sut`) is the system under test: it stands apart and imports
@@ -26,10 +28,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                     "harness.commandline", "harness.secrets", "harness.tls", "harness.mutants",
                     "harness.thresholds", "harness.fault", "harness.runstate")),
     ("checks", ("harness.checks", "harness.judge", "harness.nemesis", "harness.victims",
-                "harness.report")),
+                "harness.report", "harness.saturation")),
     ("traffic", ("harness.traffic", "harness.kernel", "harness.toxiproxy", "harness.faults")),
     ("cluster", ("harness.cluster",)),
-    ("world", ("harness.world", "harness.soak")),
+    ("world", ("harness.world", "harness.soak", "harness.scaling")),
     ("entry", ("harness.plugin", "harness.cli", "harness.probe", "harness.init", "harness.containers",
                "harness.control",
                "harness.scalability", "harness.__init__")),
@@ -105,7 +107,9 @@ def test_history_stands_on_nothing_but_errors():
 
 
 def test_checks_read_only_the_history_the_verdict_and_the_config():
-    allowed = ("harness.history", "harness.verdict", "harness.config", "harness.errors")
+    # and what a saturation search found (harness.saturation: the steps judged, as pure)
+    allowed = ("harness.history", "harness.verdict", "harness.config", "harness.errors",
+               "harness.saturation")
     assert all(t.startswith(allowed) for t in GRAPH["harness.checks"]), GRAPH["harness.checks"]
 
 

@@ -3,7 +3,9 @@
 `python -m harness.traffic.drive PLAN.json` runs in its own process (Locust patches the
 interpreter with gevent), stops by itself after `duration_s` or `max_requests`, whichever
 comes first, and writes one JSON line per request to the plan's `log` (or, with
-`rotate_bytes`, to rotated compressed segments of it: `harness.history.stream`). A plan
+`rotate_bytes`, to rotated compressed segments of it: `harness.history.stream`). A stepped
+plan (`steps`: a saturation search) adds each group's users again every step and writes a
+record of each step, with this process's CPU demand over it, to `steps_log`. A plan
 (`harness.traffic.plan`) has groups of users (HTTP through the entry, FTP to each node, ...),
 all in this one process. The pytest side builds the plan and reads the log through
 `harness.traffic.load`.
@@ -16,6 +18,7 @@ from locust.env import Environment  # first: Locust must patch before other impo
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,8 @@ import gevent
 
 from harness.config import Topology
 from harness.evidence import Call
+from harness.history.steps import LoadStep
+from harness.traffic.cpu import CpuDemand
 from harness.traffic.plan import LoadPlan, UserGroup
 from harness.traffic.users import (ClusterUser, FtpUploadUser, HttpServiceUser, SmtpSendUser,
                                    attach_request_log)
@@ -31,10 +36,13 @@ STOP_TIMEOUT_S = 10  # users finish the request in flight instead of abandoning 
 USERS = {"http": HttpServiceUser, "https": HttpServiceUser, "ftp": FtpUploadUser, "smtp": SmtpSendUser}
 
 
-def user_class(group: UserGroup, topology: Topology, verify: str | bool, number: int) -> type[ClusterUser]:
+def user_class(group: UserGroup, topology: Topology, verify: str | bool, number: int,
+               stepped: bool = False) -> type[ClusterUser]:
+    """A Locust user class for `group`: exactly its users, or, in a stepped load, weighted by
+    them (each step starts as many again, split as the groups are)."""
     base = USERS[group.protocol]
-    extra: dict[str, Any] = {"topology": topology, "verify": verify, "rate": group.rate,
-                             "fixed_count": group.users}
+    count = {"weight": group.users, "fixed_count": 0} if stepped else {"fixed_count": group.users}
+    extra: dict[str, Any] = {"topology": topology, "verify": verify, "rate": group.rate, **count}
     if base is HttpServiceUser:
         extra.update(protocol=group.protocol, service=group.service, endpoint=group.endpoint,
                      keyed=group.keyed, fresh_connections=group.fresh_connections,
@@ -42,9 +50,27 @@ def user_class(group: UserGroup, topology: Topology, verify: str | bool, number:
     return base.configured(f"{base.__name__}{number}", **extra)
 
 
+def step_through(runner: Any, plan: LoadPlan) -> None:
+    """Start each step's users, hold the step, write its record; then end the run."""
+    assert plan.steps is not None and plan.steps_log is not None
+    per_step = sum(g.users for g in plan.groups)
+    offered = sum(g.users * g.rate for g in plan.groups)
+    cpu = CpuDemand()
+    with Path(plan.steps_log).open("a", buffering=1) as out:
+        for number in range(1, plan.steps.count + 1):
+            runner.start(per_step * number, spawn_rate=min(per_step * 10, 100))
+            start = time.monotonic()
+            cpu.mark()
+            gevent.sleep(plan.steps.seconds)
+            out.write(LoadStep(number, per_step * number, round(offered * number, 3), start,
+                               time.monotonic(), round(cpu.since_mark(), 3), plan.name).to_json() + "\n")
+    runner.quit()
+
+
 def run(plan: LoadPlan) -> int:
     topology = Topology.model_validate(plan.topology)
-    env = Environment(user_classes=[user_class(g, topology, plan.verify, i)
+    stepped = plan.steps is not None
+    env = Environment(user_classes=[user_class(g, topology, plan.verify, i, stepped)
                                     for i, g in enumerate(plan.groups, 1)],
                       stop_timeout=STOP_TIMEOUT_S)
     writer = attach_request_log(env, plan.log, plan.rotate_bytes)
@@ -62,10 +88,13 @@ def run(plan: LoadPlan) -> int:
     # SIGTERM ends the run early but as usual (users finish, the log is closed, the summary
     # printed): a scenario that has seen what it needs ends its load so
     gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(runner.quit))
-    runner.start(users, spawn_rate=users * 10)
-    stopper = gevent.spawn_later(plan.duration_s, runner.quit)
+    if stepped:
+        schedule = gevent.spawn(step_through, runner, plan)
+    else:
+        runner.start(users, spawn_rate=users * 10)
+        schedule = gevent.spawn_later(plan.duration_s, runner.quit)
     runner.greenlet.join(timeout=plan.duration_s + 30)
-    stopper.kill()
+    schedule.kill()
     writer.close()
     print(json.dumps({"requests": count,
                       "failures": env.stats.total.num_failures,

@@ -6,7 +6,8 @@
 
 With `processes` > 1 the users are shared out over that many driver processes (Locust is one
 core per process), each writing its own log; the records are merged in time order, so the
-checks see one request log whatever generated it.
+checks see one request log whatever generated it. A stepped load (`steps`: a saturation
+search) also leaves each process's record of its steps, merged by `steps()`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from typing import Any
 from harness.config import Topology
 from harness.errors import HarnessError
 from harness.history.requests import RequestLog, RequestRecord, parse_lines
-from harness.traffic.plan import LoadPlan, UserGroup
+from harness.history.steps import LoadStep, merge_steps, read_steps
 from harness.history.stream import LogStream, segment
+from harness.traffic.plan import LoadPlan, StepSchedule, UserGroup
 
 
 def share(total: int, parts: int) -> list[int]:
@@ -35,11 +37,13 @@ def share(total: int, parts: int) -> list[int]:
 class Load:
     def __init__(self, topology: Topology, directory: Path, verify: str | bool = True,
                  processes: int = 1, groups: list[dict[str, Any]] | None = None,
-                 rotate_bytes: int | None = None, **plan: Any) -> None:
+                 rotate_bytes: int | None = None, steps: StepSchedule | None = None,
+                 **plan: Any) -> None:
         """`groups`: users of several kinds in each process (`drive.UserGroup`); without
         them, `plan` holds one group's fields beside the duration and request limit.
         `rotate_bytes`: stream the logs to rotated, compressed segments (read them with
-        `streams()`; `records` stays empty, so memory stays flat however long it runs)."""
+        `streams()`; `records` stays empty, so memory stays flat however long it runs).
+        `steps`: each group's users are those each step adds (the duration is the steps')."""
         if processes < 1:
             raise HarnessError(f"--load-processes must be at least 1, not {processes}")
         group_fields = set(UserGroup.model_fields)
@@ -50,22 +54,26 @@ class Load:
         parts = [UserGroup.model_validate(g) for g in groups]
         processes = min(processes, max(g.users for g in parts))  # each process has users
         stamp = f"{time.monotonic_ns()}"
-        self.duration_s = float(plan.get("duration_s", 5.0))
+        self.duration_s = steps.seconds * steps.count if steps else float(plan.get("duration_s", 5.0))
         self.streaming = rotate_bytes is not None
         suffix = "" if self.streaming else ".jsonl"
         self.log_paths = [directory / f"load-{stamp}-{i}{suffix}" for i in range(processes)]
         self.plan_paths = [directory / f"load-{stamp}-{i}.json" for i in range(processes)]
+        self.steps_paths = [directory / f"load-{stamp}-{i}.steps.jsonl" for i in range(processes)] if steps else []
         limits = share(int(plan.get("max_requests", 10_000)), processes)
         for i, (path, log, limit) in enumerate(zip(self.plan_paths, self.log_paths, limits, strict=True)):
             mine = [g.model_copy(update={"users": share(g.users, processes)[i]}) for g in parts]
             path.write_text(LoadPlan(
                 topology=json.loads(topology.model_dump_json()), verify=verify,
                 duration_s=self.duration_s, groups=[g for g in mine if g.users],
-                max_requests=limit, log=str(log), rotate_bytes=rotate_bytes).model_dump_json())
+                max_requests=limit, log=str(log), rotate_bytes=rotate_bytes, steps=steps,
+                steps_log=str(self.steps_paths[i]) if steps else None,
+                name=f"load process {i + 1}" if processes > 1 else "load process").model_dump_json())
         self.procs: list[subprocess.Popen[str]] = []
         self.stopped = False
         self.summary: dict[str, int] = {}
         self.log = RequestLog()
+        self._read: dict[Path, tuple[int, list[RequestRecord]]] = {}  # records_so_far's place
 
     def __enter__(self) -> "Load":
         self.started = time.monotonic()
@@ -151,13 +159,24 @@ class Load:
         return self.log.records
 
     def records_so_far(self) -> list[RequestRecord]:
-        """The requests completed until now, while the load still runs (e.g. its warm-up)."""
-        texts = []
+        """The requests completed until now, while the load still runs (e.g. its warm-up);
+        each call reads only what was written since the last."""
         for path in self.log_paths:
-            if path.exists():
-                text = path.read_text()
-                texts.append(text[:text.rfind("\n") + 1])  # a writer may be half-way through a line
-        return self._merged(texts)
+            if not path.exists():
+                continue
+            offset, records = self._read.setdefault(path, (0, []))
+            with path.open("rb") as f:
+                f.seek(offset)
+                data = f.read()
+            whole = data[:data.rfind(b"\n") + 1]  # a writer may be half-way through a line
+            records.extend(parse_lines(whole.decode()))
+            self._read[path] = (offset + len(whole), records)
+        return sorted((r for _, records in self._read.values() for r in records),
+                      key=lambda r: r.start_mono)
+
+    def steps(self) -> list[LoadStep]:
+        """The steps every process has finished so far, merged (a stepped load)."""
+        return merge_steps(read_steps(p) for p in self.steps_paths)
 
     @staticmethod
     def _merged(texts: Iterable[str]) -> list[RequestRecord]:

@@ -24,11 +24,23 @@ class UserGroup(BaseModel):
     rate: float = 10.0
 
 
+class StepSchedule(BaseModel):
+    """A stepped load (a saturation search): every `seconds`, each group's users again, up to
+    `count` steps; each step's record goes to the plan's `steps_log`."""
+
+    seconds: float
+    count: int
+
+
 class LoadPlan(BaseModel):
     topology: dict[str, Any]
     groups: list[UserGroup]
+    """with `steps`, the users each step adds"""
     duration_s: float = 5.0
     max_requests: int = 10_000
     verify: str | bool = True
     log: str
     rotate_bytes: int | None = None  # a rotated, compressed log (harness.history.stream)
+    steps: StepSchedule | None = None
+    steps_log: str | None = None  # where a stepped load writes its steps (harness.history.steps)
+    name: str = "load process"  # this generator, as the steps log names it

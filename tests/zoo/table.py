@@ -51,6 +51,12 @@ class Configuration:
     breaks: str = ""
     keyword: str = ""
     """a `-k` expression narrowing `about` to the scenarios that show it, as a mutant's does"""
+    options: tuple[str, ...] = ()
+    """what its operator adds to every run of the scenarios (e.g. a saturation search's steps)"""
+    inconclusive: tuple[tuple[str, str], ...] = ()
+    """(property, words): a sound configuration's properties that must end inconclusive, each
+    verdict saying those words (a cluster that outruns this machine's load generator is not
+    judged on C13, and says so)"""
 
     @property
     def scope(self) -> list[str]:
@@ -95,7 +101,8 @@ class Member:
         configurations = {
             name: Configuration(name, spec["about"], tuple(spec.get("must_fail", ())),
                                 " ".join(str(spec.get("breaks", "")).split()),
-                                spec.get("keyword", ""))
+                                spec.get("keyword", ""), tuple(shlex.split(spec.get("options", ""))),
+                                tuple((str(p), str(w)) for p, w in spec.get("inconclusive", {}).items()))
             for name, spec in data["configurations"].items()}
         unknown = set(data.get("test", ())) - set(configurations)
         if unknown or not any(c.sound for c in configurations.values()):
@@ -174,16 +181,21 @@ class Judgement:
 
 
 def judge(member: str, configuration: Configuration, rows: list[Row]) -> Judgement:
-    """A sound configuration reaches verdicts (at least one pass) and no violation, no
-    configuration error, no harness error; a broken one is caught violating every property
-    its notes name, and never ends in a harness error."""
+    """A sound configuration reaches verdicts (at least one pass, or the inconclusive ones
+    its notes expect, each saying what they name) and no violation, no configuration error,
+    no harness error; a broken one is caught violating every property its notes name, and
+    never ends in a harness error."""
     count = {o: sum(r.outcome == o for r in rows) for o in dict.fromkeys(r.outcome for r in rows)}
     tally = ", ".join(f"{n} {o}" for o, n in count.items())
     if configuration.sound:
         bad = [r for r in rows if r.outcome in BAD_FOR_SOUND]
-        if bad or not count.get("passed"):
+        unsaid = [f"{p} inconclusive saying '{words}'" for p, words in configuration.inconclusive
+                  if not any(r.outcome == "inconclusive" and p in r.properties and words in r.reason
+                             for r in rows)]
+        if bad or unsaid or not (count.get("passed") or configuration.inconclusive):
             first = bad[0] if bad else None
-            why = f"{first.scenario}: {first.outcome}: {first.reason}" if first else "nothing passed"
+            why = f"{first.scenario}: {first.outcome}: {first.reason}" if first else \
+                f"not {unsaid[0]}" if unsaid else "nothing passed"
             return Judgement(member, configuration.name, False, f"sound but {why} ({tally})")
         return Judgement(member, configuration.name, True, f"clean ({tally})")
     caught = {p for r in rows if r.outcome == "violated" for p in r.properties}
@@ -228,7 +240,7 @@ def run(member: Member, configuration: Configuration, workdir: Path,
                                        init_then_probe(member, workdir / "init.yaml", env)))
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "scenarios/", "--topology", str(member.topology), *member.options,
-             *(scope or []), "-q", "-p", "no:cacheprovider",
+             *(scope or []), *configuration.options, "-q", "-p", "no:cacheprovider",
              f"--alluredir={results}", f"--basetemp={workdir / 'runs'}"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
             stdin=subprocess.DEVNULL)
