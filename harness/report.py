@@ -97,7 +97,7 @@ def capacity_png(searches: Sequence[tuple[str, Capacity]], path: Path, title: st
         offered = [s.offered_rps for s in found.steps]
         color = f"C{i}"
         served.plot(offered, [s.served_rps for s in found.steps], marker="o", color=color,
-                    label=f"{label}: {found.rps:.0f} req/s ({found.limit})")
+                    label=f"{label}: {found.label()}")
         latency.plot(offered, [s.p95_s * 1000 for s in found.steps], marker="o", color=color, label=label)
         knee = next((s for s in found.steps if s.number == found.knee), None)
         if knee is not None:

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from harness.history.requests import RequestRecord
 from harness.history.steps import LoadStep
@@ -163,6 +163,14 @@ class Capacity:
             "no step": "the search ran no step",
         }[self.limit]
 
+    def label(self) -> str:
+        """A few words for a plot's legend."""
+        return {"cluster": f"saturated at {self.rps:.0f} req/s",
+                "generator": f"{self.rps:.0f} req/s, the generator at its limit",
+                "unsaturated": f"{self.rps:.0f} req/s, not saturated",
+                "first step": "past saturation at the first step",
+                "no step": "no step"}[self.limit]
+
     def advice(self) -> str:
         """How to get a saturated measurement next time."""
         return {
@@ -176,6 +184,12 @@ class Capacity:
                           "--max-step-p95",
             "no step": "let the search run at least one step (--max-steps, --step-seconds)",
         }[self.limit]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The search as JSON: what ended it, the throughput reached, every step."""
+        return {"limit": self.limit, "saturated": self.saturated, "rps": self.rps,
+                "knee": self.knee, "says": self.says(), "advice": self.advice(),
+                "steps": [asdict(s) for s in self.steps]}
 
     def figures(self, prefix: str) -> Figures:
         s = self.last

@@ -19,7 +19,6 @@ import json
 import signal
 import sys
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +48,7 @@ def on_step(label: str, step: StepFigures) -> None:
 def summary(scaling: Scaling, verdict: Verdict, where: str, thresholds: Thresholds) -> dict[str, Any]:
     return {
         "cluster": where, "nodes_before": scaling.nodes_before, "new_node": scaling.new_node,
-        "searches": [{"label": s.label, "limit": s.capacity.limit, "rps": s.capacity.rps,
-                      "knee": s.capacity.knee, "says": s.capacity.says(),
-                      "steps": [asdict(step) for step in s.capacity.steps]}
-                     for s in (scaling.before, scaling.after)],
+        "searches": [{"label": s.label, **s.capacity.as_dict()} for s in (scaling.before, scaling.after)],
         "verdict": {"outcome": verdict.outcome, "explanation": verdict.explanation,
                     "figures": verdict.figures},
         "options": {name: getattr(thresholds, name) for name in Thresholds.search_fields()},

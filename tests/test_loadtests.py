@@ -98,7 +98,7 @@ def test_master_and_two_workers(endpoints, tmp_path):
 
 
 def step_run(endpoints: Path, tmp_path: Path, *options: str) -> dict:
-    """An HTTP-only step run, two users a step of 1.5 s; returns its step report."""
+    """An HTTP-only saturation search, two users a step of 1.5 s; returns its step report."""
     report = tmp_path / "steps.json"
     done = locust("-f", "loadtests/,loadtests/_step_shape.py", "--headless", "--endpoints-file", str(endpoints),
                   "--https-weight", "0", "--ftp-weight", "0", "--smtp-weight", "0", "--step-users", "2",
@@ -107,16 +107,20 @@ def step_run(endpoints: Path, tmp_path: Path, *options: str) -> dict:
     return json.loads(report.read_text())
 
 
-def test_step_shape_raises_users_and_reports_saturation(endpoints, tmp_path):
-    summary = step_run(endpoints, tmp_path, "--step-max-users", "4", "--max-p95-ms", "10000")
+def test_step_shape_raises_users_and_says_the_cluster_was_not_saturated(endpoints, tmp_path):
+    summary = step_run(endpoints, tmp_path, "--max-steps", "2", "--step-rate", "5")
     assert [s["users"] for s in summary["steps"]] == [2, 4]
-    assert summary["saturation_rps"] == max(s["rps"] for s in summary["steps"]) > 0
+    assert [s["offered_rps"] for s in summary["steps"]] == [10, 20]
+    assert summary["limit"] == "unsaturated" and not summary["saturated"]
+    assert summary["rps"] == max(s["served_rps"] for s in summary["steps"]) > 0
 
 
-def test_a_step_past_the_latency_bound_stops_the_run(endpoints, tmp_path):
-    summary = step_run(endpoints, tmp_path, "--service", "harness.demo:slow?delay=50", "--max-p95-ms", "20")
-    assert len(summary["steps"]) == 1 and not summary["steps"][0]["within_bounds"]
-    assert summary["saturation_rps"] == 0.0
+def test_the_step_shape_finds_the_reference_clusters_knee(endpoints, tmp_path):
+    # 3 nodes x 8 threads of a 100 ms service: 240 req/s; steps of 60 req/s
+    summary = step_run(endpoints, tmp_path, "--service", "harness.demo:slow?delay=100",
+                       "--step-users", "15", "--step-rate", "4", "--step-seconds", "2")
+    assert summary["saturated"] and summary["knee"] >= 3, summary["says"]
+    assert 180 < summary["rps"] < 300 and "served" in summary["steps"][-1]["past"]
 
 
 @pytest.mark.parametrize("args, message", [

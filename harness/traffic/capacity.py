@@ -10,8 +10,10 @@ seams are Locust's own events:
   `report_to_master` / `worker_report`, as Locust does with its own stats;
 * `quitting` prints the per-node table and writes it beside Locust's CSV and HTML reports.
 
-`StepLoadShape` raises users step by step until the step's p95 latency or error rate passes
-its bound, and reports the saturation throughput (the best step within the bounds).
+`StepLoadShape` is the saturation search of C13 and `harness scalability` for Locust users:
+the same options (`harness.thresholds`: `--step-users`, `--step-rate`, `--step-seconds`,
+`--max-steps`, `--max-step-p95`, `--min-served-ratio`, `--error-budget`), the same judgement
+of each step (`harness.saturation`), from Locust's own counts.
 """
 
 from __future__ import annotations
@@ -31,10 +33,15 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness.config import Endpoints, NodeSpec, Topology, load_topology
 from harness.errors import HarnessError
-from harness.traffic.steps import Step, histogram_delta, judge_step, saturation
+from harness.saturation import Bounds, StepFigures, capacity, ends_search, past_saturation
+from harness.thresholds import Thresholds
+from harness.traffic.cpu import CpuDemand
+from harness.traffic.steps import histogram_delta, percentile
 from harness.traffic.users import FtpUploadUser, HttpServiceUser, SmtpSendUser
 
 DEFAULT_ENDPOINTS = "reports/endpoints.json"
+STEP_FIELDS = ("step_users", "step_rate", "step_seconds", "max_steps", "max_step_p95",
+               "min_served_ratio", "error_budget")  # the search's, as harness scalability has them
 DEFAULT_NODES_CSV = "reports/capacity_nodes.csv"
 UNKNOWN_NODE = "?"
 
@@ -75,19 +82,16 @@ def add_arguments(parser: LocustArgumentParser) -> None:
         group.add_argument(f"--{protocol}-weight", type=int, default=weight,
                            help=f"weight of the {protocol.upper()} user (0 disables it; default %(default)s)")
     group.add_argument("--user-rate", type=float, default=0.0,
-                       help="requests per second per user; 0 = back to back (default)")
+                       help="requests per second per user; 0 = back to back (default; with the "
+                            "step shape, --step-rate)")
     group.add_argument("--nodes-csv", default="",
                        help=f"per-node table; default <--csv prefix>_nodes.csv or {DEFAULT_NODES_CSV}")
-    step = parser.add_argument_group("step load shape (loadtests/_step_shape.py)")
-    step.add_argument("--step-users", type=int, default=5, help="users added per step (default %(default)s)")
-    step.add_argument("--step-seconds", type=float, default=10.0, help="length of a step (default %(default)s)")
-    step.add_argument("--step-max-users", type=int, default=200, help="stop at this many users (default %(default)s)")
-    step.add_argument("--max-p95-ms", type=float, default=500.0,
-                      help="a step whose p95 latency exceeds this saturates the cluster (default %(default)s)")
-    step.add_argument("--max-error-rate", type=float, default=0.01,
-                      help="a step with more failures than this saturates the cluster (default %(default)s)")
+    step = parser.add_argument_group("step load shape (loadtests/_step_shape.py): the saturation "
+                                     "search of C13 and harness scalability")
+    for option, kind, default, text in Thresholds.options(STEP_FIELDS):
+        step.add_argument(option, type=kind, default=default, help=f"{text} (default {default})")
     step.add_argument("--step-report", default="reports/capacity_steps.json",
-                      help="where the steps and the saturation throughput go (default %(default)s)")
+                      help="where the steps and what ended the search go (default %(default)s)")
 
 
 def resolve_topology(options: Any) -> Topology:
@@ -123,7 +127,9 @@ def configure(environment: Environment) -> None:
     topology = resolve_topology(options)
     verify: str | bool = str(topology.tls.ca_file) if topology.tls.ca_file else not topology.tls.insecure
     service, _, query = options.service.partition("?")
-    wait = constant_throughput(options.user_rate) if options.user_rate > 0 else constant(0)
+    # a saturation search offers a known load: each user at --step-rate
+    rate = options.step_rate if isinstance(environment.shape_class, StepLoadShape) else options.user_rate
+    wait = constant_throughput(rate) if rate > 0 else constant(0)
     for protocol, cls in USER_CLASSES.items():
         weight = getattr(options, f"{protocol}_weight")
         if weight < 0:
@@ -249,17 +255,21 @@ def register() -> None:
 
 
 class StepLoadShape(LoadTestShape):
-    """Add `--step-users` every `--step-seconds` until a step breaks a bound, then stop.
+    """Add `--step-users` every `--step-seconds` until a step is past saturation or the
+    generator is at its limit (`harness.saturation`), then stop.
 
-    Each step is judged on its own requests (a difference of Locust's cumulative totals), so
-    a slow first second does not colour later steps. The saturation throughput is the best
-    throughput of a step within both bounds.
+    Each step is judged on its last two thirds, from the difference of Locust's cumulative
+    counts (so a slow first second does not colour later steps); what it offered is its users
+    times `--step-rate`. The generator's demand is this process's (`CpuDemand`) in a local
+    run, the busiest worker's CPU as Locust's heartbeats report it in a distributed one.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.steps: list[Step] = []
-        self._mark: tuple[float, int, int, dict[int, int]] | None = None
+        self.steps: list[StepFigures] = []
+        self._start: float | None = None
+        self._judged: tuple[float, int, int, dict[int, int]] | None = None
+        self._cpu = CpuDemand()
         self._done = False
 
     def _options(self) -> Any:
@@ -269,39 +279,62 @@ class StepLoadShape(LoadTestShape):
         total = self.runner.stats.total  # type: ignore[union-attr]
         return now, total.num_requests, total.num_failures, dict(total.response_times)
 
+    def _generator(self) -> tuple[float | None, str]:
+        if isinstance(self.runner, MasterRunner):
+            usage = {c.id: c.cpu_usage / 100 for c in self.runner.clients.values()}
+            if not usage:
+                return None, ""
+            worker = max(usage, key=lambda w: usage[w])
+            return usage[worker], f"worker {worker}"
+        return self._cpu.since_mark(), "load process"
+
     def tick(self) -> tuple[int, float] | None:
         if self._done:
             return None
         o, now = self._options(), self.get_run_time()
-        step_index = int(now // o.step_seconds)
-        if self._mark is None:
-            self._mark = self._snapshot(now)
-        elif step_index > len(self.steps):
-            self._close_step(now, len(self.steps) + 1)
+        number = len(self.steps) + 1
+        if self._start is None:
+            self._start = now
+            self._cpu.mark()
+        elif self._judged is None and now >= self._start + o.step_seconds / 3:
+            self._judged = self._snapshot(now)
+        elif self._judged is not None and now >= self._start + o.step_seconds:
+            self._close_step(number, now)
             last = self.steps[-1]
-            if not last.within_bounds or last.users >= o.step_max_users:
+            if ends_search(last) or last.number >= o.max_steps:
                 self._finish()
                 return None
-        users = min((len(self.steps) + 1) * o.step_users, o.step_max_users)
-        return users, float(max(users, 1))
+            number += 1
+            self._start, self._judged = now, None
+            self._cpu.mark()
+        users = number * o.step_users
+        return users, float(max(o.step_users * 10, 1))
 
-    def _close_step(self, now: float, number: int) -> None:
+    def _close_step(self, number: int, now: float) -> None:
         o = self._options()
-        start, requests0, failures0, times0 = self._mark  # type: ignore[misc]
-        end, requests1, failures1, times1 = self._mark = self._snapshot(now)
-        step = judge_step(number * o.step_users, end - start, requests1 - requests0,
-                          failures1 - failures0, histogram_delta(times0, times1),
-                          o.max_p95_ms, o.max_error_rate)
+        start, requests0, failures0, times0 = self._judged  # type: ignore[misc]
+        _, requests1, failures1, times1 = self._snapshot(now)
+        seconds, answers, failed = now - start, requests1 - requests0, failures1 - failures0
+        served_rps = (answers - failed) / seconds if seconds > 0 else 0.0
+        p95 = percentile(histogram_delta(times0, times1), 0.95) / 1000
+        errors = failed / answers if answers else 0.0
+        offered = number * o.step_users * o.step_rate
+        busy, generator = self._generator()
+        bounds = Bounds(o.min_served_ratio, o.max_step_p95, o.error_budget)
+        step = StepFigures(number, number * o.step_users, offered, round(seconds, 2), answers,
+                           round(served_rps, 1), p95, round(errors, 4),
+                           None if busy is None else round(busy, 3), generator,
+                           past_saturation(offered, served_rps, p95, errors, answers, bounds))
         self.steps.append(step)
-        print(f"step {number}: {step.users} users, {step.rps} req/s, p95 {step.p95_ms:.0f} ms, "
-              f"errors {step.error_rate:.1%}{'' if step.within_bounds else '  <- saturated'}", flush=True)
+        print(f"step {number}: {step.users} users, {offered:.0f} req/s offered, {step.served_rps:.0f} "
+              f"served, p95 {p95 * 1000:.0f} ms, errors {errors:.1%}"
+              f"{'  <- ' + step.past if step.past else ''}", flush=True)
 
     def _finish(self) -> None:
         self._done = True
-        o = self._options()
-        summary = saturation(self.steps, o.max_p95_ms, o.max_error_rate)
-        path = Path(o.step_report)
+        found = capacity(self.steps)
+        path = Path(self._options().step_report)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(summary, indent=2))
-        print(f"saturation throughput: {summary['saturation_rps']} req/s at "
-              f"{summary['saturation_users']} users (steps in {path})", flush=True)
+        path.write_text(json.dumps(found.as_dict(), indent=2))
+        print(f"{found.says()} (steps in {path})", flush=True)
+
