@@ -196,10 +196,14 @@ class Capacity:
         out: Figures = {f"{prefix}_rps": round(self.rps, 1), f"{prefix}_limit": self.limit,
                         f"{prefix}_steps": len(self.steps)}
         if s is not None:
-            out[f"{prefix}_last_offered_rps"] = round(s.offered_rps, 1)
-            out[f"{prefix}_last_served_rps"] = s.served_rps
             out[f"{prefix}_generator_busy"] = "not measured" if s.generator_busy is None \
                 else round(s.generator_busy, 3)
+        for step in self.steps:
+            busy = "?" if step.generator_busy is None else f"{step.generator_busy:.0%}"
+            out[f"{prefix}_step_{step.number}"] = (
+                f"{step.users} users, {step.offered_rps:g} req/s offered, {step.served_rps:g} served, "
+                f"p95 {step.p95_s * 1000:.0f} ms, {step.error_rate:.1%} failed, generator {busy}"
+                + (f" (past saturation: {step.past})" if step.past else ""))
         return out
 
 
