@@ -12,6 +12,7 @@
                [--show-fault-commands]                  ...and list what kernel faults would run
     harness soak --minutes M [--seed S] [--nemesis ...]  load and a seeded fault schedule for M
                [--keep-going] [--dry-run] [...]         minutes, judged window by window
+    harness worker --master HOST[:PORT]                 a load worker, on a load machine
 
 Bad input ends in one sentence on stderr and exit code 2.
 """
@@ -110,7 +111,9 @@ def cmd_down(args: argparse.Namespace) -> int:
         UP_PID.unlink(missing_ok=True)
     from harness.kernel import sweep as sweep_kernel_faults
 
-    swept = sweep_stale() + sweep_kernel_faults(places=_node_hosts(args))
+    from harness.traffic.workers import sweep as sweep_load_workers
+
+    swept = sweep_stale() + sweep_kernel_faults(places=_node_hosts(args)) + sweep_load_workers()
     from harness.cluster.docker import sweep_stale_containers
 
     swept += sweep_stale_containers()
@@ -326,7 +329,7 @@ def cmd_scalability(args: argparse.Namespace) -> int:
         if values[name] <= 0:
             raise HarnessError(f"{Thresholds.option(name)} must be positive, not {values[name]}")
     return run(Thresholds(**values), args.output, args.backend, args.nodes, args.mutant,
-               args.topology, args.allow_remote_targets)
+               args.topology, args.allow_remote_targets, args.load_master)
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
@@ -340,9 +343,11 @@ def cmd_soak(args: argparse.Namespace) -> int:
     from harness.soak.report import write_report
     from harness.soak.run import Soak
     from harness.thresholds import Thresholds
+    from harness.traffic.workers import distributed, for_run
     from harness.world import World
 
     plan = SoakPlan.from_options(option_values(args), keep_logs=args.keep_run_dir)
+    distributed(args.load_workers, args.load_master, None)  # a bad option is said before anything runs
     if args.topology is not None:
         topology = load_topology(args.topology, allow_remote=args.allow_remote_targets)
         nodes = topology.node_ids
@@ -378,9 +383,10 @@ def cmd_soak(args: argparse.Namespace) -> int:
             if args.keep_run_dir:
                 say(f"streamed request logs kept in {scratch}")
             cluster.reset()
-            world = World(cluster, Thresholds(), Path(scratch), ("soak",),
-                          network_engine(cluster, args.network_faults))
-            result = Soak(world, plan, say).run()
+            with for_run(args.load_workers, args.load_master, cluster.topology if args.topology else None) as spec:
+                world = World(cluster, Thresholds(load_workers=args.load_workers), Path(scratch),
+                              ("soak",), network_engine(cluster, args.network_faults), workers=spec)
+                result = Soak(world, plan, say).run()
             files = write_report(result, args.report_dir)
     except KeyboardInterrupt:
         say("soak interrupted: faults healed, load stopped, cluster stopping")
@@ -390,6 +396,26 @@ def cmd_soak(args: argparse.Namespace) -> int:
     say(result.verdict.summary())
     say(f"report: {', '.join(str(f) for f in files.values())}")
     return 0 if result.verdict.passed else 1
+
+
+LOAD_MASTER_HELP = ("where this machine's master listens for load workers: an address they "
+                    "reach it at (default the topology's load.master, else 127.0.0.1:5557)")
+
+
+def add_load_machine_options(parser: argparse.ArgumentParser) -> None:
+    from harness.thresholds import Thresholds
+
+    [(option, kind, default, text)] = Thresholds.options(("load_workers",))
+    parser.add_argument(option, type=kind, default=default, metavar="N", help=f"{text} (default {default})")
+    parser.add_argument("--load-master", default=None, metavar="HOST[:PORT]", help=LOAD_MASTER_HELP)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """A load worker: Locust's, in a process of its own (Locust patches the interpreter)."""
+    argv = [sys.executable, "-m", "harness.traffic.worker", "--master", args.master,
+            "--idle-timeout", str(args.idle_timeout), *(["--name", args.name] if args.name else []),
+            *(["--once"] if args.once else [])]
+    os.execv(sys.executable, argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -504,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.thresholds import Thresholds
     for option, kind, default, text in Thresholds.options(Thresholds.search_fields()):
         sc.add_argument(option, type=kind, default=default, metavar="X", help=f"{text} (default {default})")
+    sc.add_argument("--load-master", default=None, metavar="HOST[:PORT]", help=LOAD_MASTER_HELP)
     sc.add_argument("-o", "--output", type=Path, default=Path("reports"),
                     help="the folder for scalability.json and scalability.png (default %(default)s)")
     sc.set_defaults(run=cmd_scalability)
@@ -531,7 +558,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where the timeline, window table and worst windows' logs go (default %(default)s)")
     so.add_argument("--keep-run-dir", action="store_true",
                     help="keep the streamed request logs and the cluster's run directory")
+    add_load_machine_options(so)
     so.set_defaults(run=cmd_soak)
+    wk = sub.add_parser(
+        "worker", help="a load worker for a harness run on another machine (Locust's distributed mode)",
+        description="Connect to the master a harness run starts for each load (--load-workers N "
+                    "there), run the users it gives, ship the request records back, and wait for "
+                    "the next load; stop after --idle-timeout without a master, or on Ctrl-C. It "
+                    "must run the master's harness version. Secrets the topology names "
+                    "(password_env, ...) come from this machine's environment.")
+    wk.add_argument("--master", required=True, metavar="HOST[:PORT]",
+                    help="where the run's master listens (its --load-master; port 5557 by default)")
+    wk.add_argument("--name", default=None, help="how the run names this worker (default host:pid)")
+    wk.add_argument("--idle-timeout", type=float, default=600.0, metavar="S",
+                    help="stop when no master has come for this long (default %(default)s)")
+    wk.add_argument("--once", action="store_true", help="stop after one load")
+    wk.set_defaults(run=cmd_worker)
     return parser
 
 

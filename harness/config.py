@@ -298,6 +298,28 @@ class SmtpSettings(_Strict):
         return self
 
 
+class LoadWorker(_Strict):
+    """A load machine the harness starts a load worker on over SSH, and stops again."""
+
+    host: str
+    ssh: SshControl = Field(description="the login there, as `control.ssh` names one (its "
+                                        "pidfile and start are not used)")
+    command: str = Field(default="harness worker", description=(
+        "what starts a worker there, as the harness is installed on that machine"))
+
+
+class LoadMachines(_Strict):
+    """Where load comes from when it is not this machine: Locust's distributed mode, this
+    machine the master."""
+
+    master: str | None = Field(default=None, description=(
+        "HOST[:PORT] this machine's master listens on, as the workers reach it (default "
+        "127.0.0.1:5557; --load-master overrides it)"))
+    workers: list[LoadWorker] = Field(default_factory=list, description=(
+        "machines the harness starts a worker on over SSH for the run and stops after; "
+        "workers started by hand (`harness worker --master HOST:PORT`) are not listed"))
+
+
 class Topology(_Strict):
     name: str = "cluster"
     nodes: Annotated[list[NodeSpec], Field(min_length=1)]
@@ -322,6 +344,8 @@ class Topology(_Strict):
         default="auto",
         description="what the balancer balances: requests (L7), connections (L4), or found out",
     )
+    load: LoadMachines = Field(default_factory=LoadMachines, description=(
+        "load machines of the team's own (Locust's distributed mode), for --load-workers"))
     _directory: Path | None = PrivateAttr(None)
 
     @property
@@ -356,6 +380,7 @@ class Topology(_Strict):
         hosts = self.entry.hosts() + [h for n in self.nodes for h in n.endpoints.hosts()]
         if self.toxiproxy:
             hosts.append(urlsplit(self.toxiproxy).hostname or "")
+        hosts += [h for w in self.load.workers for h in (w.host, *w.ssh.hosts())]
         return hosts + [h for n in self.nodes if n.control.ssh for h in n.control.ssh.hosts()]
 
 
@@ -425,7 +450,10 @@ def load_topology(path: str | Path, allow_remote: bool = False) -> Topology:
         if not f.is_file():
             raise HarnessError(f"{p}: field 'tls.{name}': {str(f)!r} does not exist")
     topo = topo.model_copy(update={"tls": topo.tls.model_copy(update=files),
-                                   "nodes": [_ssh_files(n, p) for n in topo.nodes]})
+                                   "nodes": [_ssh_files(n, p) for n in topo.nodes],
+                                   "load": topo.load.model_copy(update={"workers": [
+                                       w.model_copy(update={"ssh": _resolved(w.ssh, p, f"load.workers[{w.host}]")})
+                                       for w in topo.load.workers]})})
     topo._directory = p.resolve().parent
     return topo
 
@@ -436,9 +464,14 @@ def _ssh_files(node: NodeSpec, topology_file: Path) -> NodeSpec:
     ssh = node.control.ssh
     if ssh is None:
         return node
+    ssh = _resolved(ssh, topology_file, f"nodes[{node.id}].control")
+    return node.model_copy(update={"control": node.control.model_copy(update={"ssh": ssh})})
+
+
+def _resolved(ssh: SshControl, topology_file: Path, where: str) -> SshControl:
+    """An ssh login's files resolved from the topology's folder, and there."""
     ssh = ssh.resolved(topology_file.parent)
     for name, f in ssh.files().items():
         if not f.is_file():
-            raise HarnessError(f"{topology_file}: field 'nodes[{node.id}].control.ssh.{name}': "
-                               f"{str(f)!r} does not exist")
-    return node.model_copy(update={"control": node.control.model_copy(update={"ssh": ssh})})
+            raise HarnessError(f"{topology_file}: field '{where}.ssh.{name}': {str(f)!r} does not exist")
+    return ssh

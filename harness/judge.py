@@ -12,7 +12,7 @@ from harness import checks
 from harness.config import BalancingUnit
 from harness.history.faults import FaultEvent
 from harness.history.requests import RequestRecord
-from harness.saturation import Bounds, Capacity
+from harness.saturation import Bounds, Capacity, scales
 from harness.thresholds import Thresholds
 from harness.verdict import Verdict
 
@@ -60,5 +60,5 @@ class Judge:
 
     def scales(self, before: Capacity, after: Capacity, after_records: Sequence[RequestRecord],
                new_node: str, nodes_before: int) -> Verdict:
-        return checks.scales(before, after, after_records, new_node, nodes_before,
-                             self.thresholds.min_scale_ratio)
+        return scales(before, after, after_records, new_node, nodes_before,
+                      self.thresholds.min_scale_ratio)

@@ -355,15 +355,21 @@ def stale_host_rules(listing: str) -> list[Command]:
     return deletes
 
 
+def replay_dead(journals: Path) -> int:
+    """Replay the journals in `journals` whose processes are dead; how many entries."""
+    healed = 0
+    for journal in sorted(journals.glob("*.jsonl")) if journals.exists() else []:
+        if not owner_alive(journal.stem):
+            healed += _replay(journal)
+    return healed
+
+
 def sweep(journals: Path = JOURNALS, places: Iterable[Place] = ()) -> int:
     """Heal what killed runs left: their journals (each entry knows where its commands run,
     a node's host over SSH included), then any rule tagged by a dead process (a journal
     lost with its directory) on this host and at `places` (the hosts a topology names).
     Returns how many faults were healed."""
-    healed = 0
-    for journal in sorted(journals.glob("*.jsonl")) if journals.exists() else []:
-        if not owner_alive(journal.stem):
-            healed += _replay(journal)
+    healed = replay_dead(journals)
     for place in ([HERE] if privileged() else []) + list(places):
         with contextlib.suppress(HarnessError):
             for delete in stale_host_rules(run(place, ["iptables", "-w", "5", "-S"]).stdout):

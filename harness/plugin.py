@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,8 @@ from harness.mutants import MUTANTS, get_mutant
 from harness.runstate import KEEP_VAR
 from harness.soak.plan import SoakPlan, add_soak_options, option_values
 from harness.thresholds import Thresholds
+from harness.traffic import workers
+from harness.traffic.plan import Distributed
 from harness.verdict import Verdict
 from harness.world import AttachmentKind, World
 
@@ -75,6 +77,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "certificates) after the run, until the next run starts")
     group.addoption("--show-fault-commands", action="store_true",
                     help="print every kernel fault command (and its undo) as it runs")
+    group.addoption("--load-master", default=None, metavar="HOST[:PORT]",
+                    help="where this machine's master listens for load workers (--load-workers): "
+                         "an address they reach it at (default the topology's load.master, else "
+                         "127.0.0.1:5557)")
     add_soak_options(group.addoption, SOAK_PREFIX, defaults={"minutes": 0.0}, helps={
         "minutes": "run the soak scenario (-m soak) for M minutes; 0 (default) skips it"})
     for option, kind, default, text in Thresholds.options():
@@ -89,6 +95,10 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[KEEP_VAR] = "1"
     if config.getoption("load_processes") < 1:
         raise pytest.UsageError("--load-processes must be at least 1")
+    try:
+        workers.distributed(config.getoption("load_workers"), config.getoption("load_master"), None)
+    except HarnessError as e:
+        raise pytest.UsageError(str(e)) from None
     if config.getoption("nodes") < 2 and config.getoption("topology") is None:
         raise pytest.UsageError("--nodes must be at least 2 for a cluster to fail over")
     if config.getoption("soak_minutes"):
@@ -336,6 +346,21 @@ def _label_by_property(item: pytest.Item, config: pytest.Config) -> None:
     allure.dynamic.suite(item.module.__name__.rsplit(".", 1)[-1] if item.module else item.name)
 
 
+@pytest.fixture(scope="session")
+def load_workers(request: pytest.FixtureRequest, thresholds: Thresholds) -> Iterator[Distributed | None]:
+    """The master the session's loads wait for workers at (`--load-workers`), the topology's
+    load machines started over SSH for the session; None: local load processes."""
+    opts = request.config.option
+    topology = load_topology(opts.topology, allow_remote=opts.allow_remote_targets) \
+        if opts.topology else None
+    with ExitStack() as stack:
+        try:
+            spec = stack.enter_context(workers.for_run(thresholds.load_workers, opts.load_master, topology))
+        except HarnessError as e:
+            pytest.exit(f"harness: {e}", returncode=2)
+        yield spec
+
+
 def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thresholds,
               tmp_path: Path) -> Iterator[World]:
     _label_by_property(request.node, request.config)
@@ -344,7 +369,8 @@ def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thre
         pytest.skip(reason)
     world = World(cluster, thresholds, tmp_path, _properties(request.node),
                   network_engine(cluster, request.config.getoption("network_faults"),
-                                 _kernel_engine(request.config)), AllureReporter())
+                                 _kernel_engine(request.config)), AllureReporter(),
+                  request.getfixturevalue("load_workers"))
     with allure.step("cluster healed and reset"):
         cluster.reset()
         world.await_recovery()

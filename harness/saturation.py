@@ -18,7 +18,8 @@ says what the figure is worth (`Limit`); only a knee reached by a generator belo
 after at least one step served within the bounds, is a saturated measurement.
 
 Pure: the steps come from the generator's record (`harness.history.steps`), the answers from
-the request log, so a search can be judged again from its files.
+the request log, so a search can be judged again from its files. C13's check (`scales`) is
+here too, beside the searches it compares.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from harness.checks import quantile
 from harness.history.requests import RequestRecord
 from harness.history.steps import LoadStep
-from harness.verdict import Figures
+from harness.verdict import Figures, Missing, Verdict, judge
 
 GENERATOR_BUSY = 0.85
 """a generating process that asked for this much of a core (on a CPU or waiting for one) over
@@ -82,13 +84,6 @@ def past_saturation(offered_rps: float, served_rps: float, p95_s: float, error_r
     if error_rate > bounds.max_error_rate:
         why.append(f"{error_rate:.1%} of answers failed (budget {bounds.max_error_rate:.1%})")
     return "; ".join(why)
-
-
-def quantile(values: Sequence[float], q: float) -> float:
-    """The q-quantile of sorted `values` (nearest rank); 0 for none."""
-    if not values:
-        return 0.0
-    return values[min(len(values) - 1, max(0, int(q * len(values) + 0.5) - 1))]
 
 
 def measure(records: Sequence[RequestRecord], steps: Sequence[LoadStep],
@@ -225,3 +220,43 @@ def capacity(steps: Sequence[StepFigures]) -> Capacity:
     else:
         limit = "cluster"
     return Capacity(seen, limit, rps, knee)
+
+
+SHARE_ANSWERS = 50  # successful answers after a node was added, to judge the share it took
+
+
+def scales(before: Capacity, after: Capacity, after_records: Sequence[RequestRecord],
+           new_node: str, nodes_before: int, min_gain: float, tolerance: float = 0.5,
+           prop: str = "C13") -> Verdict:
+    """One more node raises saturated throughput by `min_gain`, and takes its share of the
+    requests served after it was added. The gain is judged only between two saturated
+    measurements (`harness.saturation`): a search the generator limited, or one the cluster
+    served in full, is no capacity, and says what limited it and how to offer more. The new
+    node's share is judged from the answers after it was added, saturated or not."""
+    served = [r for r in after_records if r.ok]
+    new_node_share = sum(r.node == new_node for r in served) / max(len(served), 1)
+    fair_share = 1 / (nodes_before + 1)
+    gain = after.rps / before.rps if before.rps else 0.0
+    figures: Figures = {**before.figures("before"), **after.figures("after"),
+                        "ratio": round(gain, 3), "min_ratio": min_gain,
+                        "new_node_share": round(new_node_share, 3),
+                        "fair_share": round(fair_share, 3), "answers_after": len(served)}
+    problems, missing = [], []
+    for when, found in (("before", before), ("after", after)):
+        if not found.saturated:
+            missing.append(Missing(f"a saturated measurement {when} the node was added: "
+                                   f"{found.says()}", found.advice()))
+    if before.saturated and after.saturated and gain < min_gain:
+        problems.append(f"saturated throughput went from {before.rps:.0f} to {after.rps:.0f} "
+                        f"req/s (x{gain:.2f} < x{min_gain}) with one more node")
+    if len(served) < SHARE_ANSWERS:
+        missing.append(Missing(f"{len(served)} successful answers after the node was added "
+                               f"(the new node's share needs {SHARE_ANSWERS})",
+                               "a longer search (--step-seconds, --max-steps)"))
+    elif new_node_share < fair_share * (1 - tolerance):
+        problems.append(f"the new node {new_node} served {new_node_share:.0%} of the "
+                        f"{len(served)} requests answered after it was added (fair share "
+                        f"{fair_share:.0%})")
+    return judge(prop, "scales", problems, missing,
+                 f"saturated throughput x{gain:.2f} ({before.rps:.0f} -> {after.rps:.0f} "
+                 f"req/s) with one more node taking {new_node_share:.0%}", figures)

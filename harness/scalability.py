@@ -28,6 +28,7 @@ from harness.errors import HarnessError
 from harness.saturation import StepFigures
 from harness.scaling import Scaling, scale_by_one
 from harness.thresholds import Thresholds
+from harness.traffic.workers import distributed, for_run
 from harness.verdict import Verdict
 from harness.world import World
 
@@ -56,8 +57,11 @@ def summary(scaling: Scaling, verdict: Verdict, where: str, thresholds: Threshol
 
 
 def run(thresholds: Thresholds, out: Path, backend: str = "auto", nodes: int = 3,
-        mutant: str | None = None, topology: Path | None = None, allow_remote: bool = False) -> int:
+        mutant: str | None = None, topology: Path | None = None, allow_remote: bool = False,
+        load_master: str | None = None) -> int:
     """Measure, write the JSON and the plot, say the verdict; the verdict's exit code."""
+    spec = None
+    distributed(thresholds.load_workers, load_master, None)  # a bad option, said before anything runs
     if topology is not None:
         from harness.probe import probe
 
@@ -76,10 +80,11 @@ def run(thresholds: Thresholds, out: Path, backend: str = "auto", nodes: int = 3
     out.mkdir(parents=True, exist_ok=True)
     with start_cluster(backend, nodes, mutant, str(topology) if topology else None,
                        allow_remote) as cluster, \
-            tempfile.TemporaryDirectory(prefix="harness-scalability-") as scratch:
+            tempfile.TemporaryDirectory(prefix="harness-scalability-") as scratch, \
+            for_run(thresholds.load_workers, load_master, spec) as workers:
         where = str(topology) if topology else f"reference cluster ({cluster.backend})"
         say(f"saturating {where}, then again with one more node")
-        world = World(cluster, thresholds, Path(scratch), ("C13",))
+        world = World(cluster, thresholds, Path(scratch), ("C13",), workers=workers)
         scale = cluster.topology.evidence.scale
         try:
             scaling = scale_by_one(world, scale.load if scale else None, on_step)

@@ -20,7 +20,6 @@ from harness import report
 from harness.evidence import Call
 from harness.history.requests import RequestRecord
 from harness.saturation import Capacity, StepFigures, capacity, ends_search, measure
-from harness.traffic.load import Load
 from harness.traffic.plan import StepSchedule
 from harness.verdict import Verdict
 from harness.world import World
@@ -51,9 +50,8 @@ def saturate(world: World, call: Call | None, label: str, on_step: StepSeen | No
         plan["call"] = call.model_dump()
     with world.report.step(f"saturation search, {label}: +{t.step_users} users x {t.step_rate:g}/s "
                            f"every {t.step_seconds:g} s, at most {t.max_steps} steps"):
-        load = Load(world.cluster.topology, world.directory, verify=world.cluster.ca_file,
-                    processes=t.load_processes, protocol="http",
-                    steps=StepSchedule(seconds=t.step_seconds, count=t.max_steps), **plan)
+        load = world.new_load(protocol="http", steps=StepSchedule(seconds=t.step_seconds,
+                                                                  count=t.max_steps), **plan)
         with load:
             seen = 0
             while load.running():

@@ -69,6 +69,10 @@ class Thresholds:
     load_users: int = _bound(4, "simulated users during steady load")
     load_processes: int = _bound(
         1, "Locust processes the steady load's users are shared over (one per core uses them all)")
+    load_workers: int = _bound(
+        0, "load workers on other machines the loads run in (Locust's distributed mode, this "
+           "machine the master; `harness worker --master HOST:PORT` there, or the topology's "
+           "load.workers started over SSH); 0: local processes")
 
     @staticmethod
     def option(name: str) -> str:
@@ -86,4 +90,4 @@ class Thresholds:
         shares with the scenario."""
         return ("step_users", "step_rate", "step_seconds", "max_steps", "max_step_p95",
                 "min_served_ratio", "error_budget", "min_scale_ratio", "rejoin_bound",
-                "load_processes")
+                "load_processes", "load_workers")

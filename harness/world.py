@@ -39,7 +39,8 @@ from harness.judge import Judge
 from harness.thresholds import Thresholds
 from harness.traffic.clients import FtpClient, HttpClient, SmtpClient
 from harness.traffic.load import Load
-from harness.verdict import Verdict
+from harness.traffic.plan import Distributed
+from harness.verdict import Missing, Verdict, inconclusive
 
 UNIT_PROBE_REQUESTS = 12
 SESSION_PROBES = 6
@@ -86,10 +87,13 @@ class Unreported:
 class World:
     def __init__(self, cluster: Cluster, thresholds: Thresholds, directory: Path,
                  props: tuple[str, ...] = (), network: NetworkEngine | None = None,
-                 reporter: Reporter | None = None) -> None:
+                 reporter: Reporter | None = None, workers: Distributed | None = None) -> None:
         """`props`: the properties this world's scenario proves, for messages; `network`:
-        what injects network faults (`--network-faults`; default auto)."""
+        what injects network faults (`--network-faults`; default auto); `workers`: load
+        workers on other machines make its loads (`--load-workers`), else local processes."""
         self.cluster, self.thresholds, self.directory = cluster, thresholds, directory
+        self.workers = workers
+        self.loads: list[Load] = []
         self.props = props
         self.faults = FaultInjector(cluster)
         self.network = network or network_engine(cluster, "auto")
@@ -128,11 +132,38 @@ class World:
             plan["call"] = plan["call"].model_dump()
         with self.report.step(f"steady {protocol} load: {plan['users']} users x {plan['rate']}/s "
                               f"for up to {seconds:.0f} s"):
-            load = Load(self.cluster.topology, self.directory, verify=self.cluster.ca_file,
-                        processes=t.load_processes, protocol=protocol, duration_s=seconds, **plan)
+            load = self.new_load(protocol=protocol, duration_s=seconds, **plan)
             with load:
                 yield load
             self.log.extend(load.records)
+
+    def new_load(self, **plan: Any) -> Load:
+        """A load of this world's cluster, made where `--load-processes` and `--load-workers`
+        say (`harness.traffic.load.Load` takes the plan); its workers' clocks are kept."""
+        load = Load(self.cluster.topology, self.directory, verify=self.cluster.ca_file,
+                    processes=self.thresholds.load_processes, workers=self.workers, **plan)
+        self.loads.append(load)
+        return load
+
+    def clock_problem(self) -> Missing | None:
+        """Load workers' clocks known less well than the checks that compare request times
+        with the fault timeline resolve (`checks.CLOCK_RESOLUTION_S`): such a verdict is not
+        given, and this says why."""
+        clocks = [c for load in self.loads for c in load.clocks]
+        unknown = [c.worker for c in clocks if c.error_s is None]
+        if unknown:
+            return Missing(f"the clock of load worker {unknown[0]} was not measured again at "
+                           "the load's end, so its records' times are not bounded",
+                           "keep the workers running to the end of each load")
+        worst = max(clocks, key=lambda c: c.error_s or 0.0, default=None)
+        if worst is not None and worst.error_s is not None and worst.error_s > checks.CLOCK_RESOLUTION_S:
+            return Missing(f"load worker {worst.worker}'s clock was known to within "
+                           f"{worst.error_s * 1000:.1f} ms (round trip {worst.start.bound_s * 2000:.1f} ms, "
+                           f"drift {(worst.drift_s or 0.0) * 1000:.1f} ms), more than the "
+                           f"{checks.CLOCK_RESOLUTION_S * 1000:g} ms the checks against the fault "
+                           "timeline resolve", "load workers closer to this machine, or with "
+                           "disciplined clocks (NTP)")
+        return None
 
     @contextmanager
     def load_through_fault(self, protocol: WireProtocol = "http", **plan: Any) -> Iterator[Load]:
@@ -458,8 +489,13 @@ class World:
 
     def check(self, verdict: Verdict) -> Verdict:
         """Report a verdict's figures; raise unless it passed: a contract violation, or
-        inconclusive (not enough evidence), each its own category."""
+        inconclusive (not enough evidence), each its own category. A verdict that compared
+        request times with the fault timeline is not given when load workers' clocks were
+        known less well than it resolves."""
         verdict = verdict.noting(*self.unchecked())
+        clocks = self.clock_problem() if self.faults.timeline.events else None
+        if clocks is not None:
+            verdict = inconclusive(verdict.prop, verdict.check, [clocks], verdict.figures)
         self.verdicts.append(verdict)
         with self.report.step(f"check {verdict.title}: {verdict.outcome.upper()}"):
             for name, value in verdict.figures.items():
@@ -497,6 +533,15 @@ class World:
                 self.report.attach(f"log {node}", text[-20000:])
         if self.cluster.lb_config():
             self.report.attach("haproxy.cfg", self.cluster.lb_config())
+        clocks = [c for load in self.loads for c in load.clocks]
+        if clocks:
+            worst = max(c.error_s or 0.0 for c in clocks)
+            self.report.parameter("load worker clocks: error bound (ms)", round(worst * 1000, 3))
+            self.report.attach("load worker clocks", "\n".join(
+                f"{c.worker}: offset {c.start.offset_s:+.6f} s, bound {c.start.bound_s * 1000:.3f} ms"
+                f" at the start; drift {'not measured' if c.drift_s is None else f'{c.drift_s * 1000:.3f} ms'}"
+                f" by the end; error at most {'unknown' if c.error_s is None else f'{c.error_s * 1000:.3f} ms'}"
+                for c in clocks))
         if self.cluster.toxiproxy:
             try:
                 state = json.dumps(self.cluster.toxiproxy.state(), indent=1)

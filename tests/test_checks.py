@@ -11,7 +11,7 @@ from harness import checks, victims
 from harness.history.faults import FaultEvent, FaultKind
 from harness.history.observations import Observation
 from harness.history.requests import RequestRecord
-from harness.saturation import capacity
+from harness.saturation import capacity, scales
 
 NODES = ["n1", "n2", "n3"]
 
@@ -431,7 +431,7 @@ def test_a_killed_nodes_pool_from_the_counts_read_while_down_and_after():
     checks.rejoined([], "n1", 0.0, 1.0, NODES),
     checks.balance([], NODES),
     checks.failover([], fault()),
-    checks.scales(capacity([]), capacity([]), [], "n3", 2, 1.2),
+    scales(capacity([]), capacity([]), [], "n3", 2, 1.2),
 ], ids=lambda v: v.title)
 def test_no_check_passes_on_no_evidence(verdict):
     assert verdict.outcome == "inconclusive", verdict

@@ -23,7 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("history", ("harness.errors", "harness.model", "harness.history")),
+    ("history", ("harness.errors", "harness.model", "harness.history", "harness.version")),
     ("vocabulary", ("harness.verdict", "harness.config", "harness.evidence", "harness.commands", "harness.ssh",
                     "harness.commandline", "harness.secrets", "harness.tls", "harness.mutants",
                     "harness.thresholds", "harness.fault", "harness.runstate")),
@@ -107,9 +107,7 @@ def test_history_stands_on_nothing_but_errors():
 
 
 def test_checks_read_only_the_history_the_verdict_and_the_config():
-    # and what a saturation search found (harness.saturation: the steps judged, as pure)
-    allowed = ("harness.history", "harness.verdict", "harness.config", "harness.errors",
-               "harness.saturation")
+    allowed = ("harness.history", "harness.verdict", "harness.config", "harness.errors")
     assert all(t.startswith(allowed) for t in GRAPH["harness.checks"]), GRAPH["harness.checks"]
 
 

@@ -5,10 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import checks
 from harness.history.requests import RequestRecord
 from harness.history.steps import LoadStep, merge_steps
-from harness.saturation import (GENERATOR_BUSY, Bounds, Capacity, StepFigures, capacity,
+from harness.saturation import (GENERATOR_BUSY, Bounds, Capacity, StepFigures, capacity, scales,
                                 ends_search, measure, past_saturation)
 
 BOUNDS = Bounds(min_served_ratio=0.9, max_p95_s=0.5, max_error_rate=0.01)
@@ -107,16 +106,16 @@ def after_records(new_node_share, n=300):
 
 
 def test_scales_on_two_saturated_searches_and_the_new_nodes_share():
-    verdict = checks.scales(SATURATED_2, SATURATED_3, after_records(1 / 3), "n3", 2, 1.2)
+    verdict = scales(SATURATED_2, SATURATED_3, after_records(1 / 3), "n3", 2, 1.2)
     assert verdict.passed and verdict.figures["ratio"] == pytest.approx(250 / 170, abs=0.01)
-    flat = checks.scales(SATURATED_2, SATURATED_2, after_records(1 / 3), "n3", 2, 1.2)
+    flat = scales(SATURATED_2, SATURATED_2, after_records(1 / 3), "n3", 2, 1.2)
     assert flat.outcome == "violated" and "x1.00 < x1.2" in flat.explanation
-    ignored = checks.scales(SATURATED_2, SATURATED_2, after_records(0), "n3", 2, 1.2)
+    ignored = scales(SATURATED_2, SATURATED_2, after_records(0), "n3", 2, 1.2)
     assert "the new node n3 served 0%" in ignored.explanation
 
 
 def test_an_unsaturated_pair_is_inconclusive_naming_the_generator_never_violated():
-    verdict = checks.scales(FAST, FAST, after_records(1 / 3), "n3", 2, 1.2)
+    verdict = scales(FAST, FAST, after_records(1 / 3), "n3", 2, 1.2)
     assert verdict.outcome == "inconclusive"
     assert "load generator was at its limit" in verdict.explanation and "95% of a core" in verdict.explanation
 
@@ -125,7 +124,7 @@ def test_an_unsaturated_pair_is_inconclusive_naming_the_generator_never_violated
        st.sampled_from([SATURATED_2, SATURATED_3, FAST, searched(step(1, 40, 20))]),
        st.floats(0, 1))
 def test_the_gain_is_a_violation_only_between_two_saturated_searches(before, after, share):
-    verdict = checks.scales(before, after, after_records(share), "n3", 2, 1.2)
+    verdict = scales(before, after, after_records(share), "n3", 2, 1.2)
     gain_problem = "saturated throughput went from" in verdict.explanation
     assert not gain_problem or (before.saturated and after.saturated)
     if not (before.saturated and after.saturated):

@@ -6,7 +6,8 @@ Fields (times in seconds): `protocol` (http, https, ftp, smtp); `operation` (ser
 processes on one host, so with the fault timeline); `ok`; `status` (HTTP status or FTP/SMTP
 reply code); `node` (who served, by the topology's identity rules); `error` (exception class
 or reply text); `redirects` (nodes that answered 3xx, in order); `key` (idempotency key);
-`detail` (service-specific values, e.g. a counter read).
+`detail` (service-specific values, e.g. a counter read); `generator` (the load worker that
+sent it, in a distributed load: its times are already on the controller's clock).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class RequestRecord:
     redirects: list[str] = field(default_factory=list)
     key: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    generator: str | None = None
 
     @property
     def duration(self) -> float:

@@ -33,7 +33,7 @@ from harness.soak.plan import SoakPlan
 from harness.soak.windows import CLIENT_TIMEOUT_S, Window, expected_properties, soak_verdict, window_rows
 from harness.traffic.clients import HttpClient
 from harness.traffic.load import Load
-from harness.verdict import Verdict
+from harness.verdict import Verdict, inconclusive
 from harness.world import World
 
 MAX_QUIET_S = 30.0  # a long quiet period is judged in windows of this length
@@ -145,9 +145,8 @@ class Soak:
                         if g["protocol"] == "http" and not g.get("keyed"))
         needed = s.judge.observations_needed(len(self.nodes))
         self.min_quiet_s = max(MIN_QUIET_S, 1.5 * needed * len(self.nodes) / max(http_rate, 1e-9))
-        load = Load(s.cluster.topology, s.directory, verify=s.cluster.ca_file,
-                    processes=s.thresholds.load_processes, groups=self.groups, duration_s=plan.duration_s,
-                    max_requests=2**62, rotate_bytes=ROTATE_BYTES)
+        load = s.new_load(groups=self.groups, duration_s=plan.duration_s, max_requests=2**62,
+                          rotate_bytes=ROTATE_BYTES)
         self.progress(f"soak: seed {plan.seed}, {len(self.schedule)} faults over "
                       f"{plan.minutes:g} min ({plan.policy}; {', '.join(plan.nemesis)})")
         stopped_early = False
@@ -173,6 +172,9 @@ class Soak:
                                                    any(g.get("keyed") for g in self.groups))
                     if s.cluster.topology.claims_property(p)}
         verdict = soak_verdict(self.windows, end_verdicts, stopped_early, plan.seed, expected)
+        if (clocks := s.clock_problem()) is not None and s.faults.timeline.events:
+            # the windows compared load workers' times with the faults': not to be trusted
+            verdict = inconclusive(verdict.prop, "soak", [clocks], verdict.figures)
         disk = sum(st.bytes_on_disk() for st in self.streams)
         for stream in self.streams:
             stream.close()

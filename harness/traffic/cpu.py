@@ -17,7 +17,7 @@ from pathlib import Path
 TASKS = Path("/proc/self/task")
 
 
-def _scheduled_s() -> float:
+def scheduled_seconds() -> float:
     """Seconds this process's threads ran plus waited to run (ran only, without schedstat)."""
     total, read = 0, False
     for task in TASKS.glob("*/schedstat"):
@@ -37,8 +37,8 @@ class CpuDemand:
         self.mark()
 
     def mark(self) -> None:
-        self._since, self._used = time.monotonic(), _scheduled_s()
+        self._since, self._used = time.monotonic(), scheduled_seconds()
 
     def since_mark(self) -> float:
         wall = time.monotonic() - self._since
-        return (_scheduled_s() - self._used) / wall if wall > 0 else 0.0
+        return (scheduled_seconds() - self._used) / wall if wall > 0 else 0.0

@@ -7,7 +7,10 @@
 With `processes` > 1 the users are shared out over that many driver processes (Locust is one
 core per process), each writing its own log; the records are merged in time order, so the
 checks see one request log whatever generated it. A stepped load (`steps`: a saturation
-search) also leaves each process's record of its steps, merged by `steps()`.
+search) also leaves each process's record of its steps, merged by `steps()`. With `workers`
+the users run in load workers on other machines and the one driver process is their master:
+their records arrive placed on this machine's clock, and `clocks` says how well each
+worker's clock was known.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from typing import Any
 
 from harness.config import Topology
 from harness.errors import HarnessError
+from harness.history.clocks import Offset, WorkerClock
 from harness.history.requests import RequestLog, RequestRecord, parse_lines
 from harness.history.steps import LoadStep, merge_steps, read_steps
 from harness.history.stream import LogStream, segment
-from harness.traffic.plan import LoadPlan, StepSchedule, UserGroup
+from harness.traffic.plan import Distributed, LoadPlan, StepSchedule, UserGroup
 
 
 def share(total: int, parts: int) -> list[int]:
@@ -38,12 +42,13 @@ class Load:
     def __init__(self, topology: Topology, directory: Path, verify: str | bool = True,
                  processes: int = 1, groups: list[dict[str, Any]] | None = None,
                  rotate_bytes: int | None = None, steps: StepSchedule | None = None,
-                 **plan: Any) -> None:
+                 workers: Distributed | None = None, **plan: Any) -> None:
         """`groups`: users of several kinds in each process (`drive.UserGroup`); without
         them, `plan` holds one group's fields beside the duration and request limit.
         `rotate_bytes`: stream the logs to rotated, compressed segments (read them with
         `streams()`; `records` stays empty, so memory stays flat however long it runs).
-        `steps`: each group's users are those each step adds (the duration is the steps')."""
+        `steps`: each group's users are those each step adds (the duration is the steps').
+        `workers`: the users run in that many load workers, one driver their master."""
         if processes < 1:
             raise HarnessError(f"--load-processes must be at least 1, not {processes}")
         group_fields = set(UserGroup.model_fields)
@@ -52,7 +57,8 @@ class Load:
         if unknown := set(plan) - {"duration_s", "max_requests"}:
             raise TypeError(f"Load got unknown plan fields {sorted(unknown)}")
         parts = [UserGroup.model_validate(g) for g in groups]
-        processes = min(processes, max(g.users for g in parts))  # each process has users
+        processes = 1 if workers else min(processes, max(g.users for g in parts))  # each has users
+        self.workers = workers
         stamp = f"{time.monotonic_ns()}"
         self.duration_s = steps.seconds * steps.count if steps else float(plan.get("duration_s", 5.0))
         self.streaming = rotate_bytes is not None
@@ -68,10 +74,12 @@ class Load:
                 duration_s=self.duration_s, groups=[g for g in mine if g.users],
                 max_requests=limit, log=str(log), rotate_bytes=rotate_bytes, steps=steps,
                 steps_log=str(self.steps_paths[i]) if steps else None,
-                name=f"load process {i + 1}" if processes > 1 else "load process").model_dump_json())
+                name=f"load process {i + 1}" if processes > 1 else "load process",
+                workers=workers).model_dump_json())
         self.procs: list[subprocess.Popen[str]] = []
         self.stopped = False
         self.summary: dict[str, int] = {}
+        self.clocks: list[WorkerClock] = []
         self.log = RequestLog()
         self._read: dict[Path, tuple[int, list[RequestRecord]]] = {}  # records_so_far's place
 
@@ -84,8 +92,9 @@ class Load:
         return self
 
     def _wait_first_request(self, timeout_s: float = 15.0) -> None:
-        """Return once traffic flows, so faults land inside the load, not before it."""
-        deadline = time.monotonic() + timeout_s
+        """Return once traffic flows, so faults land inside the load, not before it (the
+        workers of a distributed load waited for first)."""
+        deadline = time.monotonic() + timeout_s + (self.workers.wait_s if self.workers else 0)
         while time.monotonic() < deadline:
             if any(p.exists() and p.stat().st_size > 0 for p in self._first_files()):
                 return
@@ -100,7 +109,10 @@ class Load:
             if proc.poll() is None:
                 proc.kill()
             _, err = proc.communicate()
-            tails += (err or "").strip().splitlines()[-3:]
+            lines = (err or "").strip().splitlines()
+            if proc.returncode == 2 and lines:  # it said in one sentence why it could not run
+                raise HarnessError(lines[-1])
+            tails += lines[-3:]
         raise HarnessError(f"{what}: {' | '.join(tails) or 'no output'}")
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
@@ -111,13 +123,17 @@ class Load:
         summaries = []
         for proc in self.procs:
             try:
-                out, err = proc.communicate(timeout=self.duration_s + 30)
+                out, err = proc.communicate(timeout=self.duration_s + 60)
             except subprocess.TimeoutExpired:
                 self._fail("the load generator did not stop by itself")
                 return
             if proc.returncode != 0:
-                raise HarnessError(f"the load generator failed: {' | '.join(err.strip().splitlines()[-3:])}")
+                lines = err.strip().splitlines()
+                raise HarnessError(lines[-1] if proc.returncode == 2 and lines else
+                                   f"the load generator failed: {' | '.join(lines[-3:])}")
             summaries.append(json.loads(out.strip().splitlines()[-1]))
+        self.clocks = [WorkerClock(c["worker"], Offset(**c["start"]), Offset(**c["end"]) if c["end"] else None)
+                       for s in summaries for c in s.pop("clocks", [])]
         self.summary = {k: sum(s[k] for s in summaries) for k in summaries[0]}
         if not self.streaming:
             self.log = RequestLog(self._merged(p.read_text() for p in self.log_paths if p.exists()))

@@ -32,6 +32,33 @@ class StepSchedule(BaseModel):
     count: int
 
 
+DEFAULT_MASTER = "127.0.0.1:5557"
+
+
+class Distributed(BaseModel):
+    """A load made by workers on other machines (Locust's distributed mode): the driver is
+    the master, listening at `bind`:`port`, and waits up to `wait_s` for `expect` workers."""
+
+    expect: int
+    bind: str = "127.0.0.1"
+    port: int = 5557
+    wait_s: float = 30.0
+
+    @property
+    def address(self) -> str:
+        return f"{self.bind}:{self.port}"
+
+    @classmethod
+    def at(cls, address: str, expect: int, wait_s: float = 30.0) -> "Distributed":
+        """From HOST[:PORT] (the port defaults to Locust's 5557); ValueError naming it."""
+        host, colon, port = address.rpartition(":")
+        if not colon:
+            return cls(expect=expect, bind=address, wait_s=wait_s)
+        if not host or not port.isdigit():
+            raise ValueError(f"{address!r} is not HOST or HOST:PORT")
+        return cls(expect=expect, bind=host, port=int(port), wait_s=wait_s)
+
+
 class LoadPlan(BaseModel):
     topology: dict[str, Any]
     groups: list[UserGroup]
@@ -44,3 +71,4 @@ class LoadPlan(BaseModel):
     steps: StepSchedule | None = None
     steps_log: str | None = None  # where a stepped load writes its steps (harness.history.steps)
     name: str = "load process"  # this generator, as the steps log names it
+    workers: Distributed | None = None  # made by workers elsewhere, this process their master

@@ -32,13 +32,19 @@ def fire(environment: Environment, record: RequestRecord) -> None:
         context={"record": record, "node": record.node})
 
 
-def attach_request_log(environment: Environment, path: os.PathLike[str] | str,
-                       rotate_bytes: int | None = None) -> JsonlWriter | RotatingJsonlWriter:
-    """Write every request's record to `path` as JSON lines (with `rotate_bytes`: to rotated,
+def request_log(path: os.PathLike[str] | str,
+                rotate_bytes: int | None = None) -> JsonlWriter | RotatingJsonlWriter:
+    """A writer of request records to `path` as JSON lines (with `rotate_bytes`: to rotated,
     compressed segments named after it)."""
     from pathlib import Path
 
-    writer = JsonlWriter(Path(path)) if rotate_bytes is None else RotatingJsonlWriter(Path(path), rotate_bytes)
+    return JsonlWriter(Path(path)) if rotate_bytes is None else RotatingJsonlWriter(Path(path), rotate_bytes)
+
+
+def attach_request_log(environment: Environment, path: os.PathLike[str] | str,
+                       rotate_bytes: int | None = None) -> JsonlWriter | RotatingJsonlWriter:
+    """Write every request's record to `path` (`request_log`) as this process's users fire them."""
+    writer = request_log(path, rotate_bytes)
 
     def on_request(context: dict[str, Any], **_: Any) -> None:
         record = context.get("record") if context else None
@@ -146,4 +152,4 @@ class SmtpSendUser(ClusterUser):
 
 
 __all__ = ["ClusterUser", "FtpUploadUser", "HttpServiceUser", "SmtpSendUser",
-           "attach_request_log", "events", "fire"]
+           "attach_request_log", "events", "fire", "request_log"]
