@@ -20,6 +20,11 @@ class ConfigurationError(HarnessError):
     """The cluster answered, but not as the topology says it would (login, TLS, identity)."""
 
 
+class WorkersMissing(HarnessError):
+    """The load workers a run asked for did not come, or came running another harness: known
+    to be wrong for every load of the run, so the run stops on the first."""
+
+
 class NotApplicable(Exception):
     """This cluster cannot be put to this test as described (a topology field it lacks, a
     kernel without netem): the pytest adapter skips the scenario with the sentence, which

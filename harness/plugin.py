@@ -30,7 +30,7 @@ from harness import kernel, report
 from harness.cluster import Cluster
 from harness.cluster.backends import start_cluster
 from harness.config import load_topology
-from harness.errors import HarnessError, NotApplicable, VerdictFailure
+from harness.errors import HarnessError, NotApplicable, VerdictFailure, WorkersMissing
 from harness.faults import network_engine
 from harness.kernel import KernelFaults
 from harness.mutants import MUTANTS, get_mutant
@@ -253,11 +253,13 @@ class AllureReporter:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """What a world cannot do with this cluster (`NotApplicable`) is a skip, with its
-    sentence naming what would enable it."""
+    sentence naming what would enable it; load workers that did not come stop the run."""
     try:
         return (yield)
     except NotApplicable as e:
         pytest.skip(str(e))
+    except WorkersMissing as e:  # the same for every scenario after this one: stop here
+        pytest.exit(f"harness: {e}", returncode=2)
 
 
 @pytest.fixture(scope="session")

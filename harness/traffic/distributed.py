@@ -103,15 +103,18 @@ class Master:
         spec = self.plan.workers
         assert spec is not None
         deadline = time.monotonic() + spec.wait_s
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.refused:
             connected = set(self.runner.clients.keys())
             if len(self.names) >= spec.expect and connected <= set(self.names):
                 return
             gevent.sleep(0.05)
-        came = ", ".join(sorted(self.names.values())) or "none"
-        refused = f"; {'; '.join(dict.fromkeys(self.refused))}" if self.refused else ""
-        print(f"only {len(self.names)} of {spec.expect} load workers came to the master at "
-              f"{spec.address} within {spec.wait_s:g} s (came: {came}){refused}", file=sys.stderr)
+        if self.refused:  # known to be wrong: said at once, not waited out
+            print(f"{self.refused[0]} (the run's master at {spec.address})", file=sys.stderr)
+        else:
+            came = ", ".join(sorted(self.names.values())) or "none"
+            print(f"only {len(self.names)} of {spec.expect} load workers came to the master at "
+                  f"{spec.address} within {spec.wait_s:g} s (came: {came}); start them with "
+                  f"`harness worker --master {spec.address}`", file=sys.stderr)
         sys.exit(2)
 
     # -- clocks ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import Topology
-from harness.errors import HarnessError
+from harness.errors import HarnessError, WorkersMissing
 from harness.history.clocks import Offset, WorkerClock
 from harness.history.requests import RequestLog, RequestRecord, parse_lines
 from harness.history.steps import LoadStep, merge_steps, read_steps
@@ -110,8 +110,8 @@ class Load:
                 proc.kill()
             _, err = proc.communicate()
             lines = (err or "").strip().splitlines()
-            if proc.returncode == 2 and lines:  # it said in one sentence why it could not run
-                raise HarnessError(lines[-1])
+            if proc.returncode == 2 and lines:  # the workers it waited for did not come, or were refused
+                raise WorkersMissing(lines[-1])
             tails += lines[-3:]
         raise HarnessError(f"{what}: {' | '.join(tails) or 'no output'}")
 
@@ -129,8 +129,9 @@ class Load:
                 return
             if proc.returncode != 0:
                 lines = err.strip().splitlines()
-                raise HarnessError(lines[-1] if proc.returncode == 2 and lines else
-                                   f"the load generator failed: {' | '.join(lines[-3:])}")
+                if proc.returncode == 2 and lines:
+                    raise WorkersMissing(lines[-1])
+                raise HarnessError(f"the load generator failed: {' | '.join(lines[-3:])}")
             summaries.append(json.loads(out.strip().splitlines()[-1]))
         self.clocks = [WorkerClock(c["worker"], Offset(**c["start"]), Offset(**c["end"]) if c["end"] else None)
                        for s in summaries for c in s.pop("clocks", [])]

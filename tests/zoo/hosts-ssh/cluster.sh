@@ -8,6 +8,9 @@
 #                                     (port 22: a bastion, for topologies with proxy_jump)
 #   host zoo-nodeI     198.18.14.1I   an OpenSSH server (port 22) and reference node I
 #                                     (http 5555, https 5543, ftp 2121, smtp 2525)
+#   host zoo-loadI     198.18.14.2I   a load machine: an OpenSSH server, where the harness starts
+#                                     load workers (`--load-workers 2`); load2 runs in a time
+#                                     namespace whose monotonic clock is an hour ahead
 #
 # The harness reaches the nodes only at these addresses and controls them only through SSH:
 # a client key made per run (id_ed25519), host keys made per run and written to known_hosts
@@ -30,9 +33,11 @@ PREFIX=198.18.14
 BRIDGE=zoo-hosts
 TAG=zoo-hosts-ssh          # the comment on the one rule this script adds to this machine
 NODES="node1 node2 node3"
+LOADERS="load1 load2"
+AHEAD_S=3600               # load2's monotonic clock, ahead of this machine's
 BACKEND_MAX_CLIENTS=64     # the pools' back end: harness.cluster.reference's cap
 
-host_ip() { case $1 in lb) echo "$PREFIX.10" ;; *) echo "$PREFIX.1${1#node}" ;; esac; }
+host_ip() { case $1 in lb) echo "$PREFIX.10" ;; load*) echo "$PREFIX.2${1#load}" ;; *) echo "$PREFIX.1${1#node}" ;; esac; }
 in_host() { local h=$1; shift; ip netns exec "zoo-$h" "$@"; }
 
 wait_port() {  # host port: until something listens there (10 s)
@@ -70,7 +75,14 @@ UsePAM no
 StrictModes no
 MaxStartups 50:30:100
 EOF
-  in_host "$n" /usr/sbin/sshd -f "$DIR/$n/sshd_config" -E "$DIR/$n/sshd.log"
+  local clock=()  # load2's sshd, and all it starts, in a time namespace an hour ahead
+  [ "$n" = load2 ] && clock=(unshare --time --fork --monotonic "$AHEAD_S")
+  in_host "$n" "${clock[@]}" /usr/sbin/sshd -f "$DIR/$n/sshd_config" -E "$DIR/$n/sshd.log"
+}
+
+write_harness() {  # the harness as the load machines have it installed (this checkout's)
+  printf '#!/bin/sh\nexec %s "$@"\n' "$ROOT/.venv/bin/harness" >"$DIR/harness"
+  chmod 0755 "$DIR/harness"
 }
 
 write_start_node() {  # what the topology's control.ssh.start runs on a node's host
@@ -105,7 +117,7 @@ up() {
   ip link set "$BRIDGE" up
   # bridged packets pass this machine's FORWARD chain (Docker's policy there is DROP)
   iptables -w 5 -I FORWARD 1 -i "$BRIDGE" -o "$BRIDGE" -m comment --comment "$TAG" -j ACCEPT
-  for h in lb $NODES; do make_host "$h"; done
+  for h in lb $NODES $LOADERS; do make_host "$h"; done
   local lb; lb=$(host_ip lb)
   in_host lb redis-server --bind "$lb" --port 6379 --save '' --appendonly no --protected-mode no \
     --daemonize yes --pidfile "$DIR/redis-store.pid" --logfile "$DIR/redis-store.log"
@@ -114,7 +126,8 @@ up() {
     --logfile "$DIR/redis-backend.log"
   wait_port "$lb" 6379 && wait_port "$lb" 6380
   write_start_node
-  for h in lb $NODES; do start_sshd "$h"; done
+  write_harness
+  for h in lb $NODES $LOADERS; do start_sshd "$h"; done
   for n in $NODES; do wait_port "$(host_ip "$n")" 22; over_ssh "$n" "$DIR/start-node" "$n"; done
   for n in $NODES; do wait_port "$(host_ip "$n")" 5555; done
   in_host lb haproxy -D -f "$DIR/haproxy.cfg" -p "$DIR/haproxy.pid"
@@ -123,7 +136,7 @@ up() {
 }
 
 down() {
-  for h in lb $NODES; do
+  for h in lb $NODES $LOADERS; do
     if ip netns list | grep -qw "zoo-$h"; then
       ip netns pids "zoo-$h" | xargs -r kill -KILL 2>/dev/null || true
       ip netns del "zoo-$h"
