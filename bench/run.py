@@ -1,6 +1,6 @@
 """Benchmarks: what the harness costs and how precisely it measures, side by side in one run.
 
-    .venv/bin/python bench/run.py [--sections start,scenarios,load,processes,failover,toxiproxy,soak]
+    .venv/bin/python bench/run.py [--sections start,scenarios,load,processes,workers,failover,toxiproxy,soak]
                                   [--kills 8] [--seconds 5] [--cold-base]
                                   [--soak-minutes 30] [--soak-rate 500]
 
@@ -17,6 +17,10 @@ same run on the same machine.
   ceiling;
 * processes: the harness's users in one Locust process and over two, against nginx (a
   target cheap enough not to be the bottleneck; its wrk ceiling is shown beside);
+* workers: the same load from 1, 2 and 3 load workers (Locust's distributed mode, the
+  harness the master), each on a load machine of its own (a network namespace) held to the
+  same CPU quota, against nginx: each worker's rate and the efficiency against one; and, per
+  process under the same quota, wrk, FastHttpUser and the harness's users locally;
 * failover resolution: the failover gap the harness reports for a kill, against the gap in
   the nodes' own log of answers (wall clock, written as each answer goes out), over repeated
   kills;
@@ -60,7 +64,7 @@ from harness.history.faults import FaultKind  # noqa: E402
 from harness.traffic.load import Load  # noqa: E402
 
 WHOAMI = "/invoke/harness.demo:whoami"
-SECTIONS = ("start", "scenarios", "load", "processes", "failover", "toxiproxy", "soak")
+SECTIONS = ("start", "scenarios", "load", "processes", "workers", "failover", "toxiproxy", "soak")
 REPORTS = ROOT / "reports"
 
 
@@ -141,13 +145,14 @@ CPU_CGROUPS = Path("/sys/fs/cgroup/cpu")  # cgroup v1's cpu controller, as on th
 
 
 @contextlib.contextmanager
-def cpu_quota(cores: float | None) -> Iterator[list[str]]:
+def cpu_quota(cores: float | None, name: str = "") -> Iterator[list[str]]:
     """A command prefix that runs a command (and the processes it forks) held to `cores` CPUs
-    by a CFS quota in a cgroup of its own, removed afterwards; no prefix for None."""
+    by a CFS quota in a cgroup of its own (`name` tells several apart), removed afterwards;
+    no prefix for None."""
     if cores is None:
         yield []
         return
-    group = CPU_CGROUPS / f"harness-bench-{os.getpid()}"
+    group = CPU_CGROUPS / f"harness-bench-{os.getpid()}{name}"
     group.mkdir()
     try:
         (group / "cpu.cfs_period_us").write_text("100000")
@@ -229,11 +234,11 @@ def load_generation(duration_s: float) -> dict[str, Any]:
                       "harness_users_to_wrk": round(harness_https / wrk_https["rps"], 3)}}
 
 
-def nginx_target(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+def nginx_target(directory: Path, host: str = "127.0.0.1") -> tuple[subprocess.Popen[bytes], str]:
     """nginx answering every request with a fixed body and an X-Node-Id: a target far
     cheaper per request than a Python load generator, so the generator is what is measured."""
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         port = probe.getsockname()[1]
     conf = directory / "nginx.conf"
     conf.write_text(f"""daemon off; worker_processes 1; pid {directory}/nginx.pid;
@@ -242,12 +247,12 @@ events {{ worker_connections 1024; }}
 http {{ access_log off;
   client_body_temp_path {directory}; proxy_temp_path {directory}; fastcgi_temp_path {directory};
   uwsgi_temp_path {directory}; scgi_temp_path {directory};
-  server {{ listen 127.0.0.1:{port}; keepalive_requests 1000000;
+  server {{ listen {host}:{port}; keepalive_requests 1000000;
     location / {{ add_header X-Node-Id nginx always; return 200 "ok"; }} }} }}
 """)
     proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(directory)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     for _ in range(100):
         try:
             requests.get(url, timeout=0.2)
@@ -289,6 +294,108 @@ def processes(duration_s: float) -> dict[str, Any]:
             "two_to_one": round(two["rps"] / one["rps"], 3), "target_ceiling_wrk": ceiling,
             "nginx_core_share_during_two": round(nginx_share, 2),
             "requests_per_cpu_s": {"one": one["requests_per_cpu_s"], "two": two["requests_per_cpu_s"]}}
+
+
+# -- load from several machines ------------------------------------------------------------
+
+BENCH_BRIDGE, BENCH_PREFIX = "hb-bench", "198.18.16"
+WORKER_USERS = 8  # per worker process, back to back
+
+
+@contextlib.contextmanager
+def load_machines(count: int) -> Iterator[list[str]]:
+    """`count` network namespaces on a bridge of their own (198.18.16.0/24, this machine at
+    .1): load machines with an address each, for workers that reach nginx and the master only
+    over the bridge, as they would from other machines. Removed afterwards."""
+    names = [f"hb-load{i}" for i in range(1, count + 1)]
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+    try:
+        ip("link", "add", BENCH_BRIDGE, "type", "bridge")
+        ip("addr", "add", f"{BENCH_PREFIX}.1/24", "dev", BENCH_BRIDGE)
+        ip("link", "set", BENCH_BRIDGE, "up")
+        for i, name in enumerate(names, 1):
+            ip("netns", "add", name)
+            ip("link", "add", f"hbl{i}", "type", "veth", "peer", "name", "eth0", "netns", name)
+            ip("link", "set", f"hbl{i}", "master", BENCH_BRIDGE, "up")
+            ip("-n", name, "addr", "add", f"{BENCH_PREFIX}.{10 + i}/24", "dev", "eth0")
+            ip("-n", name, "link", "set", "eth0", "up")
+            ip("-n", name, "link", "set", "lo", "up")
+        yield names
+    finally:
+        for i, name in enumerate(names, 1):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
+            subprocess.run(["ip", "link", "del", f"hbl{i}"], capture_output=True, timeout=10)
+        subprocess.run(["ip", "link", "del", BENCH_BRIDGE], capture_output=True, timeout=10)
+
+
+def distributed_run(url: str, machines: list[str], cores: float, duration_s: float,
+                    directory: Path) -> dict[str, Any]:
+    """One load from a worker on each machine, each held to `cores` CPUs; the rate of each
+    worker counted from the merged request log (the master's, on this machine)."""
+    from harness.config import Topology
+    from harness.traffic.plan import Distributed
+
+    with socket.socket() as probe:
+        probe.bind((f"{BENCH_PREFIX}.1", 0))
+        port = probe.getsockname()[1]
+    master = Distributed(expect=len(machines), bind=f"{BENCH_PREFIX}.1", port=port)
+    topology = Topology.model_validate({"nodes": [{"id": "nginx", "endpoints": {"http": url}}],
+                                        "entry": {"http": url},
+                                        "identity": {"http": {"header": "X-Node-Id"}}})
+    with contextlib.ExitStack() as stack:
+        workers = []
+        for i, machine in enumerate(machines):
+            prefix = stack.enter_context(cpu_quota(cores, f"w{i}"))
+            workers.append(subprocess.Popen(
+                [*prefix, "ip", "netns", "exec", machine, sys.executable, "-m", "harness.traffic.worker",
+                 "--master", master.address, "--name", machine, "--once", "--idle-timeout", "60"],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        try:
+            load = Load(topology, directory, protocol="http", users=WORKER_USERS * len(machines),
+                        rate=1e6, duration_s=duration_s, max_requests=10**9, workers=master)
+            with load:
+                pass
+        finally:
+            for w in workers:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    w.wait(timeout=30)
+                w.kill()
+    records = load.records
+    span = max(r.end_mono for r in records) - min(r.start_mono for r in records)
+    per_worker = {m: sum(r.generator == m for r in records) / span for m in machines}
+    return {"rps": round(len(records) / span, 1), "per_worker_rps": {m: round(v, 1) for m, v in per_worker.items()},
+            "clock_error_ms": max((c.error_s or 0) * 1000 for c in load.clocks)}
+
+
+def workers(duration_s: float, cores: float = 0.3) -> dict[str, Any]:
+    """The same load from 1, 2 and 3 workers, each on a load machine of its own (a network
+    namespace) and held to the same CPU quota, so that this 2-core machine can show how the
+    rate grows with workers: each worker's rate, and the efficiency of n workers against n
+    times one. Beside it, in the same run against the same nginx, one process held to the same
+    quota: wrk, Locust's FastHttpUser, and the harness's users in a local Locust process; the
+    harness's users as one worker against those is what shipping records to a master costs."""
+    with tempfile.TemporaryDirectory() as tmp, load_machines(3) as machines:
+        proc, url = nginx_target(Path(tmp), host=f"{BENCH_PREFIX}.1")
+        try:
+            runs = {n: distributed_run(url, machines[:n], cores, duration_s, Path(tmp)) for n in (1, 2, 3)}
+            with cpu_quota(cores, "wrk") as prefix:
+                out = subprocess.run([*prefix, "wrk", "-t1", f"-c{WORKER_USERS}", f"-d{round(duration_s)}s", url + WHOAMI],
+                                     capture_output=True, text=True, timeout=duration_s + 30).stdout
+            wrk_rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+            fast = locust_run(["-f", "bench/fast_user.py", "--host", url], WORKER_USERS, duration_s, cores)["rps"]
+            local = locust_run(harness_users(url), WORKER_USERS, duration_s, cores)["rps"]
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+    one = runs[1]["rps"]
+    return {"cores_per_process": cores, "users_per_worker": WORKER_USERS, "duration_s": duration_s,
+            "by_workers": {n: {**r, "efficiency": round(r["rps"] / (n * one), 3)} for n, r in runs.items()},
+            "per_process": {"wrk": round(wrk_rps, 1), "locust_fasthttp": fast, "harness_users_local": local,
+                            "harness_users_one_worker": one,
+                            "worker_to_local": round(one / local, 3)}}
 
 
 # -- failover resolution ----------------------------------------------------------------------
@@ -460,6 +567,18 @@ def table(r: dict[str, Any]) -> str:
         cpu = p["requests_per_cpu_s"]
         rows.append(f"| the same: requests per generator CPU-second, 1 process / 2 processes | "
                     f"{cpu['one']:.0f} / {cpu['two']:.0f} |")
+    if "workers" in r:
+        w = r["workers"]
+        q = f"held to {w['cores_per_process']:g} of a core each"
+        for n, run in w["by_workers"].items():
+            rows.append(f"| load from {n} worker(s), {w['users_per_worker']} users each, {q}, against nginx | "
+                        f"{run['rps']:.0f} req/s, per worker {', '.join(f'{v:.0f}' for v in run['per_worker_rps'].values())} "
+                        f"(efficiency x{run['efficiency']} of {n} x one; clocks within {run['clock_error_ms']:.2f} ms) |")
+        pp = w["per_process"]
+        rows.append(f"| one process {q}, {w['users_per_worker']} connections/users: wrk / FastHttpUser / the "
+                    f"harness's users locally / as one worker | {pp['wrk']:.0f} / {pp['locust_fasthttp']:.0f} / "
+                    f"{pp['harness_users_local']:.0f} / {pp['harness_users_one_worker']:.0f} req/s (worker x"
+                    f"{pp['worker_to_local']} of local) |")
     if "failover_resolution" in r:
         f = r["failover_resolution"]
         rows.append(f"| failover gap, harness vs server log, {f['kills']} kills | difference mean "
@@ -521,6 +640,9 @@ def main() -> int:
     if "processes" in sections:
         say("load generation over one and two processes")
         result["processes"] = processes(args.seconds)
+    if "workers" in sections:
+        say("load from 1, 2 and 3 workers on load machines of their own")
+        result["workers"] = workers(args.seconds)
     if "failover" in sections:
         say("failover resolution")
         result["failover_resolution"] = failover_resolution(args.kills)
@@ -533,7 +655,10 @@ def main() -> int:
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "bench.json").write_text(json.dumps(result, indent=2))
     text = table(result)
-    (REPORTS / "bench.md").write_text(text + "\n")
+    written = REPORTS / "bench.md"
+    # what follows the table (notes and the suite's durations, written by hand) is kept
+    notes = written.read_text().partition("\n## ")[2] if written.exists() else ""
+    written.write_text(text + "\n" + (f"\n## {notes}" if notes else ""))
     print(text)
     return 0
 

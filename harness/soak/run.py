@@ -87,7 +87,7 @@ class SoakResult:
     per_second: dict[int, Counter[str]]
     events: list[FaultEvent]
     worst_logs: list[Path]
-    figures: dict[str, float | int]
+    figures: dict[str, object]
     stopped_early: bool
 
     def table_csv(self) -> str:
@@ -188,7 +188,16 @@ class Soak:
                           [p for _, p in sorted(self.worst, reverse=True)],
                           {"requests": self.total_requests, "elapsed_s": round(elapsed, 1),
                            "requests_per_s": round(self.total_requests / max(elapsed, 1e-9), 1),
-                           "log_bytes_on_disk": disk}, stopped_early)
+                           "log_bytes_on_disk": disk, **self._clocks(load)}, stopped_early)
+
+    @staticmethod
+    def _clocks(load: Load) -> dict[str, object]:
+        """How well each load worker's clock was known (a distributed load), for the report."""
+        if not load.clocks:
+            return {}
+        return {"load_workers": [{"worker": c.worker, "offset_s": round(c.start.offset_s, 6),
+                                  "error_ms": None if c.error_s is None else round(c.error_s * 1000, 3)}
+                                 for c in load.clocks]}
 
     def _soak(self, load: Load) -> bool:
         """The nemesis loop; True if it stopped at a violation."""
