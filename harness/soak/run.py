@@ -244,8 +244,11 @@ class Soak:
         planned, event = fault.planned, fault.event
         fault.manager.__exit__(None, None, None)
         assert event.end_mono is not None
-        # the failover check's look-back before, its settling (C4) or the rejoin bound (C5) after
-        recovery = self.world.thresholds.rejoin_bound + 1 if planned.kind.takes_the_node else 1.0
+        # the failover check's look-back before; after, its settling (C4) or, for a fault that
+        # took the node away from clients (a kill, a cut of its link), the rejoin bound (C5):
+        # a balancer keeps such a node out for its fail timeout, and the quiet period after it
+        # judges balance, which a node not yet back in rotation would make look unfair
+        recovery = self.world.thresholds.rejoin_bound + 1 if event.unreachable else 1.0
         self.pending.append(Window(0, f"{planned.kind} {event.target}", event.start_mono - 1.0,
                                    event.end_mono + recovery, event))
 
