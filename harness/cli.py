@@ -42,6 +42,7 @@ from harness.kernel import Place, over_ssh
 from harness.mutants import MUTANTS
 from harness.runstate import KEEP_VAR, STATE_ROOT, write_whole
 from harness.soak.plan import add_soak_options
+from harness.version import VERSION
 
 DEFAULT_ENDPOINTS = Path("reports/endpoints.json")
 UP_PID = STATE_ROOT / "up.pid"
@@ -219,35 +220,12 @@ def kernel_fault_kinds() -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Allure HTML as one file that opens from disk (`index.html`: a multi-file report needs
-    a web server, and shows "Failed to fetch" when opened as a file), beside the multi-file
-    site (`site/`, for `allure open` and for the trend history carried to the next report)."""
-    results, html = args.results, args.output
-    if not results.is_dir():
-        raise HarnessError(f"no Allure results in {str(results)!r}; run pytest with --alluredir first")
-    if shutil.which("allure") is None:
-        raise HarnessError("the allure command line is not installed; run scripts/setup.sh")
-    site = html / "site"
-    for history in (site / "history", html / "history"):  # html/history: reports made before
-        if history.is_dir():
-            shutil.copytree(history, results / "history", dirs_exist_ok=True)
-    _allure_generate(results, site)
-    with tempfile.TemporaryDirectory(prefix="harness-report-") as scratch:
-        _allure_generate(results, Path(scratch), "--single-file")
-        for old in html.iterdir():  # what an earlier layout left beside the site
-            if old != site:
-                shutil.rmtree(old) if old.is_dir() else old.unlink()
-        shutil.move(str(Path(scratch) / "index.html"), html / "index.html")
-    print(f"harness: Allure report at {(html / 'index.html').resolve()} (one file: open it in a "
-          f"browser; `allure open {site}` serves the same report)")
+    from harness.report import write_html
+
+    index = write_html(args.results, args.output)
+    print(f"harness: Allure report at {index.resolve()} (one file: open it in a browser; "
+          f"`allure open {args.output / 'site'}` serves the same report)")
     return 0
-
-
-def _allure_generate(results: Path, out: Path, *options: str) -> None:
-    done = subprocess.run(["allure", "generate", str(results), "-o", str(out), "--clean", *options],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise HarnessError(f"allure generate failed: {done.stderr.strip()[-200:]}")
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -410,6 +388,38 @@ def add_load_machine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--load-master", default=None, metavar="HOST[:PORT]", help=LOAD_MASTER_HELP)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.contract import run
+
+    if not args.topology.is_file():
+        raise HarnessError(f"topology file {str(args.topology)!r} does not exist")
+    extra = [*(["-m", args.markexpr] if args.markexpr else []), *(["-k", args.keyword] if args.keyword else []),
+             *([f"--junitxml={args.junitxml}"] if args.junitxml else []), *args.pytest_args]
+    return run(args.topology.resolve(), extra, args.alluredir, None if args.no_html else args.html,
+               args.allow_remote_targets)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from harness.config import topology_schema
+
+    text = json.dumps(topology_schema(), indent=1, sort_keys=True) + "\n"
+    if args.output is None:
+        print(text, end="")
+    else:
+        args.output.write_text(text)
+    return 0
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from harness.image import build
+
+    tag = build(args.wheel)
+    print(f"harness: built {tag} (also tagged clusterproof:{VERSION}); run it on the host's network "
+          f"with your topology mounted: docker run --rm --network host -v \"$PWD:/work\" "
+          f"clusterproof:{VERSION} run --topology topology.yaml")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """A load worker: Locust's, in a process of its own (Locust patches the interpreter)."""
     argv = [sys.executable, "-m", "harness.traffic.worker", "--master", args.master,
@@ -560,6 +570,35 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keep the streamed request logs and the cluster's run directory")
     add_load_machine_options(so)
     so.set_defaults(run=cmd_soak)
+    rn = sub.add_parser(
+        "run", help="judge your cluster: probe it, run the properties its topology claims, write "
+                    "the report; exit 0 passed, 1 violated, 2 configuration, 3 inconclusive, 4 harness error",
+        description="Probe the topology against the live cluster, run the scenarios of the "
+                    "properties it claims (pytest --pyargs harness.scenarios: pytest's own options "
+                    "may follow), write the Allure results and the HTML report. Exit 0 every "
+                    "claimed property that ran passed, 1 a contract violated, 2 bad input or a "
+                    "configuration error, 3 inconclusive (no violation, not enough evidence), 4 the "
+                    "harness could not run a scenario. Writes only where it is told.")
+    rn.add_argument("--topology", type=Path, required=True, metavar="FILE", help="your cluster")
+    rn.add_argument("-m", dest="markexpr", metavar="EXPR",
+                    help="only these properties or protocols, as pytest's -m (e.g. 'lb or failover')")
+    rn.add_argument("-k", dest="keyword", metavar="EXPR", help="only scenarios matching, as pytest's -k")
+    rn.add_argument("--alluredir", type=Path, default=Path("reports/allure-results"), metavar="DIR",
+                    help="the Allure results (default %(default)s, in this folder)")
+    rn.add_argument("--html", type=Path, default=Path("reports/allure-report"), metavar="DIR",
+                    help="the HTML report, where Allure's command line is installed (default %(default)s)")
+    rn.add_argument("--no-html", action="store_true", help="write the Allure results only")
+    rn.add_argument("--junitxml", type=Path, metavar="FILE", help="also a JUnit XML report")
+    rn.add_argument("--allow-remote-targets", action="store_true",
+                    help="allow the topology to name addresses outside loopback")
+    rn.set_defaults(run=cmd_run, pytest_args=[])
+    img = sub.add_parser("image", help="build the clusterproof container image from this checkout")
+    img.add_argument("--wheel", type=Path, default=None, metavar="FILE",
+                     help="the wheel to put in it (default: built from the checkout)")
+    img.set_defaults(run=cmd_image)
+    sch = sub.add_parser("schema", help="the topology's JSON Schema, for editors to validate and complete")
+    sch.add_argument("-o", "--output", type=Path, metavar="FILE", help="where to write it (default: print)")
+    sch.set_defaults(run=cmd_schema)
     wk = sub.add_parser(
         "worker", help="a load worker for a harness run on another machine (Locust's distributed mode)",
         description="Connect to the master a harness run starts for each load (--load-workers N "
@@ -578,7 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.run is not cmd_run:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.pytest_args = rest  # `run` passes what it does not know to pytest (its thresholds, -x, ...)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)

@@ -56,6 +56,37 @@ class Property(str, Enum):
     C14 = "C14"
 
 
+MARKERS: dict[str, tuple[tuple[Property, ...], str]] = {
+    "lb": ((Property.C1,), "load is balanced"),
+    "failover": ((Property.C2, Property.C3), "HTTP and HTTPS fail over"),
+    "network": ((Property.C4,), "network faults are survived"),
+    "rejoin": ((Property.C5,), "a node rejoins"),
+    "no_redirect": ((Property.C6, Property.C7), "FTP and SMTP are not redirected"),
+    "redirect": ((Property.C8,), "a node that cannot serve redirects"),
+    "admin": ((Property.C9,), "administrative services are not redirected"),
+    "state": ((Property.C10,), "shared state survives failover"),
+    "packages": ((Property.C11,), "nodes are identical"),
+    "pool": ((Property.C12,), "connection pools are per node"),
+    "scale": ((Property.C13,), "capacity scales"),
+    "exactly_once": ((Property.C14,), "nothing is lost or doubled"),
+}
+"""The scenarios' marker per property group: the properties it proves and what they promise.
+Declared once: the pytest markers, the skips of unclaimed properties and the Allure suites
+are made from it."""
+OTHER_MARKERS = {"http": "drives HTTP", "https": "drives HTTPS", "ftp": "drives FTP",
+                 "smtp": "drives SMTP",
+                 "soak": "minutes of load and a seeded fault schedule, judged window by window "
+                         "(--soak-minutes)"}
+
+
+def marker_line(name: str) -> str:
+    """How pytest lists a scenario marker (`pytest --markers`)."""
+    if name in MARKERS:
+        props, title = MARKERS[name]
+        return f"{name}: {'/'.join(p.value for p in props)} {title}"
+    return f"{name}: {OTHER_MARKERS[name]}"
+
+
 
 class Endpoints(_Strict):
     """URLs per protocol, e.g. `http://127.0.0.1:5555`, `ftp://127.0.0.1:2121`.
@@ -382,6 +413,20 @@ class Topology(_Strict):
             hosts.append(urlsplit(self.toxiproxy).hostname or "")
         hosts += [h for w in self.load.workers for h in (w.host, *w.ssh.hosts())]
         return hosts + [h for n in self.nodes if n.control.ssh for h in n.control.ssh.hosts()]
+
+
+SCHEMA_FILE = Path(__file__).with_name("topology.schema.json")
+"""The topology's JSON Schema, shipped in the package (`clusterproof schema` writes it anew)."""
+
+
+def topology_schema() -> dict[str, object]:
+    """The JSON Schema of a topology file, for editors (yaml-language-server) to validate and
+    complete: the model's own, with the file's `x-` keys (YAML anchors) allowed at the top."""
+    schema = Topology.model_json_schema()
+    schema.update({"$schema": "https://json-schema.org/draft/2020-12/schema",
+                   "title": "clusterproof topology",
+                   "patternProperties": {"^x-": {}}})
+    return schema
 
 
 def is_loopback(host: str) -> bool:

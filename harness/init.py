@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from harness.config import DEFAULT_PORTS, is_loopback
+from harness.config import DEFAULT_PORTS, SCHEMA_FILE, is_loopback
 from harness.containers import Container, control_template
 from harness.errors import HarnessError
 from harness.traffic.clients import read_greeting
@@ -419,7 +419,8 @@ def _q(value: object) -> str:
 
 def render(found: Found, ftp_user: str | None = None, ftp_password_env: str | None = None) -> str:
     """The topology, commented line by line with what was found and how."""
-    lines = ["# Written by `harness init` from what the cluster answered; check it with",
+    lines = [f"# yaml-language-server: $schema={SCHEMA_FILE}",
+             "# Written by `harness init` from what the cluster answered; check it with",
              "#   harness probe --topology THIS_FILE",
              "entry:"]
     lines += [f"  {proto}: {_q(url)}" for proto, url in found.entry.items()]

@@ -4,6 +4,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Strict(BaseModel):
-    """Unknown fields are errors: a typo in a topology must not silently drop a setting."""
+    """Unknown fields are errors: a typo in a topology must not silently drop a setting. A
+    field's docstring is its description, in the JSON Schema and in the docs' field table."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)

@@ -29,7 +29,7 @@ import pytest
 from harness import kernel, report
 from harness.cluster import Cluster
 from harness.cluster.backends import start_cluster
-from harness.config import load_topology
+from harness.config import MARKERS, OTHER_MARKERS, load_topology, marker_line
 from harness.errors import HarnessError, NotApplicable, VerdictFailure, WorkersMissing
 from harness.faults import network_engine
 from harness.kernel import KernelFaults
@@ -43,14 +43,6 @@ from harness.verdict import Verdict
 from harness.world import AttachmentKind, World
 
 SOAK_PREFIX = "--soak-"
-# pytest marker -> the properties it covers (a scenario is skipped if none is claimed)
-MARKER_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "lb": ("C1",), "failover": ("C2", "C3"), "network": ("C4",), "rejoin": ("C5",),
-    "no_redirect": ("C6", "C7"), "redirect": ("C8",), "admin": ("C9",), "state": ("C10",),
-    "packages": ("C11",), "pool": ("C12",), "scale": ("C13",), "exactly_once": ("C14",),
-}
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "conformance harness")
     group.addoption("--backend", default="auto", choices=("auto", "local", "docker", "external"),
@@ -90,6 +82,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    for name in (*MARKERS, *OTHER_MARKERS):
+        config.addinivalue_line("markers", marker_line(name))
     config.stash[_started] = time.time()
     if config.getoption("keep_run_dir"):
         os.environ[KEEP_VAR] = "1"
@@ -202,7 +196,7 @@ _soak_plan = pytest.StashKey[SoakPlan]()
 
 def _properties(item: pytest.Item) -> tuple[str, ...]:
     """The properties a scenario proves, from its markers (narrowed by protocol for C2/C3)."""
-    props = {p for m in item.iter_markers() for p in MARKER_PROPERTIES.get(m.name, ())}
+    props = {p.value for m in item.iter_markers() for p in MARKERS.get(m.name, ((), ""))[0]}
     protocols = {m.name for m in item.iter_markers()} & {"http", "https"}
     if props == {"C2", "C3"} and len(protocols) == 1:
         props = {"C3"} if protocols == {"https"} else {"C2"}
@@ -337,11 +331,10 @@ def _version(cmd: list[str]) -> str:
     return (done.stdout or done.stderr).strip().splitlines()[0][:80] if done.returncode == 0 else "error"
 
 
-def _label_by_property(item: pytest.Item, config: pytest.Config) -> None:
+def _label_by_property(item: pytest.Item) -> None:
     """Group scenarios in Allure by the property they prove, as the README's table does:
     the overview's suites then read like the contract ("C2/C3 HTTP and HTTPS fail over")."""
-    described = dict(line.split(": ", 1) for line in config.getini("markers") if ": " in line)
-    groups = [described[m.name] for m in item.iter_markers() if m.name in MARKER_PROPERTIES]
+    groups = [marker_line(m.name).split(": ", 1)[1] for m in item.iter_markers() if m.name in MARKERS]
     if groups:
         allure.dynamic.parent_suite(groups[0])
         allure.dynamic.feature(groups[0])
@@ -365,7 +358,7 @@ def load_workers(request: pytest.FixtureRequest, thresholds: Thresholds) -> Iter
 
 def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thresholds,
               tmp_path: Path) -> Iterator[World]:
-    _label_by_property(request.node, request.config)
+    _label_by_property(request.node)
     reason = _claimed_skip(request.node, cluster)
     if reason:
         pytest.skip(reason)

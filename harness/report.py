@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from harness.errors import HarnessError  # noqa: E402
 from harness.history.faults import FaultEvent  # noqa: E402
 from harness.history.requests import RequestRecord  # noqa: E402
 from harness.saturation import Capacity  # noqa: E402
@@ -167,3 +171,33 @@ def soak_timeline_png(per_second: Mapping[int, Mapping[str, int]], faults: Seque
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def write_html(results: Path, html: Path) -> Path:
+    """Allure HTML as one file that opens from disk (`index.html`: a multi-file report needs
+    a web server, and shows "Failed to fetch" when opened as a file), beside the multi-file
+    site (`site/`, for `allure open` and for the trend history carried to the next report).
+    Returns the one file."""
+    if not results.is_dir():
+        raise HarnessError(f"no Allure results in {str(results)!r}; run pytest with --alluredir first")
+    if shutil.which("allure") is None:
+        raise HarnessError("the allure command line is not installed; run scripts/setup.sh")
+    site = html / "site"
+    for history in (site / "history", html / "history"):  # html/history: reports made before
+        if history.is_dir():
+            shutil.copytree(history, results / "history", dirs_exist_ok=True)
+    _allure_generate(results, site)
+    with tempfile.TemporaryDirectory(prefix="harness-report-") as scratch:
+        _allure_generate(results, Path(scratch), "--single-file")
+        for old in html.iterdir():  # what an earlier layout left beside the site
+            if old != site:
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+        shutil.move(str(Path(scratch) / "index.html"), html / "index.html")
+    return html / "index.html"
+
+
+def _allure_generate(results: Path, out: Path, *options: str) -> None:
+    done = subprocess.run(["allure", "generate", str(results), "-o", str(out), "--clean", *options],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise HarnessError(f"allure generate failed: {done.stderr.strip()[-200:]}")

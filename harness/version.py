@@ -6,7 +6,7 @@ checkout's `.venv` all say what `pip` installed; a tree that is not installed sa
 
 from importlib.metadata import PackageNotFoundError, version
 
-DISTRIBUTION = "harness"
+DISTRIBUTION = "clusterproof"
 
 try:
     VERSION = version(DISTRIBUTION)

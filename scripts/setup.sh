@@ -138,6 +138,8 @@ install_python_env() {
   say "installing the Python environment in .venv"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
+  # the distribution was called `harness` before it was `clusterproof`: one install, not two
+  "$VENV/bin/pip" uninstall -q -y harness >/dev/null 2>&1 || true
   "$VENV/bin/pip" install -q -e "$ROOT[test]"
   echo "$want" >"$stamp"
 }

@@ -112,3 +112,19 @@ def test_a_command_that_echoes_a_secret_leaves_none_in_its_log_or_error(tmp_path
         run('echo "denied for $CMD_SECRET"; exit 3', {}, log, 10, "'kill' of n1")
     assert str(err.value) == "'kill' of n1 failed with exit 3 (last output: denied for ***)"
     assert "s3cr3t-value" not in log.read_text()
+
+
+def test_the_shipped_json_schema_is_the_models_and_the_examples_keep_it():
+    import json
+    import subprocess
+    import sys
+
+    from harness.config import SCHEMA_FILE, topology_schema
+
+    assert json.loads(SCHEMA_FILE.read_text()) == topology_schema(), \
+        "harness/topology.schema.json is stale: `harness schema -o harness/topology.schema.json`"
+    root = SCHEMA_FILE.parents[1]
+    files = [*root.glob("examples/topology-*.yaml"), *root.glob("tests/zoo/*/topology.yaml")]
+    done = subprocess.run([sys.executable, "-m", "check_jsonschema", "--schemafile", str(SCHEMA_FILE),
+                           *map(str, files)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -32,3 +32,29 @@ def test_every_make_target_and_script_the_workflow_runs_exists():
     for script in scripts:
         path = ROOT / script
         assert path.is_file() and os.access(path, os.X_OK), script
+
+
+TEMPLATES = {ROOT / "action.yml": "vendor.github-actions",
+             ROOT / "ci" / "gitlab" / "clusterproof.gitlab-ci.yml": "vendor.gitlab-ci"}
+
+
+def test_the_ci_templates_are_valid_against_their_published_schemas():
+    for template, schema in TEMPLATES.items():
+        done = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema,
+                               str(template)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (template.name, done.stdout + done.stderr)
+
+
+def test_the_ci_templates_call_run_with_options_it_has():
+    from harness.cli import build_parser
+
+    parser = build_parser()
+    [run] = [a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "run"]  # noqa: SLF001
+    known = {o for action in run[1]._actions for o in action.option_strings}  # noqa: SLF001
+    for template in TEMPLATES:
+        text = template.read_text()
+        assert "clusterproof run --topology" in text, template.name
+        command = text.split("clusterproof run --topology", 1)[1].split("||")[0]
+        command = "\n".join(command.splitlines()[:4])  # the command's lines, not what follows it
+        used = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+|-m)\b", command))
+        assert used <= known, (template.name, used - known)

@@ -105,17 +105,22 @@ def _pins() -> list[str]:
     return host + list(CONTAINER_ONLY_REQUIREMENTS)
 
 
-def _wheelhouse() -> Path:
-    """Wheels of the node's dependencies and theirs, made once per set of versions."""
-    pins = _pins()
-    target = WHEEL_CACHE / hashlib.sha256(" ".join(pins).encode()).hexdigest()[:16]
+def wheelhouse(requirements: list[str], constraints: tuple[str, ...] = (),
+               what: str = "the node image") -> Path:
+    """Wheels of `requirements` and their dependencies (at the `constraints`' versions), made
+    once per set: containers here reach no package index."""
+    key = " ".join([*requirements, "|", *constraints])
+    target = WHEEL_CACHE / hashlib.sha256(key.encode()).hexdigest()[:16]
     if (target / ".complete").exists():
         return target
-    _say(f"fetching wheels for the node image: {', '.join(pins)}")
+    _say(f"fetching wheels for {what}: {', '.join(requirements)}")
     target.mkdir(parents=True, exist_ok=True)
+    pinned = target / "constraints.txt"
+    pinned.write_text("".join(f"{c}\n" for c in constraints))
     # The host runs the containers' Python minor version on the same Debian release, so the
     # wheels pip picks for the host fit them.
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "-w", str(target), *pins], "pip wheel")
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "-w", str(target), "-c", str(pinned),
+          *requirements], "pip wheel")
     (target / ".complete").touch()
     return target
 
@@ -123,7 +128,7 @@ def _wheelhouse() -> Path:
 def _context_files(role: str) -> dict[str, Path]:
     """Files the build context holds beside the Dockerfile, by their path in the context."""
     if role == "node":
-        wheels = _wheelhouse()
+        wheels = wheelhouse(_pins())
         files = {f"wheels/{w.name}": w for w in sorted(wheels.glob("*.whl"))}
         files.update({f"harness/{p.relative_to(PACKAGE_DIR)}": p for p in _node_sources()})
         return files
@@ -144,17 +149,23 @@ def _digest(parts: Iterable[bytes]) -> str:
 
 def ensure_image(c: docker.DockerClient, role: str, base_id: str) -> str:
     """The tag of the role's image, built only when nothing with that content exists."""
-    dockerfile = IMAGES_DIR / role / "Dockerfile"
-    files = _context_files(role)
-    tag = f"harness/{role}:" + _digest([base_id.encode(), dockerfile.read_bytes(),
-                                        *(name.encode() + p.read_bytes() for name, p in files.items())])
+    return build_image(c, IMAGES_DIR / role / "Dockerfile", _context_files(role), base_id,
+                       f"harness/{role}", role)
+
+
+def build_image(c: docker.DockerClient, dockerfile: Path, files: dict[str, Path], base_id: str,
+                name: str, role: str) -> str:
+    """`name:<digest of everything that goes in>`, built from `dockerfile` with `files` in its
+    context (by their path there), unless an image of that content exists."""
+    tag = f"{name}:" + _digest([base_id.encode(), dockerfile.read_bytes(),
+                                *(n.encode() + p.read_bytes() for n, p in files.items())])
     if _has_image(c, tag):
         return tag
     _say(f"building image {tag}")
     with tempfile.TemporaryDirectory(prefix=f"harness-{role}-") as ctx:
         shutil.copy(dockerfile, Path(ctx) / "Dockerfile")
-        for name, src in files.items():
-            dest = Path(ctx) / name
+        for inside, src in files.items():
+            dest = Path(ctx) / inside
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src, dest)
         try:

@@ -1,0 +1,26 @@
+"""C9: administrative services run on the node addressed, even one that redirects the rest."""
+
+import pytest
+
+from harness import checks
+
+
+@pytest.mark.admin
+@pytest.mark.http
+def test_admin_services_are_not_redirected(scenario):
+    spec = scenario.require_evidence("admin")
+    node = scenario.nodes[0]
+    http = scenario.http()
+    try:
+        if spec.redirecting is None:
+            calls = [http.send(service, node) for service in spec.services]
+            verdict = checks.runs_where_addressed(calls).noting(
+                "the node was not redirecting other requests (evidence.admin.redirecting)")
+        else:
+            with scenario.toggled(spec.redirecting, "admin.redirecting", [node]):
+                scenario.settle_membership()  # from now on it redirects business calls
+                calls = [http.send(service, node) for service in spec.services]
+            verdict = checks.runs_where_addressed(calls)
+    finally:
+        scenario.undo_calls(spec.undo, "admin.undo", node)
+    scenario.check(verdict)

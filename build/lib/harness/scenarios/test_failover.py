@@ -1,0 +1,21 @@
+"""C2/C3: a node killed, paused, cut off, partitioned from the balancer's host, or unable to
+handle requests (its maintenance switch: up, answering 503) during load; HTTP(S) keeps
+succeeding on the others, promptly. The victim is the node that carried most traffic in the
+warm-up (or --victim)."""
+
+import pytest
+
+from harness.history.faults import ENTRY_PEER
+
+
+@pytest.mark.failover
+@pytest.mark.parametrize("fault", ["kill", "pause", "cut", "partition", "unavailable"])
+def test_requests_fail_over_when_a_node_fails(scenario, web_protocol, fault, victim):
+    # a cut takes the node's web link away; a partition, everything to the balancer's host
+    link = {"cut": web_protocol, "partition": ENTRY_PEER}.get(fault)
+    scenario.require_fault(fault, link)
+    with scenario.load_through_fault(protocol=web_protocol) as load:
+        node = scenario.pick_victim(load, victim)
+        with scenario.fault(fault, node, link) as event:
+            scenario.hold()
+    scenario.check(scenario.failover_verdict(event, prop="C3" if web_protocol == "https" else "C2"))

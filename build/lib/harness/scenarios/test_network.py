@@ -1,0 +1,20 @@
+"""C4: latency, timeouts, resets and bandwidth limits on one node's link are survived."""
+
+import pytest
+
+from harness.fault import NETWORK_FAULTS
+from harness.history.faults import FaultKind
+
+TOXICS = [kind for kind in NETWORK_FAULTS if kind != FaultKind.CUT]  # a cut is C2/C3's
+
+
+@pytest.mark.network
+@pytest.mark.http
+@pytest.mark.parametrize("toxic", [str(kind) for kind in TOXICS])
+def test_network_faults_on_one_node_are_survived(scenario, toxic, victim):
+    scenario.require_fault(toxic, link="http")
+    with scenario.load_through_fault() as load:
+        node = scenario.pick_victim(load, victim)
+        with scenario.fault(toxic, node, link="http") as event:
+            scenario.hold()
+    scenario.check(scenario.failover_verdict(event, prop="C4"))

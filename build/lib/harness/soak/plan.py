@@ -1,0 +1,135 @@
+"""What a soak runs, and the command-line options that say so, declared once.
+
+`harness soak` spells them `--minutes`, `--seed`, ...; pytest spells them `--soak-minutes`,
+`--soak-seed`, ... (its `--fault-seconds` is the scenarios' threshold); both read the same
+table (`SOAK_OPTIONS`), so a default or a help text lives in one place.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness import nemesis
+from harness.errors import HarnessError
+from harness.fault import DEFAULT_NEMESIS, NEMESES
+from harness.history.faults import FaultKind
+from harness.nemesis import POLICIES, PlannedFault, Policy
+
+
+@dataclass(frozen=True)
+class SoakPlan:
+    """What `harness soak` and `pytest -m soak --soak-minutes M` run."""
+
+    minutes: float
+    seed: int
+    nemesis: tuple[FaultKind, ...] = ()
+    """the faults to draw from; none: those of `harness.fault.DEFAULT_NEMESIS` the cluster can inject"""
+    policy: Policy = "serial"
+    fault_seconds: float = 4.0
+    quiet_seconds: float = 8.0
+    rate: float = 200.0
+    """HTTP and HTTPS requests per second through the entry (FTP, SMTP and orders add a few)"""
+    keep_going: bool = False
+    keep_logs: bool = False
+
+    @classmethod
+    def from_options(cls, values: Mapping[str, Any], prefix: str = "--",
+                     keep_logs: bool = False) -> "SoakPlan":
+        """A plan from parsed options (`option_values`): the seed drawn if not given; bad
+        input is one sentence naming the option as it is spelt (`prefix`)."""
+        kinds = tuple(k for k in (values.get("nemesis") or "").split(",") if k)
+        if unknown := nemesis.unknown_nemeses(kinds):
+            raise HarnessError(f"{prefix}nemesis {','.join(unknown)}: no such fault; choose from "
+                               f"{', '.join(NEMESES)}")
+        seed = values.get("seed")
+        fields_ = {k: v for k, v in values.items() if k not in ("nemesis", "seed") and v is not None}
+        plan = cls(seed=random_seed() if seed is None else seed,
+                   nemesis=tuple(FaultKind(k) for k in kinds), keep_logs=keep_logs, **fields_)
+        if problems := plan.problems(prefix):
+            raise HarnessError(problems[0])
+        return plan
+
+    @property
+    def duration_s(self) -> float:
+        return self.minutes * 60
+
+    def schedule(self, nodes: list[str]) -> list[PlannedFault]:
+        return nemesis.schedule(self.seed, self.nemesis or DEFAULT_NEMESIS, nodes,
+                                self.duration_s, self.fault_seconds, self.quiet_seconds,
+                                self.policy)
+
+    def problems(self, prefix: str = "--") -> list[str]:
+        """What is wrong with this plan, one sentence each (bad input); `prefix`: how the
+        options are spelt (`--soak-` in pytest)."""
+        out = []
+        if self.minutes <= 0:
+            out.append(f"{prefix}minutes must be more than 0, not {self.minutes:g}")
+        if self.rate <= 0:
+            out.append(f"{prefix}rate must be more than 0, not {self.rate:g}")
+        if self.fault_seconds <= 0 or self.quiet_seconds < 0:
+            out.append(f"{prefix}fault-seconds must be more than 0 and {prefix}quiet-seconds not less")
+        return out
+
+
+def random_seed() -> int:
+    return random.SystemRandom().randrange(1, 2**31)
+
+
+@dataclass(frozen=True)
+class SoakOption:
+    """One option of the soak: the plan's field it sets, and how a parser takes it."""
+
+    field: str
+    help: str
+    kwargs: dict[str, Any]
+    prefixed: bool = True
+    """pytest spells it `--soak-<field>`; else as `harness soak` does (`--keep-going`)"""
+
+    def flag(self, prefix: str) -> str:
+        return (prefix if self.prefixed else "--") + self.field.replace("_", "-")
+
+    def dest(self, prefix: str) -> str:
+        return self.flag(prefix).lstrip("-").replace("-", "_")
+
+
+SOAK_OPTIONS: tuple[SoakOption, ...] = (
+    SoakOption("minutes", "how long the soak runs (default %(default)s)",
+               {"type": float, "default": 30.0, "metavar": "M"}),
+    SoakOption("seed", "the nemesis schedule's seed (default: drawn, and printed; the same seed "
+                       "replays the same schedule)", {"type": int, "default": None, "metavar": "S"}),
+    SoakOption("nemesis", f"faults to draw from: {', '.join(NEMESES)} (default: "
+                          f"{','.join(DEFAULT_NEMESIS)}, those of them the cluster can inject)",
+               {"default": None, "metavar": "KIND,..."}),
+    SoakOption("policy", "one fault at a time with quiet periods between (default), or faults "
+                         "that may overlap on different nodes",
+               {"choices": POLICIES, "default": "serial"}),
+    SoakOption("fault_seconds", "mean fault length (default %(default)s)",
+               {"type": float, "default": 4.0, "metavar": "X"}),
+    SoakOption("quiet_seconds", "least quiet time after a fault (default %(default)s)",
+               {"type": float, "default": 8.0, "metavar": "X"}),
+    SoakOption("rate", "HTTP and HTTPS requests per second through the entry (default %(default)s)",
+               {"type": float, "default": 200.0, "metavar": "R"}),
+    SoakOption("keep_going", "go on after a violating window, to find more (the run still fails)",
+               {"action": "store_true"}, prefixed=False),
+)
+
+
+def add_soak_options(add: Callable[..., Any], prefix: str = "--",
+                defaults: Mapping[str, Any] | None = None, helps: Mapping[str, str] | None = None) -> None:
+    """Declare every soak option with `add` (argparse's `add_argument`, pytest's `addoption`),
+    spelt with `prefix`; `defaults` and `helps` change a field's where the entry differs."""
+    for option in SOAK_OPTIONS:
+        kwargs = dict(option.kwargs)
+        if defaults and option.field in defaults:
+            kwargs["default"] = defaults[option.field]
+        text = (helps or {}).get(option.field, option.help)
+        add(option.flag(prefix), dest=option.dest(prefix),
+            help=text.replace("%(default)s", str(kwargs.get("default"))), **kwargs)
+
+
+def option_values(namespace: Any, prefix: str = "--") -> dict[str, Any]:
+    """The plan's fields as parsed (`add_soak_options`) from `namespace`."""
+    return {o.field: getattr(namespace, o.dest(prefix)) for o in SOAK_OPTIONS}
