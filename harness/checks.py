@@ -363,7 +363,7 @@ def runs_where_addressed(records: Iterable[RequestRecord], prop: str = "C9") -> 
     problems, missing = [], []
     if not rs:
         missing.append(Missing("no administrative request was addressed to a node",
-                               "list administrative services in the topology (admin_services)"))
+                               "list the administrative services in the topology (evidence.admin.services)"))
     if moved:
         r = moved[0]
         problems.append(f"{len(moved)} administrative calls left the node addressed "

@@ -96,9 +96,13 @@ class Endpoints(_Strict):
     """
 
     http: str | None = None
+    """http://host:port"""
     https: str | None = None
+    """https://host:port"""
     ftp: str | None = None
+    """ftp://host:port"""
     smtp: str | None = None
+    """smtp://host:port"""
 
     @model_validator(mode="after")
     def _schemes_match(self) -> "Endpoints":
@@ -144,8 +148,11 @@ class HttpIdentity(_Strict):
     """How an HTTP answer names the node that served it: exactly one of the three."""
 
     header: str | None = None
+    """the answer header that names the node (e.g. X-Node-Id)"""
     json_field: str | None = None
+    """the field of a JSON answer that names the node (dotted)"""
     regex: str | None = None
+    """a regex over the answer's body; group `node` (or 1) names the node"""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "HttpIdentity":
@@ -161,6 +168,7 @@ class GreetingIdentity(_Strict):
     """A regex over the FTP or SMTP greeting; group `node` (or group 1) is the node id."""
 
     greeting_regex: str
+    """a regex over the greeting as sent (every line with its code; `^` starts any line)"""
 
     @field_validator("greeting_regex")
     @classmethod
@@ -178,8 +186,11 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 class Identity(_Strict):
     http: HttpIdentity = HttpIdentity(header="X-Node-Id")
+    """how an HTTP(S) answer names the node that served it"""
     ftp: GreetingIdentity = GreetingIdentity(greeting_regex=r"^220 (?P<node>\S+)")
+    """how an FTP greeting names the node"""
     smtp: GreetingIdentity = GreetingIdentity(greeting_regex=r"^220 (?P<node>\S+)")
+    """how an SMTP greeting names the node"""
 
 
 class NodeControl(_Strict):
@@ -191,15 +202,22 @@ class NodeControl(_Strict):
     engine's action; a command given beside `ssh` runs on the node's host."""
 
     kill: str | None = None
+    """a command that kills the node (`{node}`, `{host}`)"""
     pause: str | None = None
+    """a command that freezes it (SIGSTOP, docker pause)"""
     resume: str | None = None
+    """a command that thaws it again"""
     restart: str | None = None
+    """a command that starts it again after a kill (may return before it serves)"""
     unavailable: str | None = Field(default=None, description=(
         "turns the node's maintenance switch on: up, it answers HTTP 503 to every request"))
     available: str | None = Field(default=None, description="turns it off again")
     docker: str | None = None
+    """the node's container name (`{node}`): kill, pause, resume and restart through the Docker engine"""
     ssh: SshControl | None = None
+    """the node's host over SSH: its pidfile signalled, its start command run, kernel faults applied there"""
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+    """how long a control command may take"""
     network: str | None = Field(default=None, description=(
         "where kernel network faults on this node run: a template around `{command}` (an "
         "iptables or tc command line) that passes every word whole, e.g. `printf '%s\\0' "
@@ -222,8 +240,11 @@ class NodeControl(_Strict):
 
 class NodeSpec(_Strict):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    """the node's name, as its answers name it"""
     endpoints: Endpoints
+    """the node's own endpoints, per protocol"""
     control: NodeControl = NodeControl()
+    """how to kill, pause, restart the node and fault its network"""
 
     @property
     def host(self) -> str:
@@ -250,9 +271,13 @@ class Tls(_Strict):
     optional client certificate (PEM files) for clusters that ask for one."""
 
     ca_file: Path | None = None
+    """the cluster's CA certificate, HTTPS is verified against (the file's folder's)"""
     insecure: bool = False
+    """do not verify HTTPS certificates (every verdict then says so)"""
     client_cert: Path | None = None
+    """a client certificate, where the cluster asks for one"""
     client_key: Path | None = None
+    """its key"""
 
     @model_validator(mode="after")
     def _key_needs_cert(self) -> "Tls":
@@ -273,18 +298,26 @@ class HttpRequest(_Strict):
     """The request the harness sends for load, readiness and node identity."""
 
     method: Literal["GET", "POST", "PUT", "HEAD"] = "GET"
+    """the method"""
     path: Annotated[str, Field(pattern=r"^/")] = "/invoke/harness.demo:whoami"
+    """the path every HTTP(S) request of the load sends"""
     headers: dict[str, str] = Field(default_factory=dict)
+    """headers it sends (secrets go in http.auth, from the environment)"""
     body: str | None = None
+    """its body"""
     expect_status: Annotated[int, Field(ge=100, le=599)] = 200
+    """the status a served request answers with"""
 
 
 class HttpAuth(_Strict):
     """One way to authenticate; secrets are named by environment variable, never written."""
 
     user: str | None = None
+    """the Basic authentication user"""
     password_env: EnvName | None = None
+    """the environment variable holding its password"""
     bearer_token_env: EnvName | None = None
+    """the environment variable holding a bearer token"""
     headers_env: dict[str, EnvName] = Field(
         default_factory=dict, description="header name -> environment variable with its value")
 
@@ -301,7 +334,9 @@ class HttpAuth(_Strict):
 
 class HttpSettings(_Strict):
     request: HttpRequest = HttpRequest()
+    """what the load, the identity probes and the rotation waits send"""
     auth: HttpAuth | None = None
+    """how to authenticate (secrets from environment variables only)"""
 
 
 class FtpSettings(_Strict):
@@ -309,18 +344,28 @@ class FtpSettings(_Strict):
     cluster's demo login (harness/harness), or `anonymous`."""
 
     user: str = "harness"
+    """the FTP user"""
     password_env: EnvName | None = None
+    """the environment variable holding its password"""
     anonymous: bool = False
+    """log in anonymously"""
     directory: str | None = None
+    """where uploads go"""
     passive: bool = True
+    """passive data connections (the usual way through balancers)"""
 
 
 class SmtpSettings(_Strict):
     sender: str = "harness@harness.invalid"
+    """the envelope's sender"""
     recipient: str = "orders@harness.invalid"
+    """the envelope's recipient"""
     starttls: bool = False
+    """upgrade the session with STARTTLS"""
     user: str | None = None
+    """the SMTP AUTH user"""
     password_env: EnvName | None = None
+    """the environment variable holding its password"""
 
     @model_validator(mode="after")
     def _auth_pair(self) -> "SmtpSettings":
@@ -333,6 +378,7 @@ class LoadWorker(_Strict):
     """A load machine the harness starts a load worker on over SSH, and stops again."""
 
     host: str
+    """the load machine's address (the SSH login's host unless `ssh.host` says)"""
     ssh: SshControl = Field(description="the login there, as `control.ssh` names one (its "
                                         "pidfile and start are not used)")
     command: str = Field(default="harness worker", description=(
@@ -353,18 +399,23 @@ class LoadMachines(_Strict):
 
 class Topology(_Strict):
     name: str = "cluster"
+    """a name for reports"""
     nodes: Annotated[list[NodeSpec], Field(min_length=1)]
+    """the cluster's nodes"""
     entry: Endpoints
+    """the cluster's entry point per protocol (the balancer)"""
     identity: Identity = Identity()
+    """how answers name the node that served them"""
     tls: Tls = Tls()
+    """how HTTPS is verified"""
     http: HttpSettings = HttpSettings()
+    """the request the load sends, and authentication"""
     ftp: FtpSettings = FtpSettings()
+    """how FTP sessions log in and upload"""
     smtp: SmtpSettings = SmtpSettings()
+    """how SMTP sessions send"""
     claims: list[Property] = Field(default_factory=lambda: list(Property))
-    admin_services: list[str] = Field(
-        default_factory=lambda: ["wm.art.admin:health"],
-        description="services on the redirect exclusion list, addressed per node in C9",
-    )
+    """the properties the cluster claims (C1-C14); the others are skipped, saying so"""
     toxiproxy: str | None = Field(
         default=None, description="API URL of a Toxiproxy server in front of the nodes"
     )

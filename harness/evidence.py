@@ -34,9 +34,13 @@ class Call(_Strict):
     """An HTTP request to one node (or the entry); every string may hold placeholders."""
 
     method: Literal["GET", "POST", "PUT", "DELETE"] = "GET"
+    """the method"""
     path: Annotated[str, Field(pattern=r"^/")]
+    """the path (`{key}`, `{value}`, ... filled in)"""
     params: dict[str, str] = Field(default_factory=dict)
+    """query parameters"""
     body: str | None = None
+    """a body"""
     expect_status: int | None = None
     """None: any 2xx"""
 
@@ -50,17 +54,24 @@ class Source(_Strict):
     """
 
     request: Call | None = None
+    """an HTTP request (with the topology's authentication) to `node`"""
     command: str | None = None
+    """a command template run here (`{node}`, `{host}`)"""
     files: str | None = None
     """a glob (`**` reaches into subdirectories); the files' texts, joined, are read"""
     node: str = "{node}"
     """where a request goes: `{node}` (the node asked about, or the entry for evidence about
     the whole cluster), a node id, or `entry`"""
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    """how long reading may take"""
     json_path: str | None = None
+    """read a JSON answer at this dotted path (list indexes as numbers)"""
     regex: str | None = None
+    """read every match of this regex (group `value` or 1)"""
     count: bool = False
+    """with `regex`: how many matches"""
     lines: bool = False
+    """read the non-empty lines"""
 
     @model_validator(mode="after")
     def _one_source(self) -> "Source":
@@ -78,6 +89,7 @@ class Manifest(_Strict):
     """C11: what each node reports (versions, packages, connections, services)."""
 
     source: Source
+    """each node's manifest (versions, packages, connections, services)"""
     ignore: list[str] = Field(default_factory=list, description="node-specific top-level fields")
 
 
@@ -85,21 +97,27 @@ class Replication(_Strict):
     """C11: publish a package version on one node (`{version}`), read it on each."""
 
     publish: Source
+    """publishes a package version (`{version}`) on one node"""
     version: Source
+    """reads the version a node has of it"""
 
 
 class Toggle(_Strict):
     """A pair: `make` puts a node in a state (`{node}`), `undo` takes it back out."""
 
     make: Source
+    """puts a node (`{node}`) into the state"""
     undo: Source
+    """takes it out again"""
 
 
 class Redirect(_Strict):
     """C8: make a node unable to serve `service`; it should redirect to a node that can."""
 
     unable: Toggle
+    """makes a node unable to serve `service`, and able again"""
     service: Call
+    """the service a node that cannot serve redirects"""
 
 
 class Admin(_Strict):
@@ -107,7 +125,9 @@ class Admin(_Strict):
     every other request (quiescing), so that the exclusion is put to the test."""
 
     services: Annotated[list[Call], Field(min_length=1)]
+    """the administrative services, each addressed per node"""
     redirecting: Toggle | None = None
+    """makes a node redirect other requests (quiescing), and stop"""
     undo: list[Call] = Field(default_factory=list, description=(
         "calls that take back what `services` changed on the node (a configuration they "
         "saved), made after the check, so that later scenarios find the nodes identical"))
@@ -118,7 +138,9 @@ class State(_Strict):
     a stateful session whose counter must go on across nodes; the nodes' link to the store."""
 
     write: Call
+    """writes a cached value (`{key}`, `{value}`) through a node"""
     read: Source
+    """reads it (`{key}`) through a node"""
     session: Source | None = None
     """a request whose answer (read by the source) is the session's counter, 1, 2, 3, ..."""
     store_link: str | None = None
@@ -159,9 +181,13 @@ class Pools(_Strict):
     expects; `load` is a request that uses a pooled connection."""
 
     connections: Source
+    """a node's connections at the back end (`{node}`)"""
     pool_size: Annotated[int, Field(ge=1)]
+    """each node's pool size"""
     backend_limit: Annotated[int, Field(ge=1)]
+    """the connections the back end allows"""
     load: Call
+    """a request that uses the pool"""
 
 
 class SideEffects(_Strict):
@@ -169,7 +195,9 @@ class SideEffects(_Strict):
     request that places an order with an idempotency key (`{key}`)."""
 
     recorded: Source
+    """every message or order the cluster recorded (a list of {kind, key}, or keys)"""
     order: Call | None = None
+    """a request that places an order (`{key}`: its idempotency key)"""
 
 
 class Scale(_Strict):
@@ -178,9 +206,13 @@ class Scale(_Strict):
     that removes it again (`{node}`)."""
 
     load: Call | None = None
+    """the request a saturation search repeats (default: http.request)"""
     add: str | None = None
+    """a command that adds a node and prints its id as its last line"""
     remove: str | None = None
+    """a command that removes it again (`{node}`)"""
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 120.0
+    """how long adding or removing may take"""
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> "Scale":
@@ -191,13 +223,21 @@ class Scale(_Strict):
 
 class EvidenceSpec(_Strict):
     manifest: Manifest | None = None
+    """C11: each node's manifest"""
     replication: Replication | None = None
+    """C11: a package replicated to every node"""
     redirect: Redirect | None = None
+    """C8: a node unable to serve redirects"""
     admin: Admin | None = None
+    """C9: administrative services"""
     state: State | None = None
+    """C10: shared state"""
     pools: Pools | None = None
+    """C12: per-node pools, counted at the back end"""
     side_effects: SideEffects | None = None
+    """C7, C14: what the cluster recorded"""
     scale: Scale | None = None
+    """C13: adding and removing a node"""
 
 
 def read_path(value: Any, path: str, where: str, missing_ok: bool = False) -> Any:

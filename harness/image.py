@@ -27,13 +27,28 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 DOCKERFILE = CHECKOUT / "Dockerfile"
 
 
-def build_wheel(out: Path) -> Path:
-    """The distribution's wheel, built from the checkout (`python -m build`)."""
+def checkout_copy(into: Path) -> Path:
+    """The checkout's files as git sees them (tracked, and new ones not ignored), copied:
+    building in the checkout itself would leave setuptools' build/ and egg-info there."""
     if not (CHECKOUT / "pyproject.toml").is_file():
         raise HarnessError("`clusterproof image` builds from a checkout of the project (its "
                            "Dockerfile and pyproject.toml); this harness was installed from a wheel")
-    done = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(CHECKOUT)],
-                          capture_output=True, text=True, timeout=600)
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                            cwd=CHECKOUT, capture_output=True, text=True, check=True).stdout
+    for name in filter(None, listed.split("\0")):
+        if (CHECKOUT / name).is_file():
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(CHECKOUT / name, into / name)
+    return into
+
+
+def build_wheel(out: Path, sdist: bool = False) -> Path:
+    """The distribution's wheel (and, asked, its sdist), built from a copy of the checkout
+    (`python -m build`)."""
+    with tempfile.TemporaryDirectory(prefix="clusterproof-source-") as source:
+        done = subprocess.run([sys.executable, "-m", "build", *([] if sdist else ["--wheel"]),
+                               "--outdir", str(out), str(checkout_copy(Path(source)))],
+                              capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise HarnessError(f"building the wheel failed: {done.stderr.strip()[-300:]}")
     return next(out.glob(f"{DISTRIBUTION}-*.whl"))

@@ -28,11 +28,13 @@ SIGNALS = {"kill": "KILL", "pause": "STOP", "resume": "CONT"}
 class SshControl(BaseModel):
     """How to reach a node's host over SSH and what runs its server there."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     host: str | None = Field(default=None, description="default: the host of the node's first endpoint")
     user: str | None = None
+    """the login (default: ssh's own)"""
     port: Annotated[int, Field(ge=1, le=65535)] = 22
+    """the SSH port"""
     key_file: Path | None = Field(default=None, description="a private key's path (the key itself never)")
     agent: bool = Field(default=False, description="authenticate with the running ssh-agent instead")
     known_hosts: Path = Field(description="the known-hosts file the host's key is checked against")
@@ -43,6 +45,7 @@ class SshControl(BaseModel):
     start: str | None = Field(default=None, description=(
         "the command that starts the node on its host (restart: kill, then this)"))
     connect_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    """how long connecting may take"""
 
     @model_validator(mode="after")
     def _one_login(self) -> "SshControl":

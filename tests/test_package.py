@@ -9,7 +9,6 @@ own backend."""
 from __future__ import annotations
 
 import shlex
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.image import build_wheel
 from zoo.table import ROOT, Member
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("zoo-haproxy-nginx")]
@@ -34,18 +34,10 @@ def checkout_state() -> tuple[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The wheel, built from a copy of the checkout's files, installed into a fresh venv."""
+    """The wheel and sdist, built from a copy of the checkout's files (`python -m build`); the
+    wheel installed into a fresh venv."""
     work = tmp_path_factory.mktemp("package")
-    source = work / "source"
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")
-    for name in filter(None, files):
-        if (ROOT / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, source / name)
-    built = subprocess.run([sys.executable, "-m", "build", "--outdir", str(work / "dist"), str(source)],
-                           capture_output=True, text=True, timeout=600)
-    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    build_wheel(work / "dist", sdist=True)
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     [site] = venv.glob("lib/python*/site-packages")
