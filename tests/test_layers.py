@@ -10,7 +10,8 @@ delayed into a function to dodge a cycle counts too).
     cluster      backends behind one interface, roles as small classes
     world        one run's cluster, history, injector, clients, evidence, victims; the soak;
                  scaling (C13's searches, shared by its scenario and `harness scalability`)
-    entry        pytest plugin, CLI, probe, init (and the containers it finds), control, scalability
+    entry        pytest plugin, CLI, probe, init (and the containers it finds), control, scalability,
+                 contract (`clusterproof run`), image (the harness's own container image)
 
 The reference node (`harness.sut`) is the system under test: it stands apart and imports
 no harness client.
@@ -33,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cluster", ("harness.cluster",)),
     ("world", ("harness.world", "harness.soak", "harness.scaling")),
     ("entry", ("harness.plugin", "harness.cli", "harness.probe", "harness.init", "harness.containers",
-               "harness.control",
+               "harness.control", "harness.contract", "harness.image",
                "harness.scalability", "harness.__init__")),
 ]
 APART = ("harness.sut",)
