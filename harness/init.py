@@ -318,7 +318,7 @@ def discover(entry: str, nodes: Sequence[str], path: str = "/", entry_https: str
             f"nothing in the answers to GET {base} names the node: no header, JSON field or "
             "word of the body differs between the nodes and stays the same on each; add one "
             "(a header such as X-Node-Id in the web tier, or a service that answers with the "
-            "server's name, as the README shows for Integration Server) and give its path with --path")
+            "server's name, as docs/topology.md shows for Integration Server) and give its path with --path")
     found = Found({"http": entry}, base, http, [])
     ids = set(http.ids.values())
     named = [_name(http, _get(entry.rstrip("/") + base, True)) for _ in range(ENTRY_SAMPLES)]
@@ -466,7 +466,7 @@ def render(found: Found, ftp_user: str | None = None, ftp_password_env: str | No
          "# nodes[].control (kill, pause, resume, restart commands, or docker: a container name)."]
     lines += ["# What can be checked with what was found: balance, and network faults by kernel rules",
               "# on the nodes' endpoints (a cut for failover).", *controlled,
-              "# C8-C14 need the evidence fields the README's claims table names.",
+              "# C8-C14 need the evidence fields docs/topology.md names (its evidence table).",
               f"claims: [{', '.join(sorted(claims, key=lambda c: int(c[1:])))}]"]
     lines += [f"# note: {n}" for n in found.notes if not n.startswith("HTTPS")]
     return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """Every bound a check applies, and the load a scenario drives: each one a command-line option.
 
-Declared once, with its help text, so the pytest options (`harness.plugin`), the README's table
+Declared once, with its help text, so the pytest options (`harness.plugin`), the options table of docs/running.md (scripts/docs.py)
 and the checks' bindings (`harness.judge`) all read the same field; nothing is buried in a test.
 """
 
