@@ -87,6 +87,10 @@ def test_init_probe_and_run_from_a_folder_of_ones_own(installed, tmp_path):
             done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
             assert done.returncode == expected, (shlex.join(argv[1:3]), done.stdout[-1500:], done.stderr[-1500:])
         assert "# yaml-language-server: $schema=" in (tmp_path / "mine.yaml").read_text()
+        pyargs = subprocess.run([installed / "bin" / "python", "-m", "pytest", "--pyargs", "harness.scenarios", "--topology",
+                                 topology, "-m", "lb", "-p", "no:cacheprovider", "-q"],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert pyargs.returncode == 0 and "1 passed" in pyargs.stdout, pyargs.stdout[-1500:]
         assert (tmp_path / "reports" / "allure-results").is_dir()
         cluster("up", "never_enabled")
         broken = subprocess.run([tool, "run", "--topology", topology, "-m", "scale"], cwd=tmp_path,
