@@ -480,8 +480,8 @@ def soak_memory(minutes: float, rate: float) -> dict[str, Any]:
     progress = report / "soak-progress.log"
     with progress.open("w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "soak", "--backend", "local",
-                                 "--minutes", str(minutes), "--rate", str(rate), "--seed", "1",
-                                 "--keep-going", "--report-dir", str(report)],
+                                 "--minutes", str(minutes), "--total-rate", str(rate), "--seed", "1",
+                                 "--keep-going", "-o", str(report)],
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
     samples: list[tuple[float, float, float]] = []  # (seconds, soak MB, drivers MB)
     started = time.monotonic()

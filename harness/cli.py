@@ -9,7 +9,7 @@
     harness report [RESULTS] [-o HTML]                  Allure HTML from results, with history
     harness scalability [--topology FILE | --nodes N]    saturated throughput N -> N+1 nodes
     harness probe --topology FILE                       check a topology against the live cluster
-               [--show-fault-commands]                  ...and list what kernel faults would run
+               [--list-fault-commands]                  ...and list what kernel faults would run
     harness soak --minutes M [--seed S] [--nemesis ...]  load and a seeded fault schedule for M
                [--keep-going] [--dry-run] [...]         minutes, judged window by window
     harness worker --master HOST[:PORT]                 a load worker, on a load machine
@@ -34,7 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.cluster.backends import BACKENDS, start_cluster
+from harness.cluster.backends import BACKENDS, resolve_backend, start_cluster
+from harness.config import REMOTE_TARGETS_HELP
 from harness.cluster.procs import sweep_stale
 from harness.cluster.reference import ReferenceCluster
 from harness.errors import HarnessError
@@ -237,7 +238,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     topology = load_topology(args.topology, allow_remote=args.allow_remote_targets)
     result = probe(topology)
     print(result.table())
-    if args.show_fault_commands:
+    if args.list_fault_commands:
         with tempfile.TemporaryDirectory(prefix="harness-probe-") as scratch:
             print("\nkernel network faults (--network-faults kernel) would run:")
             print(fault_commands(topology, Path(scratch) / "docker-inspect.log"))
@@ -283,13 +284,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     found = discover(args.entry, nodes, args.path, args.entry_https, nodes_https,
                      args.ca_file, args.insecure, allow_remote=args.allow_remote_targets,
                      containers=containers, greeters=greeters)
-    text = render(found, args.ftp_user, args.ftp_password_env)
-    if args.output is None:
+    text = render(found, args.ftp_user, args.ftp_password_env, remote=args.allow_remote_targets)
+    if args.topology_out is None:
         print(text, end="")
     else:
-        args.output.write_text(text)
-        print(f"harness init: wrote {args.output} ({len(found.nodes)} nodes, identity by "
-              f"{found.http.how}); next: harness probe --topology {args.output}", file=sys.stderr)
+        args.topology_out.write_text(text)
+        remote = " --allow-remote-targets" if args.allow_remote_targets else ""
+        print(f"harness init: wrote {args.topology_out} ({len(found.nodes)} nodes, identity by "
+              f"{found.http.how}); next: harness probe --topology {args.topology_out}{remote}",
+              file=sys.stderr)
     return 0
 
 
@@ -312,7 +315,7 @@ def cmd_scalability(args: argparse.Namespace) -> int:
 
 def cmd_soak(args: argparse.Namespace) -> int:
     """A soak on a reference cluster (or the topology's): progress on stderr, the report in
-    --report-dir, exit 0 if every window passed, 1 if not."""
+    -o DIR, exit 0 if every window passed, 1 if not."""
     from harness import kernel
     from harness.config import load_topology
     from harness.faults import network_engine
@@ -351,8 +354,8 @@ def cmd_soak(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     say(f"soak seed {plan.seed} (run it again with --seed {plan.seed})")
     kernel.sweep()
-    backend = "external" if args.topology is not None else args.backend
-    cluster = start_cluster(backend, args.nodes, args.mutant, args.topology, args.allow_remote_targets)
+    resolve_backend(args.backend, args.topology)  # a topology with --backend docker: refused, as pytest does
+    cluster = start_cluster(args.backend, args.nodes, args.mutant, args.topology, args.allow_remote_targets)
     if args.keep_run_dir:
         os.environ[KEEP_VAR] = "1"  # the cluster's run directory too
     try:
@@ -365,7 +368,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
                 world = World(cluster, Thresholds(load_workers=args.load_workers), Path(scratch),
                               ("soak",), network_engine(cluster, args.network_faults), workers=spec)
                 result = Soak(world, plan, say).run()
-            files = write_report(result, args.report_dir)
+            files = write_report(result, args.output)
     except KeyboardInterrupt:
         say("soak interrupted: faults healed, load stopped, cluster stopping")
         return 130
@@ -402,11 +405,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from harness.config import topology_schema
 
-    text = json.dumps(topology_schema(), indent=1, sort_keys=True) + "\n"
-    if args.output is None:
-        print(text, end="")
-    else:
-        args.output.write_text(text)
+    print(json.dumps(topology_schema(), indent=1, sort_keys=True))
     return 0
 
 
@@ -435,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start a reference cluster and print its endpoints as JSON")
     up.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
-    up.add_argument("--backend", choices=BACKENDS, default="auto",
+    up.add_argument("--backend", choices=[b for b in BACKENDS if b != "external"], default="auto",
                     help="auto (docker if an engine answers, else local), local or docker")
     up.add_argument("--mutant", choices=[m.name for m in MUTANTS], default=None,
                     help="start a broken cluster (see `harness mutants`)")
@@ -462,8 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     dn.add_argument("--topology", type=Path, default=None, metavar="FILE",
                     help="also sweep kernel fault rules of dead runs on the nodes' hosts "
                          "(control.ssh, control.network)")
-    dn.add_argument("--allow-remote-targets", action="store_true",
-                    help="the topology's hosts may be other than loopback ones")
+    dn.add_argument("--allow-remote-targets", action="store_true", help=REMOTE_TARGETS_HELP)
     dn.set_defaults(run=cmd_down)
     sub.add_parser("mutants", help="list the mutants: name, property broken, summary").set_defaults(run=cmd_mutants)
     sub.add_parser("doctor", help="list the real components with versions or why they are missing").set_defaults(run=cmd_doctor)
@@ -484,9 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("probe", help="check a topology file against the live cluster (exit 2 on any problem)")
     pr.add_argument("--topology", type=Path, required=True, metavar="FILE",
                     help="the topology of the cluster to probe")
-    pr.add_argument("--allow-remote-targets", action="store_true",
-                    help="allow the topology to name addresses outside loopback")
-    pr.add_argument("--show-fault-commands", action="store_true",
+    pr.add_argument("--allow-remote-targets", action="store_true", help=REMOTE_TARGETS_HELP)
+    pr.add_argument("--list-fault-commands", action="store_true",
                     help="also list the iptables and tc commands kernel network faults would "
                          "run on each node's links, and their undo (nothing is run)")
     pr.set_defaults(run=cmd_probe)
@@ -516,9 +513,9 @@ def build_parser() -> argparse.ArgumentParser:
     ini.add_argument("--ftp-user", help="the FTP user, where an anonymous login is refused")
     ini.add_argument("--ftp-password-env", metavar="VAR",
                      help="the environment variable holding the FTP user's password")
-    ini.add_argument("-o", "--output", type=Path, metavar="FILE", help="where to write (default: print)")
-    ini.add_argument("--allow-remote-targets", action="store_true",
-                     help="allow addresses outside loopback")
+    ini.add_argument("--topology-out", type=Path, metavar="FILE",
+                     help="where to write the topology (default: print it)")
+    ini.add_argument("--allow-remote-targets", action="store_true", help=REMOTE_TARGETS_HELP)
     ini.set_defaults(run=cmd_init)
 
     sc = sub.add_parser(
@@ -530,8 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--topology", type=Path, default=None, metavar="FILE",
                     help="measure this cluster (needs evidence.scale.add and .remove); default: "
                          "a reference cluster of its own")
-    sc.add_argument("--allow-remote-targets", action="store_true",
-                    help="allow the topology to name addresses outside loopback")
+    sc.add_argument("--allow-remote-targets", action="store_true", help=REMOTE_TARGETS_HELP)
     sc.add_argument("--nodes", type=int, default=3, metavar="N", help="N, for the reference cluster (default 3)")
     sc.add_argument("--backend", choices=BACKENDS, default="auto",
                     help="where the reference cluster runs (default auto)")
@@ -560,11 +556,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="soak a broken reference cluster (one of `harness mutants`)")
     so.add_argument("--topology", type=Path, default=None, metavar="FILE",
                     help="soak an external cluster described by this topology")
-    so.add_argument("--allow-remote-targets", action="store_true",
-                    help="allow the topology to name addresses outside loopback")
+    so.add_argument("--allow-remote-targets", action="store_true", help=REMOTE_TARGETS_HELP)
     so.add_argument("--network-faults", choices=("auto", "toxiproxy", "kernel"), default="auto",
                     help="what injects network faults (default auto)")
-    so.add_argument("--report-dir", type=Path, default=Path("reports/soak"),
+    so.add_argument("-o", "--output", type=Path, default=Path("reports/soak"), metavar="DIR",
                     help="where the timeline, window table and worst windows' logs go (default %(default)s)")
     so.add_argument("--keep-run-dir", action="store_true",
                     help="keep the streamed request logs and the cluster's run directory")
@@ -589,15 +584,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the HTML report, where Allure's command line is installed (default %(default)s)")
     rn.add_argument("--no-html", action="store_true", help="write the Allure results only")
     rn.add_argument("--junitxml", type=Path, metavar="FILE", help="also a JUnit XML report")
-    rn.add_argument("--allow-remote-targets", action="store_true",
-                    help="allow the topology to name addresses outside loopback")
+    rn.add_argument("--allow-remote-targets", action="store_true", help=REMOTE_TARGETS_HELP)
     rn.set_defaults(run=cmd_run, pytest_args=[])
     img = sub.add_parser("image", help="build the clusterproof container image from this checkout")
     img.add_argument("--wheel", type=Path, default=None, metavar="FILE",
                      help="the wheel to put in it (default: built from the checkout)")
     img.set_defaults(run=cmd_image)
     sch = sub.add_parser("schema", help="the topology's JSON Schema, for editors to validate and complete")
-    sch.add_argument("-o", "--output", type=Path, metavar="FILE", help="where to write it (default: print)")
     sch.set_defaults(run=cmd_schema)
     wk = sub.add_parser(
         "worker", help="a load worker for a harness run on another machine (Locust's distributed mode)",

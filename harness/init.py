@@ -417,11 +417,46 @@ def _q(value: object) -> str:
     return json.dumps(value)  # a YAML flow scalar that keeps every character
 
 
-def render(found: Found, ftp_user: str | None = None, ftp_password_env: str | None = None) -> str:
+CONTROL = "nodes[].control (kill and restart commands, docker:, or ssh: with pidfile and start)"
+ENGINE = "a network engine: toxiproxy, or nodes[].control.ssh for kernel rules on the nodes' hosts"
+
+
+def claims(found: Found) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """The properties the written file can check, and those it cannot yet, each with what it
+    would need: a claim the file cannot back ends in skips, never a harness error."""
+    docker = bool(found.docker)
+    here = all(is_loopback(urlsplit(n["http"]).hostname or "") for n in found.nodes if "http" in n)
+    kernel = docker or here  # kernel rules in the containers, or on this host's loopback
+    ftp, smtp = (all(p in n for n in found.nodes) for p in ("ftp", "smtp"))
+    made, wanting = ["C1"], []
+    for prop, what, ok, needs in (
+            ("C2", "HTTP fails over", docker or kernel, f"{CONTROL}, or {ENGINE}"),
+            ("C3", "HTTPS fails over", "https" in found.entry and (docker or kernel),
+             "entry.https" if "https" not in found.entry else f"{CONTROL}, or {ENGINE}"),
+            ("C4", "network faults are survived", kernel, ENGINE),
+            ("C5", "a node rejoins", docker, CONTROL),
+            ("C6", "FTP is not redirected", ftp and docker,
+             CONTROL if ftp else "every node's ftp endpoint, and " + CONTROL),
+            ("C7", "SMTP is not redirected", smtp and docker,
+             CONTROL if smtp else "every node's smtp endpoint, and " + CONTROL)):
+        if ok:
+            made.append(prop)
+        else:
+            wanting.append((prop, what, needs))
+    wanting.append(("C8-C14", "redirects, admin services, state, packages, pools, capacity, "
+                    "exactly once", "the evidence fields of docs/topology.md"))
+    return made, wanting
+
+
+def render(found: Found, ftp_user: str | None = None, ftp_password_env: str | None = None,
+           remote: bool = False) -> str:
     """The topology, commented line by line with what was found and how."""
+    flag = " --allow-remote-targets" if remote else ""
     lines = [f"# yaml-language-server: $schema={SCHEMA_FILE}",
              "# Written by `harness init` from what the cluster answered; check it with",
-             "#   harness probe --topology THIS_FILE",
+             f"#   harness probe --topology THIS_FILE{flag}",
+             *(["# Its addresses are not loopback ones: every command given this file needs",
+                "# --allow-remote-targets, as init did."] if remote else []),
              "entry:"]
     lines += [f"  {proto}: {_q(url)}" for proto, url in found.entry.items()]
     lines.append("nodes:")
@@ -456,17 +491,13 @@ def render(found: Found, ftp_user: str | None = None, ftp_password_env: str | No
     if found.tls:
         (key, value), = found.tls.items()
         lines += ["tls:", f"  {key}: {_q(value)}      # {'; '.join(n for n in found.notes if n.startswith('HTTPS'))}"]
-    claims = ["C1", "C2", "C4"] + (["C3"] if "https" in found.entry else []) + \
-        (["C6"] if any("ftp" in n for n in found.nodes) else []) + \
-        (["C7"] if any("smtp" in n for n in found.nodes) else []) + \
-        (["C5"] if found.docker else [])
-    controlled = ["# Nodes are killed, paused and restarted through the Docker engine (C2/C3 kill and",
-                  "# pause, C5 rejoin)."] if found.docker else \
-        ["# Killing, pausing and restarting nodes (C2/C3 kill and pause, C5) needs",
-         "# nodes[].control (kill, pause, resume, restart commands, or docker: a container name)."]
-    lines += ["# What can be checked with what was found: balance, and network faults by kernel rules",
-              "# on the nodes' endpoints (a cut for failover).", *controlled,
-              "# C8-C14 need the evidence fields docs/topology.md names (its evidence table).",
-              f"claims: [{', '.join(sorted(claims, key=lambda c: int(c[1:])))}]"]
+    made, wanting = claims(found)
+    lines += ["# What this file can check, by what was found: balance; kills, pauses and restarts",
+              "# through the Docker engine where the nodes are containers; network faults by kernel",
+              "# rules where the nodes are containers or on this host's loopback.",
+              f"claims: [{', '.join(made)}]"]
+    if wanting:
+        lines.append("# Not claimed: what this file cannot check yet, and what each needs. Add it, then the claim:")
+        lines += [f"#   {prop} {what}: {needs}" for prop, what, needs in wanting]
     lines += [f"# note: {n}" for n in found.notes if not n.startswith("HTTPS")]
     return "\n".join(lines) + "\n"

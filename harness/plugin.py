@@ -29,7 +29,7 @@ import pytest
 from harness import kernel, report
 from harness.cluster import Cluster
 from harness.cluster.backends import start_cluster
-from harness.config import MARKERS, OTHER_MARKERS, load_topology, marker_line
+from harness.config import MARKERS, OTHER_MARKERS, REMOTE_TARGETS_HELP, load_topology, marker_line
 from harness.errors import HarnessError, NotApplicable, VerdictFailure, WorkersMissing
 from harness.faults import network_engine
 from harness.kernel import KernelFaults
@@ -47,15 +47,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "conformance harness")
     group.addoption("--backend", default="auto", choices=("auto", "local", "docker", "external"),
                     help="where the cluster runs (default: auto = docker if an engine answers, else local)")
-    group.addoption("--topology", default=None, metavar="PATH",
+    group.addoption("--topology", default=None, metavar="FILE",
                     help="topology file of an external cluster (implies --backend external)")
     group.addoption("--nodes", type=int, default=3, metavar="N",
                     help="nodes of the reference cluster (default 3)")
     group.addoption("--mutant", default=None, metavar="NAME",
                     choices=[m.name for m in MUTANTS],
                     help="break the reference cluster with this mutant (see `harness mutants`)")
-    group.addoption("--allow-remote-targets", action="store_true",
-                    help="allow a topology to name addresses outside loopback")
+    group.addoption("--allow-remote-targets", action="store_true", help=REMOTE_TARGETS_HELP)
     group.addoption("--victim", default="busiest", metavar="NODE|busiest|all",
                     help="the node failover, network and rejoin faults hit: busiest (the node "
                          "that served most in the warm-up; default), a node id, or all (each "

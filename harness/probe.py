@@ -422,7 +422,7 @@ LISTED_FAULTS = (FaultKind.CUT, FaultKind.TIMEOUT, FaultKind.BANDWIDTH, FaultKin
 
 
 def fault_commands(topology: Topology, log: Path) -> str:
-    """What the kernel engine would run on every node's links (`--show-fault-commands`):
+    """What the kernel engine would run on every node's links (`harness probe --list-fault-commands`):
     nothing is run but `docker inspect` for containers' namespaces."""
     from harness.cluster.external import kernel_scope
     from harness.kernel import NoScope, planned

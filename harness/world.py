@@ -302,6 +302,7 @@ class World:
     def fault(self, kind: FaultKind | str, node: str, link: str | None = None) -> Iterator[FaultEvent]:
         """`kind` on `node` (its `link`, for a network fault), as hard as the vocabulary says,
         in force while the body runs (it holds `fault_seconds`: `hold`)."""
+        self.require_fault(kind, link)  # a cluster that cannot inject it skips, naming the field
         fault = Fault.of(kind, node, link)
         with self.report.step(f"fault injected: {fault}"):
             with self.faults.inject(fault, self.network) as event:

@@ -13,6 +13,7 @@ RETRIED = 20
 def test_orders_are_recorded_exactly_once_across_failover(scenario, victim):
     spec = scenario.require_evidence("side_effects")
     order = scenario.require_evidence("side_effects.order")
+    scenario.require_fault("kill")
     with scenario.load_through_fault(call=order, keyed=True) as load:
         with scenario.fault("kill", scenario.pick_victim(load, victim)):
             scenario.hold()

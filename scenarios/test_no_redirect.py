@@ -22,6 +22,7 @@ def _file() -> tuple[str, bytes]:
 @pytest.mark.no_redirect
 @pytest.mark.ftp
 def test_ftp_to_a_failed_node_is_not_served_by_another(scenario):
+    scenario.require_fault("kill")
     ftp = scenario.ftp()
     entry = scenario.cluster.topology.entry.ftp is not None
     victim = scenario.session_victim("ftp", lambda: ftp.upload("entry", *_file()), FTP_FIX)
@@ -41,6 +42,7 @@ def test_ftp_to_a_failed_node_is_not_served_by_another(scenario):
 @pytest.mark.no_redirect
 @pytest.mark.smtp
 def test_smtp_to_a_failed_node_is_not_served_by_another(scenario):
+    scenario.require_fault("kill")
     smtp = scenario.smtp()
     entry = scenario.cluster.topology.entry.smtp is not None
     victim = scenario.session_victim("smtp", lambda: smtp.send("entry", uuid.uuid4().hex), SMTP_FIX)

@@ -54,6 +54,7 @@ def test_pools_stay_within_their_size_under_load(scenario):
 @pytest.mark.http
 def test_a_killed_nodes_connections_are_released_and_refilled(scenario):
     spec = scenario.require_evidence("pools")
+    scenario.require_fault("kill")
     victim = scenario.nodes[-1]
     with scenario.fault("kill", victim) as event:
         # the back end sees the connections close once it reads their end: a moment

@@ -8,6 +8,7 @@ import pytest
 @pytest.mark.rejoin
 @pytest.mark.http
 def test_restarted_node_rejoins_and_takes_its_share(scenario, victim):
+    scenario.require_fault("kill")
     t = scenario.thresholds
     unit = scenario.balancing_unit("http")
     with scenario.steady_load(seconds=t.rejoin_load_cap,

@@ -17,6 +17,7 @@ SESSIONS, CALLS = 4, 6
 @pytest.mark.http
 def test_cache_entries_survive_the_node_that_wrote_them(scenario):
     spec = scenario.require_evidence("state")
+    scenario.require_fault("kill")
     writer, readers = scenario.nodes[0], scenario.nodes[1:]
     http = scenario.http()
     written = {uuid.uuid4().hex: uuid.uuid4().hex for _ in range(KEYS)}
@@ -58,6 +59,7 @@ def test_cache_entries_reach_a_node_partitioned_from_the_writer(scenario):
 @pytest.mark.http
 def test_sessions_keep_their_state_across_failover(scenario):
     session = scenario.require_evidence("state.session")
+    scenario.require_fault("kill")
     clients = {f"session-{i}": scenario.http() for i in range(SESSIONS)}  # one cookie jar each
     victim = scenario.nodes[0]
     counts = []

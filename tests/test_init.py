@@ -106,7 +106,7 @@ def test_init_on_the_reference_cluster_writes_a_file_that_probes_clean(tmp_path,
             [a for n in topo.nodes for p in ("ftp", "smtp") for a in (f"--node-{p}", getattr(n.endpoints, p))]
         init = subprocess.run([*harness, "init", "--entry", topo.entry.http, "--entry-https",
                                topo.entry.https, *nodes, *https, *greeters, "--path", WHOAMI,
-                               "--ca-file", str(cluster.ca_file), "-o", str(out), *remote],
+                               "--ca-file", str(cluster.ca_file), "--topology-out", str(out), *remote],
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert init.returncode == 0, init.stderr
         text = out.read_text()

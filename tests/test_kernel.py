@@ -306,7 +306,7 @@ def test_faults_left_by_a_killed_pytest_are_healed_by_the_next_run(tmp_path):
 
 
 def test_the_dry_run_lists_each_links_commands_or_the_field_it_needs(tmp_path):
-    """`harness probe --show-fault-commands`: here for loopback nodes, through the operator's
+    """`harness probe --list-fault-commands`: here for loopback nodes, through the operator's
     template elsewhere; what cannot be placed names its field."""
     import yaml
 

@@ -255,3 +255,25 @@ def test_an_external_cluster_without_toxiproxy_gets_kernel_network_faults(tmp_pa
         bare.write_text(yaml.safe_dump(data))
         code, outcomes, _ = run_scenarios(tmp_path / "results", "--topology", str(bare), *NETWORK_SCENARIOS)
     assert_kernel_verdicts(code, outcomes, mutant)
+
+
+def test_a_topology_with_no_control_no_evidence_and_no_engine_skips_and_never_errors(tmp_path):
+    """Every scenario against the reference cluster described by its endpoints alone (no node
+    control, no evidence, no Toxiproxy; network faults asked of Toxiproxy): what needs a field
+    is skipped naming it, and no scenario ends as a harness error."""
+    with reference_as_external(tmp_path) as topology:
+        bare = yaml.safe_load(topology.read_text())
+        for node in bare["nodes"]:
+            node.pop("control", None)
+        for field in ("evidence", "toxiproxy"):
+            bare.pop(field, None)
+        (tmp_path / "bare.yaml").write_text(yaml.safe_dump(bare))
+        code, outcomes, output = run_scenarios(tmp_path / "results", "--topology", str(tmp_path / "bare.yaml"),
+                                               "--network-faults", "toxiproxy")
+    errors = {o["name"]: message(o)[:200] for o in outcomes
+              if o["status"] == "broken" or (o["status"] == "failed" and "ContractViolation" not in message(o)
+                                              and "Inconclusive" not in message(o))}
+    assert not errors, errors
+    skipped = [message(o) for o in outcomes if o["status"] == "skipped"]
+    assert skipped and all("`" in m or "does not claim" in m or "has no" in m for m in skipped), skipped
+    assert any(o["status"] == "passed" for o in outcomes), output[-2000:]

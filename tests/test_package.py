@@ -80,7 +80,7 @@ def test_init_probe_and_run_from_a_folder_of_ones_own(installed, tmp_path):
     topology = str(MEMBER.topology)
     try:
         cluster("up", "bounded")
-        steps = [([tool, "init", *MEMBER.init, "-o", "mine.yaml"], 0),
+        steps = [([tool, "init", *MEMBER.init, "--topology-out", "mine.yaml"], 0),
                  ([tool, "probe", "--topology", "mine.yaml"], 0),
                  ([tool, "run", "--topology", topology, "-m", "lb"], 0)]
         for argv, expected in steps:

@@ -209,7 +209,7 @@ def test_the_soak_verdict_names_its_first_violating_window_and_the_seed():
 def soak(tmp_path: Path, *args: str, timeout: int = 600) -> tuple[subprocess.CompletedProcess[str], dict]:
     report = tmp_path / "report"
     done = subprocess.run([sys.executable, "-m", "harness.cli", "soak", "--backend", "local",
-                           "--report-dir", str(report), *args],
+                           "-o", str(report), *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     summary = report / "soak-summary.json"
     return done, json.loads(summary.read_text()) if summary.exists() else {}

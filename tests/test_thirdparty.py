@@ -192,7 +192,7 @@ def test_init_writes_a_topology_of_the_stock_servers_that_probes_clean(tmp_path)
     init = harness("init", "--entry", "http://127.11.0.1:8080", "--entry-https",
                    "https://127.11.0.1:8443", *nodes, "--path", "/whoami.txt", "--ca-file",
                    "/tmp/harness-thirdparty/ca.pem", "--ftp-user", "harness",
-                   "--ftp-password-env", "THIRDPARTY_FTP_PASSWORD", "-o", str(out))
+                   "--ftp-password-env", "THIRDPARTY_FTP_PASSWORD", "--topology-out", str(out))
     assert init.returncode == 0, init.stderr
     text = out.read_text()
     assert 'regex: "served\\\\s+by\\\\s+(?P<node>' in text, text
@@ -250,7 +250,7 @@ def test_a_soak_of_stock_servers_passes_with_kernel_network_faults(tmp_path):
     out), every claimed property judged in some window, the password written nowhere."""
     report = tmp_path / "soak"
     done = subprocess.run([sys.executable, "-m", "harness.cli", "soak", "--topology", str(TOPOLOGY),
-                           "--minutes", "1", "--seed", "28", "--report-dir", str(report)],
+                           "--minutes", "1", "--seed", "28", "-o", str(report)],
                           cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     summary = json.loads((report / "soak-summary.json").read_text()) if report.exists() else {}
     assert done.returncode == 0, (summary.get("explanation"), done.stderr[-1500:])

@@ -1,8 +1,10 @@
 """What a soak runs, and the command-line options that say so, declared once.
 
 `harness soak` spells them `--minutes`, `--seed`, ...; pytest spells them `--soak-minutes`,
-`--soak-seed`, ... (its `--fault-seconds` is the scenarios' threshold); both read the same
-table (`SOAK_OPTIONS`), so a default or a help text lives in one place.
+`--soak-seed`, ...; both read the same table (`SOAK_OPTIONS`), so a default or a help text
+lives in one place. What differs from the scenarios' options has another name: a soak's faults
+last `--mean-fault-seconds` on average (a scenario's, `--fault-seconds` exactly), its load is
+`--total-rate` requests a second (a scenario's, `--load-rate` per user).
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ class SoakPlan:
     nemesis: tuple[FaultKind, ...] = ()
     """the faults to draw from; none: those of `harness.fault.DEFAULT_NEMESIS` the cluster can inject"""
     policy: Policy = "serial"
-    fault_seconds: float = 4.0
+    mean_fault_seconds: float = 4.0
+    """how long a fault lasts on average (the scenarios' --fault-seconds is a fixed length)"""
     quiet_seconds: float = 8.0
-    rate: float = 200.0
-    """HTTP and HTTPS requests per second through the entry (FTP, SMTP and orders add a few)"""
+    total_rate: float = 200.0
+    """HTTP and HTTPS requests per second through the entry, all users together (the
+    scenarios' --load-rate is each user's); FTP, SMTP and orders add a few"""
     keep_going: bool = False
     keep_logs: bool = False
 
@@ -58,7 +62,7 @@ class SoakPlan:
 
     def schedule(self, nodes: list[str]) -> list[PlannedFault]:
         return nemesis.schedule(self.seed, self.nemesis or DEFAULT_NEMESIS, nodes,
-                                self.duration_s, self.fault_seconds, self.quiet_seconds,
+                                self.duration_s, self.mean_fault_seconds, self.quiet_seconds,
                                 self.policy)
 
     def problems(self, prefix: str = "--") -> list[str]:
@@ -67,10 +71,10 @@ class SoakPlan:
         out = []
         if self.minutes <= 0:
             out.append(f"{prefix}minutes must be more than 0, not {self.minutes:g}")
-        if self.rate <= 0:
-            out.append(f"{prefix}rate must be more than 0, not {self.rate:g}")
-        if self.fault_seconds <= 0 or self.quiet_seconds < 0:
-            out.append(f"{prefix}fault-seconds must be more than 0 and {prefix}quiet-seconds not less")
+        if self.total_rate <= 0:
+            out.append(f"{prefix}total-rate must be more than 0, not {self.total_rate:g}")
+        if self.mean_fault_seconds <= 0 or self.quiet_seconds < 0:
+            out.append(f"{prefix}mean-fault-seconds must be more than 0 and {prefix}quiet-seconds not less")
         return out
 
 
@@ -106,11 +110,12 @@ SOAK_OPTIONS: tuple[SoakOption, ...] = (
     SoakOption("policy", "one fault at a time with quiet periods between (default), or faults "
                          "that may overlap on different nodes",
                {"choices": POLICIES, "default": "serial"}),
-    SoakOption("fault_seconds", "mean fault length (default %(default)s)",
+    SoakOption("mean_fault_seconds", "how long a fault lasts on average (default %(default)s)",
                {"type": float, "default": 4.0, "metavar": "X"}),
     SoakOption("quiet_seconds", "least quiet time after a fault (default %(default)s)",
                {"type": float, "default": 8.0, "metavar": "X"}),
-    SoakOption("rate", "HTTP and HTTPS requests per second through the entry (default %(default)s)",
+    SoakOption("total_rate", "HTTP and HTTPS requests per second through the entry, all users "
+                             "together (default %(default)s)",
                {"type": float, "default": 200.0, "metavar": "R"}),
     SoakOption("keep_going", "go on after a violating window, to find more (the run still fails)",
                {"action": "store_true"}, prefixed=False),

@@ -52,7 +52,7 @@ def traffic_groups(plan: SoakPlan, world: World, unit: BalancingUnit) -> list[di
     groups = []
     for protocol, share in (("http", 0.6), ("https", 0.4)):
         if getattr(topology.entry, protocol):
-            rate = plan.rate * share
+            rate = plan.total_rate * share
             users = max(nodes, math.ceil(rate / PER_USER_RATE))
             groups.append({"protocol": protocol, "users": users, "rate": rate / users,
                            "fresh_connections": unit == "connection"})

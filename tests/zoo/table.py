@@ -268,7 +268,7 @@ class FirstTry:
 def init_then_probe(member: Member, out: Path, env: dict[str, str]) -> FirstTry:
     harness = [sys.executable, "-m", "harness.cli"]
     started, seconds = time.monotonic(), []
-    for argv in ([*harness, "init", *member.init, *member.options, "-o", str(out)],
+    for argv in ([*harness, "init", *member.init, *member.options, "--topology-out", str(out)],
                  [*harness, "probe", "--topology", str(out), *member.options]):
         done = subprocess.run(argv, cwd=member.folder, env=env, capture_output=True, text=True,
                               timeout=300, stdin=subprocess.DEVNULL)
