@@ -190,6 +190,7 @@ def victim(request: pytest.FixtureRequest) -> str:
 
 
 _started = pytest.StashKey[float]()
+_verdicts = pytest.StashKey[list[tuple[str, Verdict]]]()
 _soak_plan = pytest.StashKey[SoakPlan]()
 
 
@@ -374,6 +375,21 @@ def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thre
         yield world
     finally:
         world.report_evidence(request.node.name)
+        request.config.stash.setdefault(_verdicts, []).extend(
+            (request.node.name, v) for v in world.verdicts)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Every verdict, a line each, passes included with what they did not check: on the
+    terminal what Allure shows, for who reads the run there (`-qq` leaves it out)."""
+    verdicts = config.stash.get(_verdicts, [])
+    if not verdicts or config.get_verbosity() < -1:
+        return
+    terminalreporter.section("verdicts")
+    for scenario, verdict in verdicts:
+        line = f"{verdict.outcome.upper():<12} {verdict.summary()}  [{scenario}]"
+        terminalreporter.write_line(line, green=verdict.passed, red=verdict.outcome == "violated",
+                                    yellow=verdict.outcome == "inconclusive")
 
 
 def _say_warnings(cluster: Cluster, say: Callable[[str], None]) -> list[str]:
@@ -407,13 +423,18 @@ def progress(request: pytest.FixtureRequest) -> Callable[[str], None]:
 
 
 def _terminal(config: pytest.Config) -> Callable[[str], None]:
-    """Writes a line to the terminal past pytest's capture."""
+    """Writes a line to the terminal past pytest's capture, on a line of its own (never
+    inside `-q`'s row of progress dots)."""
     capture = config.pluginmanager.getplugin("capturemanager")
-    writer = config.get_terminal_writer()
+    reporter = config.pluginmanager.getplugin("terminalreporter")
 
     def say(line: str) -> None:
         with capture.global_and_fixture_disabled():
-            writer.line(line)
+            if reporter is None:
+                print(line)
+            else:
+                reporter.ensure_newline()
+                reporter.write_line(line)
 
     return say
 

@@ -85,6 +85,9 @@ class ProbeResult:
     """known to be wrong: the run stops"""
     warnings: list[str] = field(default_factory=list)
     """guesses that may be wrong: said, and the run goes on"""
+    checked: list[str] = field(default_factory=list)
+    """what else was asked and answered as it should (SSH logins, evidence sources, the
+    entry's rotation), so a quiet probe says what it covered"""
 
     def table(self) -> str:
         """A fixed-width table of what was probed, then the control commands."""
@@ -98,6 +101,8 @@ class ProbeResult:
             for node, actions in self.control.items():
                 lines.append(f"{node:<12} " + " ".join(f"{actions.get(a, '-'):<11}"
                                                       for a in CONTROL_ACTIONS))
+        if self.checked:
+            lines += ["", "also checked:", *(f"  {c}" for c in self.checked)]
         return "\n".join(lines)
 
 
@@ -202,12 +207,13 @@ def _probe_endpoint(topology: Topology, verify: str | bool, where: str, proto: P
 
 
 def _control(topology: Topology, cwd: Path, elsewhere: Path | None
-             ) -> tuple[dict[str, dict[str, str]], list[str], list[str]]:
+             ) -> tuple[dict[str, dict[str, str]], list[str], list[str], list[str]]:
     """The control table (ok, `?` for a doubt, `-` for none), the problems (a container the
-    Docker engine does not know) and the warnings (a program that may not be there, one line
-    for the nodes sharing it)."""
+    Docker engine does not know, an SSH login refused), the warnings (a program that may not
+    be there, one line for the nodes sharing it) and what was checked (the SSH logins)."""
     table: dict[str, dict[str, str]] = {}
     problems: list[str] = []
+    checked: list[str] = []
     doubts: dict[tuple[str, str], list[str]] = {}
     for node in topology.nodes:
         table[node.id] = {}
@@ -220,9 +226,14 @@ def _control(topology: Topology, cwd: Path, elsewhere: Path | None
             table[node.id][action] = "?" if found else "ok"
             for doubt in found:
                 doubts.setdefault((action, doubt), []).append(node.id)
-        if node.control.ssh and (why := _ssh_refused(node.control.ssh, node.host)):
-            problems.append(f"node {node.id}'s host cannot be controlled: {why} "
-                            f"(nodes[{node.id}].control.ssh)")
+        if node.control.ssh:
+            why = _ssh_refused(node.control.ssh, node.host)
+            if why:
+                problems.append(f"node {node.id}'s host cannot be controlled: {why} "
+                                f"(nodes[{node.id}].control.ssh)")
+            else:
+                checked.append(f"SSH login {node.control.ssh.destination(node.host)} ({node.id}'s "
+                               "host): accepted, host key known")
         if node.control.docker:
             name = node.control.docker.replace("{node}", node.id)
             why = _container_missing(name)
@@ -232,7 +243,14 @@ def _control(topology: Topology, cwd: Path, elsewhere: Path | None
     warnings = [f"the {action} command of {', '.join(nodes)} may not run here: {doubt} "
                 f"(nodes[{nodes[0]}].control.{action}; a guess, the run goes on)"
                 for (action, doubt), nodes in doubts.items()]
-    return table, problems, warnings
+    for worker in topology.load.workers:  # the load machines the harness would start workers on
+        why = _ssh_refused(worker.ssh, worker.host)
+        if why:
+            problems.append(f"load machine {worker.host} cannot be reached: {why} (load.workers)")
+        else:
+            checked.append(f"SSH login {worker.ssh.destination(worker.host)} (load machine): "
+                           "accepted, host key known")
+    return table, problems, warnings, checked
 
 
 def _ssh_refused(ssh: SshControl, host: str) -> str | None:
@@ -301,12 +319,13 @@ def _evidence_sources(topology: Topology) -> list[tuple[str, Source]]:
 
 
 def _evidence(topology: Topology, verify: str | bool, cwd: Path, elsewhere: Path | None
-              ) -> tuple[list[str], list[str]]:
-    """(problems, warnings) of the read-only evidence sources: a GET request must answer 2xx
-    (on the first node, or where the source says); a glob's folder must exist, and a glob
-    matching nothing yet is a warning; a command's program is a guess (a warning)."""
+              ) -> tuple[list[str], list[str], list[str]]:
+    """(problems, warnings, checked) of the read-only evidence sources: a GET request must
+    answer 2xx (on the first node, or where the source says); a glob's folder must exist, and
+    a glob matching nothing yet is a warning; a command's program is a guess (a warning)."""
     problems: list[str] = []
     warnings: list[str] = []
+    checked: list[str] = []
     first = topology.nodes[0]
     for dotted, source in _evidence_sources(topology):
         where = f"evidence.{dotted}"
@@ -320,6 +339,8 @@ def _evidence(topology: Topology, verify: str | bool, cwd: Path, elsewhere: Path
             if not record.ok:
                 problems.append(f"{where}: GET {source.request.path} on {target} answered "
                                 f"{record.status or record.error}")
+            else:
+                checked.append(f"{where}: GET {source.request.path} on {target} answered {record.status}")
         elif source.files is not None:
             pattern = str(cwd / commands.render(source.files, first.placeholders(), quote=False))
             folder = _fixed_folder(pattern)
@@ -328,11 +349,13 @@ def _evidence(topology: Topology, verify: str | bool, cwd: Path, elsewhere: Path
             elif not any(Path(p).is_file() for p in glob.iglob(pattern, recursive=True)):
                 warnings.append(f"{where}: the glob {pattern!r} matches no file yet (fine if "
                                 "nothing was recorded yet; a guess, the run goes on)")
+            else:
+                checked.append(f"{where}: the glob {pattern!r} matches files")
         elif source.command is not None:
             line = commands.render(source.command, first.placeholders())
             warnings += [f"{where}'s command may not run here: {doubt} (a guess, the run goes on)"
                          for doubt in guess(line, os.environ, cwd, elsewhere)]
-    return problems, warnings
+    return problems, warnings, checked
 
 
 def _fixed_folder(pattern: str) -> Path:
@@ -408,13 +431,39 @@ def probe(topology: Topology) -> ProbeResult:
             for p in PROTOCOLS if topology.entry.get(p)]
     rows += [_probe_endpoint(topology, verify, n.id, p, n.id)
              for n in topology.nodes for p in PROTOCOLS if n.endpoints.get(p)]
-    control, control_problems, control_warnings = _control(topology, cwd, elsewhere)
-    evidence_problems, evidence_warnings = _evidence(topology, verify, cwd, elsewhere)
+    control, control_problems, control_warnings, control_checked = _control(topology, cwd, elsewhere)
+    evidence_problems, evidence_warnings, evidence_checked = _evidence(topology, verify, cwd, elsewhere)
+    rotation_warnings, rotation_checked = _rotation(topology, verify)
     problems = [p for r in rows for p in r.problems] + control_problems + \
         _toxiproxy(topology) + evidence_problems
     warnings = [w for r in rows for w in r.warnings] + control_warnings + evidence_warnings + \
-        _undeclared_entry_protocols(topology)
-    return ProbeResult(rows, control, problems, warnings)
+        _undeclared_entry_protocols(topology) + rotation_warnings
+    return ProbeResult(rows, control, problems, warnings,
+                       control_checked + evidence_checked + rotation_checked)
+
+
+ROTATION_REQUESTS = 12
+
+
+def _rotation(topology: Topology, verify: str | bool) -> tuple[list[str], list[str]]:
+    """Which nodes the entry's answers come from, over a few fresh connections: fewer than the
+    topology names is a warning (a sticky or skewed balancer is C1's to judge, a node still
+    held out after the last run's faults may come back), never a stop."""
+    if topology.entry.http is None:
+        return [], []
+    log = RequestLog()
+    client = HttpClient(topology, log, verify=verify, timeout_s=ANSWER_TIMEOUT_S, fresh_connections=True)
+    for _ in range(ROTATION_REQUESTS):
+        client.request(protocol="http")
+    seen = sorted({r.node for r in log if r.ok and r.node})
+    if not seen:
+        return [], []  # no answer at all: the entry's row says so, as a problem
+    missing = [n for n in topology.node_ids if n not in seen]
+    said = f"{len(log)} requests through the entry over fresh connections were answered by {', '.join(seen)}"
+    if missing:
+        return [f"{said}, never by {', '.join(missing)} (a balancer holding them out after a "
+                "fault, sticky or skewed: C1 judges the split; a guess, the run goes on)"], []
+    return [], [f"{said}: every node in rotation"]
 
 
 # The kernel faults a listing shows (`reset_peer` is `cut`'s rule): one of each kind of rule.

@@ -142,6 +142,26 @@ class Cluster(ABC):
         return str(error)
 
 
+    def not_in_rotation(self, nodes: list[str], timeout_s: float) -> list[str]:
+        """Those of `nodes` the entry has not answered from within `timeout_s` (what is
+        known to be wrong, no answer as the topology says, still raises)."""
+        if not nodes:
+            return []
+        try:
+            self.wait_in_rotation(nodes, timeout_s=timeout_s, strict=True)
+        except NotInRotation as e:
+            return sorted(e.missing)
+        return []
+
+
+class NotInRotation(HarnessError):
+    """Nodes the entry's answers did not come from within a wait (they answered, others did)."""
+
+    def __init__(self, message: str, missing: set[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
 def rotation_error(log: RequestLog, want: set[str], url: str, timeout_s: float) -> HarnessError:
     """Why the entry's answers did not cover `want`: a configuration error when the cluster
     answered but not as the topology says (no identity, another status, TLS), else the nodes
@@ -155,6 +175,6 @@ def rotation_error(log: RequestLog, want: set[str], url: str, timeout_s: float) 
     if seen == {None}:
         return ConfigurationError(f"the entry {url} answered, but no answer named its node by "
                                   "the topology's identity rule (identity.http)")
-    missing = ", ".join(sorted(want - seen))
-    return HarnessError(f"node(s) {missing} did not answer through {url} within {timeout_s:.0f} s "
-                        f"(answers came from {', '.join(sorted(n for n in seen if n))})")
+    return NotInRotation(f"node(s) {', '.join(sorted(want - seen))} did not answer through {url} "
+                         f"within {timeout_s:.0f} s (answers came from {', '.join(sorted(n for n in seen if n))})",
+                         want - seen)
