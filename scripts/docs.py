@@ -75,15 +75,21 @@ def _default(field: FieldInfo) -> str:
     return f"`{value}`"
 
 
-def _fields(model: type[BaseModel], path: str, seen: set[type[BaseModel]]) -> Iterator[str]:
+def _fields(model: type[BaseModel], path: str, first: dict[type[BaseModel], str]) -> Iterator[str]:
+    """A row per field, by its path; a model met again (a `Source`, a `Call`) is expanded
+    only where it is met first, and its later fields point there."""
     for name, field in model.model_fields.items():
         where = f"{path}.{name}" if path else name
         is_list = typing.get_origin(field.annotation) is list or "list[" in str(field.annotation)
         described = (field.description or "").replace("\n", " ").replace("|", "\\|")
+        inner = [m for m in _models(field.annotation) if m not in first]
+        again = [first[m] for m in _models(field.annotation) if m in first]
+        if again and not inner:
+            described += f" (its fields as under `{again[0]}`)"
         yield f"| `{where}` | {_type(field.annotation)} | {_default(field)} | {described} |"
-        for inner in _models(field.annotation):
-            if inner not in seen:
-                yield from _fields(inner, where + ("[]" if is_list else ""), seen | {inner})
+        for m in inner:
+            first[m] = where + ("[]" if is_list else "")
+            yield from _fields(m, first[m], first)
 
 
 def fields_table() -> str:
@@ -91,7 +97,23 @@ def fields_table() -> str:
     from harness.config import Topology
 
     rows = ["| field | type | default | description |", "|---|---|---|---|"]
-    return "\n".join([*rows, *_fields(Topology, "", {Topology})])
+    return "\n".join([*rows, *_fields(Topology, "", {Topology: ""})])
+
+
+def field_names() -> dict[str, set[str]]:
+    """Every model of a topology and its fields' names (what an example that shows every
+    field must name)."""
+    from harness.config import Topology
+
+    names: dict[str, set[str]] = {}
+    todo = [Topology]
+    while todo:
+        model = todo.pop()
+        if model.__name__ in names:
+            continue
+        names[model.__name__] = set(model.model_fields)
+        todo += [m for f in model.model_fields.values() for m in _models(f.annotation)]
+    return names
 
 
 TABLES: dict[str, tuple[Path, Callable[[], str]]] = {

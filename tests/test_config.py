@@ -23,7 +23,8 @@ def test_example_topologies_load():
     external = load_topology(EXAMPLES / "topology-external.yaml")
     assert external.node_ids == ["is1", "is2"]
     assert external.tls.ca_file == EXAMPLES / "cluster-ca.pem"
-    assert external.claims_property("C6") and not external.claims_property(Property.C13)
+    assert external.claims_property("C6") and external.claims_property(Property.C13)
+    assert external.nodes[1].control.ssh is not None and len(external.load.workers) == 2
     reference = load_topology(EXAMPLES / "topology-reference.yaml")
     assert len(reference.nodes) == 3 and reference.identity.http.header == "X-Node-Id"
 
@@ -128,3 +129,23 @@ def test_the_shipped_json_schema_is_the_models_and_the_examples_keep_it():
     done = subprocess.run([sys.executable, "-m", "check_jsonschema", "--schemafile", str(SCHEMA_FILE),
                            *map(str, files)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_example_names_every_field_and_is_a_valid_topology():
+    import re
+    import sys
+
+    import yaml
+
+    from harness.config import parse_topology
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "scripts"))
+    from docs import field_names
+
+    example = root / "examples" / "topology-external.yaml"
+    text = example.read_text()
+    parse_topology(yaml.safe_load(text), source=str(example))
+    unnamed = {f"{model}.{name}" for model, names in field_names().items() for name in names
+               if not re.search(rf"(?<![\w-]){re.escape(name)}:", text)}
+    assert not unnamed, f"examples/topology-external.yaml does not name {sorted(unnamed)}"
