@@ -39,6 +39,7 @@ from harness.config import REMOTE_TARGETS_HELP
 from harness.cluster.procs import sweep_stale
 from harness.cluster.reference import ReferenceCluster
 from harness.errors import HarnessError
+from harness import safety
 from harness.kernel import Place, over_ssh
 from harness.mutants import MUTANTS
 from harness.runstate import KEEP_VAR, STATE_ROOT, write_whole
@@ -310,7 +311,7 @@ def cmd_scalability(args: argparse.Namespace) -> int:
         if values[name] <= 0:
             raise HarnessError(f"{Thresholds.option(name)} must be positive, not {values[name]}")
     return run(Thresholds(**values), args.output, args.backend, args.nodes, args.mutant,
-               args.topology, args.allow_remote_targets, args.load_master)
+               args.topology, args.allow_remote_targets, args.load_master, args.abort_file)
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
@@ -338,6 +339,9 @@ def cmd_soak(args: argparse.Namespace) -> int:
         nodes = [f"node{i}" for i in range(1, args.nodes + 1)]
     if len(nodes) < 2:
         raise HarnessError("--nodes must be at least 2 for a cluster to fail over")
+    if plan.max_faulted_nodes is not None and plan.max_faulted_nodes >= len(nodes):
+        raise HarnessError(f"--max-faulted-nodes {plan.max_faulted_nodes} would let the soak fault every one "
+                           f"of the {len(nodes)} nodes at once: at most {len(nodes) - 1}")
     if args.dry_run:
         print(f"seed {plan.seed}, policy {plan.policy}, nemesis "
               f"{','.join(plan.nemesis) or 'default (those the cluster can inject of: kill,pause,restart,cut,latency,reset_peer)'}")
@@ -348,10 +352,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(f"harness: {line}", file=sys.stderr, flush=True)
 
-    def on_signal(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_signal)
+    safety.install("harness soak", args.abort_file)
     say(f"soak seed {plan.seed} (run it again with --seed {plan.seed})")
     kernel.sweep()
     resolve_backend(args.backend, args.topology)  # a topology with --backend docker: refused, as pytest does
@@ -365,10 +366,15 @@ def cmd_soak(args: argparse.Namespace) -> int:
                 say(f"streamed request logs kept in {scratch}")
             cluster.reset()
             with for_run(args.load_workers, args.load_master, cluster.topology if args.topology else None) as spec:
-                world = World(cluster, Thresholds(load_workers=args.load_workers), Path(scratch),
-                              ("soak",), network_engine(cluster, args.network_faults), workers=spec)
+                limits = Thresholds(load_workers=args.load_workers,
+                                    max_faulted_nodes=plan.blast_radius(len(cluster.node_ids)))
+                world = World(cluster, limits, Path(scratch), ("soak",),
+                              network_engine(cluster, args.network_faults), workers=spec)
                 result = Soak(world, plan, say).run()
             files = write_report(result, args.output)
+    except safety.Aborted as e:
+        say(f"soak ABORTED: {e.why}; faults healed, load stopped, cluster stopping")
+        return ABORTED
     except KeyboardInterrupt:
         say("soak interrupted: faults healed, load stopped, cluster stopping")
         return 130
@@ -376,11 +382,27 @@ def cmd_soak(args: argparse.Namespace) -> int:
         cluster.close()
     say(result.verdict.summary())
     say(f"report: {', '.join(str(f) for f in files.values())}")
-    return 0 if result.verdict.passed else 1
+    return ABORTED if result.aborted else 0 if result.verdict.passed else 1
 
 
 LOAD_MASTER_HELP = ("where this machine's master listens for load workers: an address they "
                     "reach it at (default the topology's load.master, else 127.0.0.1:5557)")
+
+
+ABORTED = 5  # the exit code of a run stopped by `harness abort`, SIGTERM, its abort file or a stop condition
+
+
+def add_abort_file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--abort-file", type=Path, default=None, metavar="FILE",
+                        help="abort (every fault healed, the load stopped) when this file appears; "
+                             "`harness abort` and SIGTERM do the same (exit 5)")
+
+
+def cmd_abort(args: argparse.Namespace) -> int:
+    count = safety.abort_all(args.wait, say=lambda line: print(f"harness abort: {line}"))
+    if not count:
+        print("harness abort: no run is running on this machine")
+    return 0
 
 
 def add_load_machine_options(parser: argparse.ArgumentParser) -> None:
@@ -537,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     for option, kind, default, text in Thresholds.options(Thresholds.search_fields()):
         sc.add_argument(option, type=kind, default=default, metavar="X", help=f"{text} (default {default})")
     sc.add_argument("--load-master", default=None, metavar="HOST[:PORT]", help=LOAD_MASTER_HELP)
+    add_abort_file_option(sc)
     sc.add_argument("-o", "--output", type=Path, default=Path("reports"),
                     help="the folder for scalability.json and scalability.png (default %(default)s)")
     sc.set_defaults(run=cmd_scalability)
@@ -564,6 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     so.add_argument("--keep-run-dir", action="store_true",
                     help="keep the streamed request logs and the cluster's run directory")
     add_load_machine_options(so)
+    add_abort_file_option(so)
     so.set_defaults(run=cmd_soak)
     rn = sub.add_parser(
         "run", help="judge your cluster: probe it, run the properties its topology claims, write "
@@ -592,6 +616,15 @@ def build_parser() -> argparse.ArgumentParser:
     img.set_defaults(run=cmd_image)
     sch = sub.add_parser("schema", help="the topology's JSON Schema, for editors to validate and complete")
     sch.set_defaults(run=cmd_schema)
+    ab = sub.add_parser("abort", help="the kill switch: abort every run on this machine, every fault "
+                                      "healed and every load stopped",
+                        description="Send every running harness run on this machine (pytest "
+                                    "scenarios, soaks, capacity runs) SIGTERM: each heals every "
+                                    "fault in force and stops its load on the way out, and ends "
+                                    "aborted (exit 5); then replay the journals of any that died.")
+    ab.add_argument("--wait", type=float, default=60.0, metavar="S",
+                    help="how long to wait for the runs to end (default %(default)s)")
+    ab.set_defaults(run=cmd_abort)
     wk = sub.add_parser(
         "worker", help="a load worker for a harness run on another machine (Locust's distributed mode)",
         description="Connect to the master a harness run starts for each load (--load-workers N "

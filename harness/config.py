@@ -24,7 +24,7 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator, model
 
 from harness.commands import render
 from harness.errors import HarnessError
-from harness.evidence import EvidenceSpec
+from harness.evidence import EvidenceSpec, Source
 from harness.model import Strict as _Strict
 from harness.ssh import SshControl
 
@@ -374,6 +374,14 @@ class SmtpSettings(_Strict):
         return self
 
 
+class Safety(_Strict):
+    """What keeps a cluster people depend on safe while it is faulted (docs/safety.md)."""
+
+    health: Source | None = None
+    """the cluster's own health check: healthy when it reads without error (a request
+    answering 2xx, a command exiting 0); checked before every fault"""
+
+
 class LoadWorker(_Strict):
     """A load machine the harness starts a load worker on over SSH, and stops again."""
 
@@ -426,6 +434,8 @@ class Topology(_Strict):
         default="auto",
         description="what the balancer balances: requests (L7), connections (L4), or found out",
     )
+    safety: Safety = Field(default_factory=Safety, description=(
+        "what must hold before the harness faults the cluster (its health check)"))
     load: LoadMachines = Field(default_factory=LoadMachines, description=(
         "load machines of the team's own (Locust's distributed mode), for --load-workers"))
     _directory: Path | None = PrivateAttr(None)

@@ -12,6 +12,8 @@ answer, as Schemathesis and k6 do, and as Jepsen's valid / invalid / unknown:
     2  bad input or a configuration error (a topology the probe found wrong, a refused login)
     3  inconclusive: no violation, but not enough evidence for every claim (or nothing ran)
     4  the harness could not run a scenario (an infrastructure error, its traceback printed)
+    5  aborted: by `harness abort`, SIGTERM or the abort file, or by a stop condition (every
+       fault in force healed, the load stopped)
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ from typing import Literal
 
 import pytest
 
-from harness import report
+from harness import report, safety
 from harness.errors import ConfigurationError, ContractViolation, Inconclusive
 
 Ending = Literal["passed", "violated", "inconclusive", "configuration error", "harness error",
                  "skipped"]
 EXIT = {"passed": 0, "violated": 1, "configuration error": 2, "inconclusive": 3,
-        "harness error": 4}
+        "harness error": 4, "aborted": 5}
 SCENARIOS = "harness.scenarios"
 
 
@@ -89,7 +91,7 @@ def run(topology: Path, pytest_args: list[str], results: Path, html: Path | None
                         # the plugin is imported already (by this command): nothing to rewrite
                         "-W", "ignore::pytest.PytestAssertRewriteWarning", *pytest_args],
                        plugins=[endings])
-    answer = exit_code(endings.endings.values(), int(code))
+    answer = EXIT["aborted"] if safety.abort_reason() else exit_code(endings.endings.values(), int(code))
     tally = Counter(endings.endings.values())
     print(f"clusterproof: {', '.join(f'{n} {e}' for e, n in tally.items()) or 'nothing ran'}; "
           f"exit {answer} ({_meaning(answer)})", file=sys.stderr)
@@ -101,7 +103,8 @@ def run(topology: Path, pytest_args: list[str], results: Path, html: Path | None
 def _meaning(code: int) -> str:
     return {0: "every claimed property passed", 1: "a contract violated",
             2: "bad input or a configuration error", 3: "inconclusive: not enough evidence",
-            4: "the harness could not run a scenario"}[code]
+            4: "the harness could not run a scenario",
+            5: f"aborted: {safety.abort_reason()}"}[code]
 
 
 def _report(results: Path, html: Path) -> None:

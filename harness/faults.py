@@ -64,6 +64,10 @@ class FaultInjector:
         self.cluster = cluster
         self.timeline = timeline if timeline is not None else FaultTimeline()
 
+    def in_force(self) -> set[str]:
+        """The nodes under a fault of this injector's now (begun and not yet healed)."""
+        return {e.node for e in self.timeline.events if e.end_mono is None}
+
     @contextmanager
     def _recorded(self, fault: Fault, **detail: Any) -> Iterator[FaultEvent]:
         event = self.timeline.begin(fault.kind, fault.node, fault.link, **detail)

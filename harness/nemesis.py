@@ -8,7 +8,8 @@ does meanwhile. `harness soak --dry-run` prints it without touching a cluster.
 
 Policies: `serial` (one fault at a time, each followed by a quiet period in which the cluster
 must recover and balance) and `overlap` (faults start at random times and may overlap, never
-two on the same node and never on every node at once, so one node is always left to serve).
+two on the same node and never on more nodes at once than the blast radius allows, at most
+all but one, so one node is always left to serve).
 """
 
 from __future__ import annotations
@@ -53,11 +54,13 @@ def unknown_nemeses(kinds: tuple[str, ...]) -> list[str]:
 
 
 def schedule(seed: int, kinds: tuple[FaultKind, ...], nodes: list[str], duration_s: float,
-             fault_s: float, quiet_s: float, policy: Policy = "serial") -> list[PlannedFault]:
+             fault_s: float, quiet_s: float, policy: Policy = "serial",
+             at_once: int | None = None) -> list[PlannedFault]:
     """The faults of a soak of `duration_s`, in start order. Every fault ends at least
     `quiet_s` before the end (the cluster recovers in view of the checks). Lengths vary from
     0.5x to 1.5x `fault_s`; serial quiet periods from 1x to 2x `quiet_s` (faults at least a
-    second apart, so that the schedule ends)."""
+    second apart, so that the schedule ends). `at_once`: the most nodes under a fault at
+    once (the blast radius; default, and at most, all but one)."""
     assert kinds and len(nodes) >= 2 and policy in POLICIES
     rng = random.Random(seed)
     faults: list[PlannedFault] = []
@@ -75,7 +78,8 @@ def schedule(seed: int, kinds: tuple[FaultKind, ...], nodes: list[str], duration
             recent = [f for f in recent if f.until + quiet_s > at]  # `at` only grows
             busy = {f.node for f in recent}
             free = [n for n in nodes if n not in busy]
-            node = rng.choice(free) if len(free) > 1 else ""
+            room = len(busy) < (len(nodes) - 1 if at_once is None else at_once)
+            node = rng.choice(free) if len(free) > 1 and room else ""
         if at + seconds + quiet_s > duration_s:
             return faults
         if node:

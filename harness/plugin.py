@@ -34,7 +34,9 @@ from harness.errors import HarnessError, NotApplicable, VerdictFailure, WorkersM
 from harness.faults import network_engine
 from harness.kernel import KernelFaults
 from harness.mutants import MUTANTS, get_mutant
+from harness import safety
 from harness.runstate import KEEP_VAR
+from harness.safety import NotHealthy
 from harness.soak.plan import SoakPlan, add_soak_options, option_values
 from harness.thresholds import Thresholds
 from harness.traffic import workers
@@ -43,6 +45,7 @@ from harness.verdict import Verdict
 from harness.world import AttachmentKind, World
 
 SOAK_PREFIX = "--soak-"
+RECOVERY_BOUNDS = 3  # rejoin bounds a cluster found unhealthy between scenarios may take to recover
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "conformance harness")
     group.addoption("--backend", default="auto", choices=("auto", "local", "docker", "external"),
@@ -68,6 +71,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "certificates) after the run, until the next run starts")
     group.addoption("--show-fault-commands", action="store_true",
                     help="print every kernel fault command (and its undo) as it runs")
+    group.addoption("--abort-file", default=None, metavar="FILE",
+                    help="abort the run (every fault healed, the load stopped) when this file "
+                         "appears; `harness abort` and SIGTERM do the same")
     group.addoption("--load-master", default=None, metavar="HOST[:PORT]",
                     help="where this machine's master listens for load workers (--load-workers): "
                          "an address they reach it at (default the topology's load.master, else "
@@ -250,7 +256,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     sentence naming what would enable it; load workers that did not come stop the run."""
     try:
         return (yield)
-    except NotApplicable as e:
+    except (NotApplicable, NotHealthy) as e:  # NotHealthy: "not run", the cluster left as it was
         pytest.skip(str(e))
     except WorkersMissing as e:  # the same for every scenario after this one: stop here
         pytest.exit(f"harness: {e}", returncode=2)
@@ -265,6 +271,8 @@ def cluster_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Cl
     def start(nodes: int | None = None) -> Cluster:
         if not started:
             kernel.sweep()  # rules and qdiscs a killed run left
+            abort_file = opts.abort_file and Path(opts.abort_file)
+            safety.install(f"pytest scenarios/ ({opts.topology or opts.backend})", abort_file or None)
         if opts.topology and not started:
             _probe_first(opts.topology, opts.allow_remote_targets, _terminal(request.config))
         with allure.step(f"cluster up ({opts.backend}, {nodes or opts.nodes} nodes)"):
@@ -369,6 +377,9 @@ def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thre
     with allure.step("cluster healed and reset"):
         cluster.reset()
         world.await_recovery()
+        if wrong := world.await_healthy(thresholds.rejoin_bound * RECOVERY_BOUNDS):
+            safety.stop_run(f"the cluster did not recover within {thresholds.rejoin_bound * RECOVERY_BOUNDS:g} s "
+                            f"before {request.node.name}: {'; '.join(wrong)}")
         for warning in _say_warnings(cluster, _terminal(request.config)):
             allure.attach(warning, "warning", allure.attachment_type.TEXT)
     try:
@@ -377,6 +388,13 @@ def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thre
         world.report_evidence(request.node.name)
         request.config.stash.setdefault(_verdicts, []).extend(
             (request.node.name, v) for v in world.verdicts)
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """An aborted run says so, and why (the faults in force were healed on the way out)."""
+    if isinstance(excinfo.value, safety.Aborted):
+        print(f"\nharness: ABORTED: {excinfo.value.why}; every fault in force was healed, the "
+              "load stopped")
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -40,8 +40,12 @@ CATEGORIES = [
      "messageRegex": r"(?s).*ConfigurationError.*",
      "description": "The cluster answered, but not as the topology says (login refused, "
                     "certificate not verified, no node identity): fix the topology."},
+    {"name": "aborted", "matchedStatuses": ["broken", "failed", "skipped"],
+     "messageRegex": r"(?s).*(?:Aborted|KeyboardInterrupt).*",
+     "description": "The run was stopped from outside (harness abort, SIGTERM, the abort file) "
+                    "or by a stop condition; every fault in force was healed."},
     {"name": "harness or infrastructure error", "matchedStatuses": ["broken", "failed"],
-     "messageRegex": r"(?s)(?!.*(?:ContractViolation|Inconclusive|ConfigurationError)).*",
+     "messageRegex": r"(?s)(?!.*(?:ContractViolation|Inconclusive|ConfigurationError|Aborted|KeyboardInterrupt)).*",
      "description": "The harness could not run the scenario; the cluster was not judged."},
 ]
 

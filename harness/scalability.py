@@ -10,18 +10,19 @@ calls its slow service (`evidence.scale.load`), so that a node's capacity is its
 and not this machine's cores. With `--topology FILE` it measures that cluster: probed first,
 a node added by `evidence.scale.add` and removed by `evidence.scale.remove` at the end,
 also on Ctrl-C and SIGTERM. The exit code is the verdict's: 0 passed, 1 violated, 2 bad
-input, 3 inconclusive (a search that did not saturate the cluster, saying why).
+input, 3 inconclusive (a search that did not saturate the cluster, saying why), 5 aborted
+(`harness abort`, SIGTERM, the abort file).
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from harness import safety
 from harness.cluster.backends import start_cluster
 from harness.config import load_topology
 from harness.errors import HarnessError
@@ -58,7 +59,7 @@ def summary(scaling: Scaling, verdict: Verdict, where: str, thresholds: Threshol
 
 def run(thresholds: Thresholds, out: Path, backend: str = "auto", nodes: int = 3,
         mutant: str | None = None, topology: Path | None = None, allow_remote: bool = False,
-        load_master: str | None = None) -> int:
+        load_master: str | None = None, abort_file: Path | None = None) -> int:
     """Measure, write the JSON and the plot, say the verdict; the verdict's exit code."""
     spec = None
     distributed(thresholds.load_workers, load_master, None)  # a bad option, said before anything runs
@@ -73,10 +74,7 @@ def run(thresholds: Thresholds, out: Path, backend: str = "auto", nodes: int = 3
         if problems := probe(spec).problems:
             raise HarnessError(f"probe of {topology}: {problems[0]}")
 
-    def interrupted(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
+    safety.install("harness scalability", abort_file)
     out.mkdir(parents=True, exist_ok=True)
     with start_cluster(backend, nodes, mutant, str(topology) if topology else None,
                        allow_remote) as cluster, \
@@ -88,6 +86,9 @@ def run(thresholds: Thresholds, out: Path, backend: str = "auto", nodes: int = 3
         scale = cluster.topology.evidence.scale
         try:
             scaling = scale_by_one(world, scale.load if scale else None, on_step)
+        except safety.Aborted as e:
+            say(f"ABORTED: {e.why}: the added node was removed, the load stopped")
+            return 5
         except KeyboardInterrupt:
             say("interrupted: the added node was removed, the load stopped")
             return 130

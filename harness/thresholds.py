@@ -63,6 +63,9 @@ class Thresholds:
         0.8, "a step that serves less than this share of the load it offers is past saturation "
              "(clearly below 1: unloaded, users keep their rate to within a few percent)")
     fault_seconds: float = _bound(2.0, "how long each injected fault lasts")
+    max_faulted_nodes: int = _bound(
+        1, "the most nodes one run may have faulted at once, counting nodes found out of service "
+           "for other reasons (the blast radius); a fault past it is not injected")
     membership_settle: float = _bound(
         0.75, "seconds for peers to see a node's changed state (package, quiesce)")
     load_rate: float = _bound(20.0, "requests per second per simulated user during steady load")

@@ -39,6 +39,7 @@ from harness.judge import Judge
 from harness.thresholds import Thresholds
 from harness.traffic.clients import FtpClient, HttpClient, SmtpClient
 from harness.traffic.load import Load
+from harness.safety import NotHealthy
 from harness.traffic.plan import Distributed
 from harness.verdict import Missing, Verdict, inconclusive
 
@@ -51,6 +52,9 @@ TRAFFIC_MARGIN_S = 0.5  # load after a fault's window, so that requests after it
 VICTIM_WAIT_S = 5.0  # the longest a victim is waited for to serve after the warm-up
 VICTIM_POLL_S = 0.1
 FAULT_LOAD_CAP_S = 120.0  # the longest a fault's load may run (a fault whose commands hang)
+HEALTH_TIMEOUT_S = 2.0  # a node's own answer before a fault, before it counts as none
+RECENT_S = 2.0  # the entry's answers looked at before a fault
+ENTRY_UNHEALTHY = 0.2  # the share of them failing that makes a cluster unhealthy
 
 AttachmentKind = Literal["text", "json"]
 
@@ -94,6 +98,7 @@ class World:
         self.cluster, self.thresholds, self.directory = cluster, thresholds, directory
         self.workers = workers
         self.loads: list[Load] = []
+        self.running_load: Load | None = None
         self.props = props
         self.faults = FaultInjector(cluster)
         self.network = network or network_engine(cluster, "auto")
@@ -134,7 +139,11 @@ class World:
                               f"for up to {seconds:.0f} s"):
             load = self.new_load(protocol=protocol, duration_s=seconds, **plan)
             with load:
-                yield load
+                self.running_load = load
+                try:
+                    yield load
+                finally:
+                    self.running_load = None
             self.log.extend(load.records)
 
     def new_load(self, **plan: Any) -> Load:
@@ -303,6 +312,7 @@ class World:
         """`kind` on `node` (its `link`, for a network fault), as hard as the vocabulary says,
         in force while the body runs (it holds `fault_seconds`: `hold`)."""
         self.require_fault(kind, link)  # a cluster that cannot inject it skips, naming the field
+        self.steady(node)  # a cluster that is not healthy is not faulted further
         fault = Fault.of(kind, node, link)
         with self.report.step(f"fault injected: {fault}"):
             with self.faults.inject(fault, self.network) as event:
@@ -312,6 +322,70 @@ class World:
         assert event.end_mono is not None
         self.report.attach("fault healed", f"{fault} healed after "
                                            f"{event.end_mono - event.start_mono:.2f} s")
+
+    def unhealthy(self) -> list[str]:
+        """What is wrong with the cluster now, a sentence each (none: healthy): a node not
+        under a fault of this run that does not answer on its own endpoint, the entry failing
+        a fifth of its answers in the last seconds of load, the topology's health check
+        (`safety.health`) failing. How the entry spreads its load is C1's, not health's."""
+        topology = self.cluster.topology
+        wrong = [f"{node} {why}" for node, why in self.down_nodes(self.faults.in_force()).items()]
+        if self.running_load is not None:
+            since = time.monotonic() - RECENT_S
+            recent = [r for r in self.running_load.records_so_far()
+                      if r.endpoint == "entry" and r.end_mono >= since]
+            failed = [r for r in recent if not r.ok]
+            if recent and len(failed) > max(2, ENTRY_UNHEALTHY * len(recent)):
+                wrong.append(f"the entry failed {len(failed)} of its {len(recent)} answers in the last "
+                             f"{RECENT_S:g} s (first: {failed[0].error or failed[0].status})")
+        if (failed := self.health_check_fails()) is not None:
+            wrong.append(f"its health check failed: {failed}")
+        return wrong
+
+    def down_nodes(self, besides: set[str]) -> dict[str, str]:
+        """The nodes (but `besides`) that do not answer on their own endpoint, and how."""
+        topology, down = self.cluster.topology, {}
+        for node in topology.nodes:
+            protocol = "http" if node.endpoints.http else "https" if node.endpoints.https else None
+            if node.id in besides or protocol is None:
+                continue
+            record = HttpClient(topology, RequestLog(), verify=self.cluster.ca_file,
+                                timeout_s=HEALTH_TIMEOUT_S).request(endpoint=node.id, protocol=protocol)
+            if not record.ok:
+                down[node.id] = f"did not answer on its own endpoint ({record.error or record.status})"
+        return down
+
+    def health_check_fails(self) -> str | None:
+        """How the topology's own health check (`safety.health`) failed, or None."""
+        health = self.cluster.topology.safety.health
+        if health is None:
+            return None
+        try:
+            self.evidence.fetch(health, "safety.health", self.nodes[0])
+        except HarnessError as e:
+            return str(e)
+        return None
+
+    def await_healthy(self, bound_s: float) -> list[str]:
+        """Wait for the cluster to be healthy, at most `bound_s`; what was still wrong then."""
+        deadline = time.monotonic() + bound_s
+        while (wrong := self.unhealthy()) and time.monotonic() < deadline:
+            time.sleep(RECOVERY_POLL_S * 5)
+        return wrong
+
+    def steady(self, node: str) -> None:
+        """`NotHealthy` unless a fault on `node` may be injected now: the cluster healthy
+        (`unhealthy`), and no more nodes out at once than the blast radius allows
+        (`--max-faulted-nodes`), counting those under this run's other faults."""
+        wrong = self.unhealthy()
+        if wrong:
+            raise NotHealthy(f"not run: the cluster was not healthy before the fault on {node}: "
+                             + "; ".join(wrong))
+        out = self.faults.in_force() | {node}
+        limit = self.thresholds.max_faulted_nodes
+        if len(out) > limit:
+            raise NotHealthy(f"not run: a fault on {node} would have {len(out)} nodes out at once "
+                             f"({', '.join(sorted(out))}), more than --max-faulted-nodes {limit}")
 
     def require_store_cut(self, state: State) -> None:
         """`NotApplicable` unless a node can be cut off the shared store: by the network

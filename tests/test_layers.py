@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                 "harness.report", "harness.saturation")),
     ("traffic", ("harness.traffic", "harness.kernel", "harness.toxiproxy", "harness.faults")),
     ("cluster", ("harness.cluster",)),
-    ("world", ("harness.world", "harness.soak", "harness.scaling")),
+    ("world", ("harness.world", "harness.soak", "harness.scaling", "harness.safety")),
     ("entry", ("harness.plugin", "harness.cli", "harness.probe", "harness.init", "harness.containers",
                "harness.control", "harness.contract", "harness.image",
                "harness.scalability", "harness.__init__")),

@@ -33,6 +33,15 @@ class SoakPlan:
     mean_fault_seconds: float = 4.0
     """how long a fault lasts on average (the scenarios' --fault-seconds is a fixed length)"""
     quiet_seconds: float = 8.0
+    max_faulted_nodes: int | None = None
+    """the blast radius: the most nodes faulted at once (None: all but one)"""
+    min_healthy_nodes: int = 1
+    """stop the soak when fewer nodes than this answer (those under its own faults aside)"""
+    stop_error_rate: float = 0.5
+    """stop the soak when the entry fails more than this share of its answers over 5 s while
+    no fault of its own is in force or recovering"""
+    stop_health_seconds: float = 10.0
+    """stop the soak when the topology's health check (safety.health) fails this long"""
     total_rate: float = 200.0
     """HTTP and HTTPS requests per second through the entry, all users together (the
     scenarios' --load-rate is each user's); FTP, SMTP and orders add a few"""
@@ -63,7 +72,11 @@ class SoakPlan:
     def schedule(self, nodes: list[str]) -> list[PlannedFault]:
         return nemesis.schedule(self.seed, self.nemesis or DEFAULT_NEMESIS, nodes,
                                 self.duration_s, self.mean_fault_seconds, self.quiet_seconds,
-                                self.policy)
+                                self.policy, self.max_faulted_nodes)
+
+    def blast_radius(self, nodes: int) -> int:
+        """The most of `nodes` nodes faulted at once: the plan's, else all but one."""
+        return self.max_faulted_nodes if self.max_faulted_nodes is not None else nodes - 1
 
     def problems(self, prefix: str = "--") -> list[str]:
         """What is wrong with this plan, one sentence each (bad input); `prefix`: how the
@@ -73,6 +86,9 @@ class SoakPlan:
             out.append(f"{prefix}minutes must be more than 0, not {self.minutes:g}")
         if self.total_rate <= 0:
             out.append(f"{prefix}total-rate must be more than 0, not {self.total_rate:g}")
+        if self.max_faulted_nodes is not None and self.max_faulted_nodes < 1:
+            out.append(f"{prefix}max-faulted-nodes must be at least 1, not {self.max_faulted_nodes}: "
+                       "no fault could run")
         if self.mean_fault_seconds <= 0 or self.quiet_seconds < 0:
             out.append(f"{prefix}mean-fault-seconds must be more than 0 and {prefix}quiet-seconds not less")
         return out
@@ -112,6 +128,19 @@ SOAK_OPTIONS: tuple[SoakOption, ...] = (
                {"choices": POLICIES, "default": "serial"}),
     SoakOption("mean_fault_seconds", "how long a fault lasts on average (default %(default)s)",
                {"type": float, "default": 4.0, "metavar": "X"}),
+    SoakOption("max_faulted_nodes", "the most nodes faulted at once, counting nodes found out "
+                                    "of service (the blast radius; default: all but one)",
+               {"type": int, "default": None, "metavar": "N"}),
+    SoakOption("min_healthy_nodes", "stop (every fault healed) when fewer nodes than this answer, "
+                                    "those under the soak's own faults aside (default %(default)s)",
+               {"type": int, "default": 1, "metavar": "N"}),
+    SoakOption("stop_error_rate", "stop (every fault healed) when the entry fails more than this "
+                                  "share of its answers over 5 s outside the soak's own fault "
+                                  "windows (default %(default)s)",
+               {"type": float, "default": 0.5, "metavar": "X"}),
+    SoakOption("stop_health_seconds", "stop (every fault healed) when the topology's health check "
+                                      "(safety.health) fails this long (default %(default)s)",
+               {"type": float, "default": 10.0, "metavar": "S"}),
     SoakOption("quiet_seconds", "least quiet time after a fault (default %(default)s)",
                {"type": float, "default": 8.0, "metavar": "X"}),
     SoakOption("total_rate", "HTTP and HTTPS requests per second through the entry, all users "

@@ -33,10 +33,16 @@ from harness.soak.plan import SoakPlan
 from harness.soak.windows import CLIENT_TIMEOUT_S, Window, expected_properties, soak_verdict, window_rows
 from harness.traffic.clients import HttpClient
 from harness.traffic.load import Load
-from harness.verdict import Verdict, inconclusive
+from harness.safety import Aborted, NotHealthy, stop_run
+from harness.verdict import Missing, Verdict, inconclusive
 from harness.world import World
 
 MAX_QUIET_S = 30.0  # a long quiet period is judged in windows of this length
+STOP_CHECK_S = 1.0  # how often the stop conditions are checked
+STOP_WINDOW_S = 5.0  # the entry's answers a stop condition looks at
+STOP_MIN_ANSWERS = 20  # fewer answers than this in the window say nothing
+STOP_HARD_ERROR_RATE = 0.95  # while a fault of the soak's own is in force or recovering
+RECOVERY_BOUNDS = 3  # rejoin bounds a cluster found unhealthy before a fault may take to recover
 MIN_QUIET_S = 2.0  # shorter quiet periods are not judged on their own, nor ones too short to
 # carry the requests balance needs (`Soak.min_quiet_s`)
 RETRIED_ORDERS = 20
@@ -89,6 +95,8 @@ class SoakResult:
     worst_logs: list[Path]
     figures: dict[str, object]
     stopped_early: bool
+    aborted: str | None = None
+    """why the soak was aborted (the operator, SIGTERM, a stop condition), if it was"""
 
     def table_csv(self) -> str:
         out = io.StringIO()
@@ -120,6 +128,7 @@ class Soak:
         self.calm_since: float | None = None
         self.worst: list[tuple[tuple[int, int], Path]] = []
         self.total_requests = 0
+        self.health_failing_since: float | None = None
 
     def _missing(self, kind: FaultKind) -> str | None:
         """Why this cluster cannot inject `kind` (and heal it), or None."""
@@ -149,7 +158,7 @@ class Soak:
                           rotate_bytes=ROTATE_BYTES)
         self.progress(f"soak: seed {plan.seed}, {len(self.schedule)} faults over "
                       f"{plan.minutes:g} min ({plan.policy}; {', '.join(plan.nemesis)})")
-        stopped_early = False
+        stopped_early, aborted = False, None
         with load:
             self.t0 = time.monotonic()
             self.calm_since = self.t0
@@ -158,6 +167,8 @@ class Soak:
                 stopped_early = self._soak(load)
                 if not stopped_early:
                     self._close_quiet(time.monotonic())
+            except Aborted as e:  # the operator, SIGTERM, or a stop condition: heal, stop, report
+                stopped_early, aborted = True, e.why
             finally:
                 self._heal_all()
                 if stopped_early:
@@ -172,6 +183,10 @@ class Soak:
                                                    any(g.get("keyed") for g in self.groups))
                     if s.cluster.topology.claims_property(p)}
         verdict = soak_verdict(self.windows, end_verdicts, stopped_early, plan.seed, expected)
+        if aborted is not None:
+            verdict = inconclusive(verdict.prop, "soak", [Missing(
+                f"ABORTED: {aborted}; every fault in force was healed and the load stopped",
+                "run it again once the cluster is healthy")], verdict.figures)
         if (clocks := s.clock_problem()) is not None and s.faults.timeline.events:
             # the windows compared load workers' times with the faults': not to be trusted
             verdict = inconclusive(verdict.prop, "soak", [clocks], verdict.figures)
@@ -188,7 +203,7 @@ class Soak:
                           [p for _, p in sorted(self.worst, reverse=True)],
                           {"requests": self.total_requests, "elapsed_s": round(elapsed, 1),
                            "requests_per_s": round(self.total_requests / max(elapsed, 1e-9), 1),
-                           "log_bytes_on_disk": disk, **self._clocks(load)}, stopped_early)
+                           "log_bytes_on_disk": disk, **self._clocks(load)}, stopped_early, aborted)
 
     @staticmethod
     def _clocks(load: Load) -> dict[str, object]:
@@ -204,6 +219,7 @@ class Soak:
         upcoming = list(self.schedule)
         end = self.t0 + self.plan.duration_s
         next_progress = self.t0 + self.progress_every_s
+        next_stop_check = self.t0 + STOP_CHECK_S
         while time.monotonic() < end and load.running():
             now = time.monotonic()
             for fault in [a for a in self.active if a.heal_at <= now]:
@@ -216,6 +232,10 @@ class Soak:
                 self._judge(window)
                 if window.outcome == "violated" and not self.plan.keep_going:
                     return True
+            if now >= next_stop_check:
+                if why := self._stop_condition(now):
+                    stop_run(why)
+                next_stop_check = now + STOP_CHECK_S
             if now >= next_progress:
                 self.progress(self._status(now))
                 next_progress += self.progress_every_s
@@ -232,11 +252,53 @@ class Soak:
                 f"{done['inconclusive']} · {sum(recent) / len(recent):.0f} req/s")
 
     def _inject(self, planned: PlannedFault) -> None:
+        """The planned fault, unless the cluster is not healthy enough to take it: then a
+        window says "not run" with what was seen, and the soak goes on only if the cluster
+        recovers within the bound (else it stops, every fault healed)."""
         self._close_quiet(time.monotonic())
         manager = self.world.fault(planned.kind, planned.node, planned.link)
-        event = manager.__enter__()
+        try:
+            event = manager.__enter__()
+        except NotHealthy as e:
+            now = time.monotonic()
+            self.windows.append(Window(len(self.windows) + 1, f"{planned.kind} {planned.node}", now, now,
+                                       not_run=str(e)))
+            self.progress(f"soak window {len(self.windows)}: {e}")
+            bound = self.world.thresholds.rejoin_bound * RECOVERY_BOUNDS
+            if wrong := self.world.await_healthy(bound):
+                stop_run(f"the cluster did not recover within {bound:g} s: {'; '.join(wrong)}")
+            return
         self.active.append(InForce(self.t0 + planned.until, planned, manager, event))
         self.calm_since = None
+
+    def _stop_condition(self, now: float) -> str | None:
+        """Why the soak must stop now (a sentence), or None: fewer nodes answering than
+        --min-healthy-nodes (those under its own faults, or recovering from one, aside), the
+        entry failing past --stop-error-rate over the last seconds while no fault of its own
+        is in force or recovering (past STOP_HARD_ERROR_RATE while one is), the topology's
+        health check failing for --stop-health-seconds."""
+        plan, world = self.plan, self.world
+        recovering = {w.event.node for w in self.pending if w.event is not None and w.end >= now}
+        ours = world.faults.in_force() | recovering
+        down = world.down_nodes(ours)
+        healthy = len(self.nodes) - len(ours) - len(down)
+        if healthy < plan.min_healthy_nodes:
+            return (f"{healthy} node(s) healthy, fewer than --min-healthy-nodes {plan.min_healthy_nodes}: "
+                    + "; ".join(f"{n} {why}" for n, why in down.items()))
+        recent = [r for r in self.buffer if r.endpoint == "entry" and r.end_mono >= now - STOP_WINDOW_S]
+        failed = sum(not r.ok for r in recent)
+        limit = plan.stop_error_rate if not ours else STOP_HARD_ERROR_RATE
+        if len(recent) >= STOP_MIN_ANSWERS and failed > limit * len(recent):
+            return (f"the entry failed {failed} of its {len(recent)} answers in {STOP_WINDOW_S:g} s, past "
+                    f"{limit:.0%} {'with no fault of the soak in force' if not ours else 'during its faults'}")
+        if world.cluster.topology.safety.health is not None:
+            if world.health_check_fails():
+                self.health_failing_since = self.health_failing_since or now
+                if now - self.health_failing_since >= plan.stop_health_seconds:
+                    return f"the topology's health check (safety.health) failed for {now - self.health_failing_since:.0f} s"
+            else:
+                self.health_failing_since = None
+        return None
 
     def _heal(self, fault: InForce) -> None:
         """Heal it and open its window: the fault, then the recovery the checks allow."""

@@ -37,6 +37,8 @@ class Window:
     verdicts: list[Verdict] = field(default_factory=list)
     requests: int = 0
     errors: int = 0
+    not_run: str = ""
+    """why the fault was not injected (the cluster was not healthy before it)"""
 
     @property
     def due(self) -> float:
@@ -44,8 +46,11 @@ class Window:
         return self.end + CLIENT_TIMEOUT_S + 1.0
 
     @property
-    def outcome(self) -> Outcome | Literal["unjudged"]:
-        """Its verdicts' worst; "unjudged" if it had none (nothing it covers is claimed)."""
+    def outcome(self) -> Outcome | Literal["unjudged", "not run"]:
+        """Its verdicts' worst; "unjudged" if it had none (nothing it covers is claimed);
+        "not run" for a fault the cluster was not healthy enough to take."""
+        if self.not_run:
+            return "not run"
         return merge(self.verdicts) if self.verdicts else "unjudged"
 
     def judge(self, records: list[RequestRecord], nodes: list[str], judge: Judge,
@@ -156,4 +161,4 @@ def window_rows(windows: Iterable[Window], t0: float) -> Iterator[dict[str, obje
                "outcome": w.outcome,
                "checks": "; ".join(f"{v.prop} {v.check} {v.outcome}" for v in w.verdicts),
                "not_checked": "; ".join(dict.fromkeys(u for v in w.verdicts for u in v.unchecked)),
-               "why": " | ".join(v.summary() for v in w.verdicts if not v.passed)}
+               "why": w.not_run or " | ".join(v.summary() for v in w.verdicts if not v.passed)}
