@@ -75,6 +75,7 @@ Declared once: the pytest markers, the skips of unclaimed properties and the All
 are made from it."""
 OTHER_MARKERS = {"http": "drives HTTP", "https": "drives HTTPS", "ftp": "drives FTP",
                  "smtp": "drives SMTP",
+                 "injects": "the faults a scenario injects, for --plan: kind or kind:link",
                  "soak": "minutes of load and a seeded fault schedule, judged window by window "
                          "(--soak-minutes)"}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from harness.history.faults import FaultKind
+from harness.history.faults import ENTRY_PEER, FaultKind
 
 KernelNeed = Literal["iptables", "tbf", "netem"]
 
@@ -33,17 +33,22 @@ class Kind:
     """what the kernel engine needs for it; None: Toxiproxy only"""
     nemesis: bool = False
     """the soak may draw it"""
+    control: tuple[str, ...] = ()
+    """a node fault's control actions (`nodes[].control`): the one that applies it and the
+    one that heals it"""
 
 
 KINDS: dict[FaultKind, Kind] = {
-    FaultKind.KILL: Kind("SIGKILL (docker kill) of the node, restarted when the fault ends", nemesis=True),
-    FaultKind.PAUSE: Kind("SIGSTOP (docker pause): the node holds connections, answers nothing", nemesis=True),
-    FaultKind.RESTART: Kind("the backend's restart, as long as it takes", nemesis=True),
+    FaultKind.KILL: Kind("SIGKILL (docker kill) of the node, restarted when the fault ends", nemesis=True,
+                         control=("kill", "restart")),
+    FaultKind.PAUSE: Kind("SIGSTOP (docker pause): the node holds connections, answers nothing", nemesis=True,
+                          control=("pause", "resume")),
+    FaultKind.RESTART: Kind("the backend's restart, as long as it takes", nemesis=True, control=("restart",)),
     FaultKind.PARTITION: Kind("the node and one peer (the balancer's host, or another node's) "
                               "cannot reach each other: every packet between them dropped, both "
                               "ways", kernel="iptables"),
     FaultKind.UNAVAILABLE: Kind("the node answers HTTP 503 to everything (its maintenance "
-                                "switch), up and reachable"),
+                                "switch), up and reachable", control=("unavailable", "available")),
     FaultKind.CUT: Kind("the link refuses connections (proxy disabled; REJECT with a TCP reset)",
                         kernel="iptables", nemesis=True),
     FaultKind.LATENCY: Kind("3 s of latency, 100 ms jitter", {"latency": 3000, "jitter": 100},
@@ -76,6 +81,15 @@ DEFAULT_NEMESIS = (FaultKind.KILL, FaultKind.PAUSE, FaultKind.RESTART, FaultKind
 """What a soak injects unless told (`--nemesis`): those of them the cluster can inject."""
 WEB_LINKS = ("http", "https")
 """The links a network fault of the nemesis hits (drawn per fault)."""
+CONTROL_ACTIONS = tuple(dict.fromkeys(a for k in KINDS.values() for a in k.control))
+"""every action `nodes[].control` may give: kill, restart, pause, resume, unavailable, available"""
+
+
+def failover_link(kind: FaultKind | str, protocol: str) -> str | None:
+    """What a failover fault of `kind` hits for `protocol`'s traffic: a cut, the node's link
+    of that protocol; a partition, everything between the node and the balancer's host; a
+    node fault, the node (None)."""
+    return {FaultKind.CUT: protocol, FaultKind.PARTITION: ENTRY_PEER}.get(FaultKind(kind))
 
 
 @dataclass(frozen=True)

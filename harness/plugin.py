@@ -71,6 +71,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "certificates) after the run, until the next run starts")
     group.addoption("--show-fault-commands", action="store_true",
                     help="print every kernel fault command (and its undo) as it runs")
+    group.addoption("--plan", action="store_true",
+                    help="list every fault the selected scenarios would inject, on which node, "
+                         "by which command or rule, with its undo; run nothing (needs --topology)")
     group.addoption("--abort-file", default=None, metavar="FILE",
                     help="abort the run (every fault healed, the load stopped) when this file "
                          "appears; `harness abort` and SIGTERM do the same")
@@ -94,6 +97,11 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[KEEP_VAR] = "1"
     if config.getoption("load_processes") < 1:
         raise pytest.UsageError("--load-processes must be at least 1")
+    if config.getoption("plan") and config.getoption("topology") is None:
+        raise pytest.UsageError("--plan lists the faults a run would inject on a topology's "
+                                "cluster: give --topology FILE")
+    if config.getoption("max_faulted_nodes") < 1:
+        raise pytest.UsageError("--max-faulted-nodes must be at least 1: no fault could run")
     try:
         workers.distributed(config.getoption("load_workers"), config.getoption("load_master"), None)
     except HarnessError as e:
@@ -113,15 +121,35 @@ def pytest_configure(config: pytest.Config) -> None:
                                 f"(its nodes: {', '.join(_node_ids(config))})")
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k have selected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The soak runs when asked (`--soak-minutes`, or `-m soak`, which then says how); a plain
-    `pytest scenarios/` leaves it out, as pytest users leave out slow tests."""
-    if config.getoption("soak_minutes") or "soak" in (config.option.markexpr or ""):
-        return
-    soaks = [item for item in items if item.get_closest_marker("soak")]
-    if soaks:
-        config.hook.pytest_deselected(items=soaks)
-        items[:] = [item for item in items if not item.get_closest_marker("soak")]
+    `pytest scenarios/` leaves it out, as pytest users leave out slow tests. `--plan`: the
+    faults of what was selected, listed, and nothing run."""
+    if not (config.getoption("soak_minutes") or "soak" in (config.option.markexpr or "")):
+        soaks = [item for item in items if item.get_closest_marker("soak")]
+        if soaks:
+            config.hook.pytest_deselected(items=soaks)
+            items[:] = [item for item in items if not item.get_closest_marker("soak")]
+    if config.getoption("plan"):
+        _plan(config, items)
+
+
+def _plan(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import tempfile
+
+    from harness.dryrun import injections, listing
+
+    topology = load_topology(config.getoption("topology"), allow_remote=config.getoption("allow_remote_targets"))
+    planned = [(item.name, injections(getattr(item, "callspec", None) and item.callspec.params or {},
+                                      [a for m in item.iter_markers("injects") for a in m.args]))
+               for item in items if _properties(item)]
+    with tempfile.TemporaryDirectory(prefix="harness-plan-") as scratch:
+        text = listing(topology, planned, config.getoption("victim"),
+                       config.getoption("network_faults"), Path(scratch) / "inspect.log")
+    _terminal(config)(text)
+    config.hook.pytest_deselected(items=list(items))
+    items[:] = []
 
 
 def _node_ids(config: pytest.Config) -> list[str]:

@@ -37,13 +37,12 @@ from harness.commandline import guess
 from harness.config import DEFAULT_PORTS, PROTOCOLS, Protocol, Topology
 from harness.errors import HarnessError
 from harness.evidence import Source
-from harness.fault import KINDS
+from harness.fault import CONTROL_ACTIONS, KINDS
 from harness.history.faults import FaultKind
 from harness.history.requests import RequestLog, RequestRecord
 from harness.ssh import SshControl, explain
 from harness.traffic.clients import ENTRY, FtpClient, HttpClient, SmtpClient, read_greeting
 
-CONTROL_ACTIONS = ("kill", "pause", "resume", "restart", "unavailable", "available")
 # Evidence sources the scenarios only read: a GET request or a glob among them is probed.
 READ_ONLY_EVIDENCE = ("manifest.source", "replication.version", "side_effects.recorded",
                       "pools.connections")

@@ -10,6 +10,7 @@ RETRIED = 20
 
 @pytest.mark.exactly_once
 @pytest.mark.http
+@pytest.mark.injects("kill")
 def test_orders_are_recorded_exactly_once_across_failover(scenario, victim):
     spec = scenario.require_evidence("side_effects")
     order = scenario.require_evidence("side_effects.order")

@@ -5,14 +5,13 @@ warm-up (or --victim)."""
 
 import pytest
 
-from harness.history.faults import ENTRY_PEER
+from harness.fault import failover_link
 
 
 @pytest.mark.failover
 @pytest.mark.parametrize("fault", ["kill", "pause", "cut", "partition", "unavailable"])
 def test_requests_fail_over_when_a_node_fails(scenario, web_protocol, fault, victim):
-    # a cut takes the node's web link away; a partition, everything to the balancer's host
-    link = {"cut": web_protocol, "partition": ENTRY_PEER}.get(fault)
+    link = failover_link(fault, web_protocol)
     scenario.require_fault(fault, link)
     with scenario.load_through_fault(protocol=web_protocol) as load:
         node = scenario.pick_victim(load, victim)

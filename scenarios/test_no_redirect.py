@@ -21,6 +21,7 @@ def _file() -> tuple[str, bytes]:
 
 @pytest.mark.no_redirect
 @pytest.mark.ftp
+@pytest.mark.injects("kill")
 def test_ftp_to_a_failed_node_is_not_served_by_another(scenario):
     scenario.require_fault("kill")
     ftp = scenario.ftp()
@@ -41,6 +42,7 @@ def test_ftp_to_a_failed_node_is_not_served_by_another(scenario):
 
 @pytest.mark.no_redirect
 @pytest.mark.smtp
+@pytest.mark.injects("kill")
 def test_smtp_to_a_failed_node_is_not_served_by_another(scenario):
     scenario.require_fault("kill")
     smtp = scenario.smtp()

@@ -52,6 +52,7 @@ def test_pools_stay_within_their_size_under_load(scenario):
 
 @pytest.mark.pool
 @pytest.mark.http
+@pytest.mark.injects("kill")
 def test_a_killed_nodes_connections_are_released_and_refilled(scenario):
     spec = scenario.require_evidence("pools")
     scenario.require_fault("kill")

@@ -7,6 +7,7 @@ import pytest
 
 @pytest.mark.rejoin
 @pytest.mark.http
+@pytest.mark.injects("kill")
 def test_restarted_node_rejoins_and_takes_its_share(scenario, victim):
     scenario.require_fault("kill")
     t = scenario.thresholds

@@ -15,6 +15,7 @@ SESSIONS, CALLS = 4, 6
 
 @pytest.mark.state
 @pytest.mark.http
+@pytest.mark.injects("kill")
 def test_cache_entries_survive_the_node_that_wrote_them(scenario):
     spec = scenario.require_evidence("state")
     scenario.require_fault("kill")
@@ -35,6 +36,7 @@ def test_cache_entries_survive_the_node_that_wrote_them(scenario):
 
 @pytest.mark.state
 @pytest.mark.http
+@pytest.mark.injects("partition:node")
 def test_cache_entries_reach_a_node_partitioned_from_the_writer(scenario):
     spec = scenario.require_evidence("state")
     writer, reader = scenario.nodes[0], scenario.nodes[1]
@@ -57,6 +59,7 @@ def test_cache_entries_reach_a_node_partitioned_from_the_writer(scenario):
 
 @pytest.mark.state
 @pytest.mark.http
+@pytest.mark.injects("kill")
 def test_sessions_keep_their_state_across_failover(scenario):
     session = scenario.require_evidence("state.session")
     scenario.require_fault("kill")
@@ -79,6 +82,7 @@ def test_sessions_keep_their_state_across_failover(scenario):
 
 @pytest.mark.state
 @pytest.mark.http
+@pytest.mark.injects("cut:store")
 def test_node_cut_off_from_the_store_leaves_rotation(scenario, victim):
     state = scenario.require_evidence("state")
     session = scenario.require_evidence("state.session")

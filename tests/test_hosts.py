@@ -140,3 +140,33 @@ def test_a_node_host_behind_a_bastion_is_reached_through_it_and_only_then(hosts,
                     "root@198.18.14.11" in done.stderr, done.stderr
     finally:
         subprocess.run([*iptables, "-D", *rule], check=True, timeout=30)
+
+
+def test_harness_abort_during_a_partition_over_ssh_heals_it_within_a_second(up, tmp_path):
+    """The kill switch: `harness abort` from another terminal, during a kernel partition on a
+    node's host over SSH (state root of its own: the suite's other runs are not this one's)."""
+    env = {**os.environ, "HARNESS_STATE_DIR": str(tmp_path / "state")}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "scenarios/", "--topology", str(TOPOLOGY), REMOTE,
+         "-k", "http-partition", "--fault-seconds", "60", "-p", "no:cacheprovider", "-q"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    tag = TAG_PREFIX + owner_tag(run.pid)
+    try:
+        deadline = time.monotonic() + 90
+        while not tagged(tag) and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        [hit] = tagged(tag)
+        started = time.monotonic()
+        abort = subprocess.Popen([sys.executable, "-m", "harness.cli", "abort"], cwd=ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        while tagged(tag) and time.monotonic() < started + 10:
+            time.sleep(0.02)
+        healed = time.monotonic() - started
+        said = abort.communicate(timeout=60)[0]
+        out = run.communicate(timeout=60)[0]
+    finally:
+        run.kill()
+    assert not tagged(tag), f"the partition on {hit}'s host outlived the abort"
+    assert healed < 1.0, f"healed {healed:.2f} s after harness abort"
+    assert "aborting pytest scenarios/" in said and "ended" in said, said
+    assert "ABORTED: aborted by the operator" in out, out[-1500:]

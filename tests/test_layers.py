@@ -11,7 +11,8 @@ delayed into a function to dodge a cycle counts too).
     world        one run's cluster, history, injector, clients, evidence, victims; the soak;
                  scaling (C13's searches, shared by its scenario and `harness scalability`)
     entry        pytest plugin, CLI, probe, init (and the containers it finds), control, scalability,
-                 contract (`clusterproof run`), image (the harness's own container image)
+                 contract (`clusterproof run`), image (the harness's own container image),
+                 dryrun (`--plan`: the faults a run would inject, listed)
 
 The reference node (`harness.sut`) is the system under test: it stands apart and imports
 no harness client.
@@ -34,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cluster", ("harness.cluster",)),
     ("world", ("harness.world", "harness.soak", "harness.scaling", "harness.safety")),
     ("entry", ("harness.plugin", "harness.cli", "harness.probe", "harness.init", "harness.containers",
-               "harness.control", "harness.contract", "harness.image",
+               "harness.control", "harness.contract", "harness.image", "harness.dryrun",
                "harness.scalability", "harness.__init__")),
 ]
 APART = ("harness.sut",)

@@ -22,6 +22,7 @@ from harness import commands
 from harness.cluster.base import Cluster
 from harness.config import DEFAULT_PORTS, PROTOCOLS, Topology
 from harness.errors import HarnessError
+from harness.fault import KINDS
 from harness.history.faults import ENTRY_PEER, FaultKind
 from harness.kernel import HERE, NoScope, Place, Scope, in_namespace_of, over_ssh
 from harness.toxiproxy import ToxiproxyApi
@@ -30,10 +31,6 @@ from harness.toxiproxy import ToxiproxyApi
 class ExternalCluster(Cluster):
     backend = "external"
 
-    # A fault needs its command and the one that heals it, on every node it may hit.
-    CONTROL_FOR = {FaultKind.KILL: ("kill", "restart"), FaultKind.PAUSE: ("pause", "resume"),
-                   FaultKind.RESTART: ("restart",),
-                   FaultKind.UNAVAILABLE: ("unavailable", "available")}
 
     def __init__(self, topology: Topology, wait_s: float = 10.0) -> None:
         self.topology = topology
@@ -67,10 +64,10 @@ class ExternalCluster(Cluster):
                      f"'{action}' of {node_id}", cwd=self.topology.directory)
 
     def missing_for_fault(self, kind: FaultKind) -> str | None:
-        if kind not in self.CONTROL_FOR:
+        if not KINDS[kind].control:  # a fault needs its command and the one that heals it
             return super().missing_for_fault(kind)
         for node in self.topology.nodes:
-            for action in self.CONTROL_FOR[kind]:
+            for action in KINDS[kind].control:
                 if not node.control_line(action):
                     return f"nodes[{node.id}].control.{action}"
         return None

@@ -1,0 +1,107 @@
+"""Safe on a cluster people depend on, shown on the reference cluster as an external one (a
+`harness up` whose nodes "someone else" can kill): a node that fails beside the soak's own
+fault stops the soak (the healthy-nodes condition), every fault healed; a cluster that is not
+healthy before a scenario is never faulted, and the run ends aborted (exit 5); a soak plan
+past the blast radius is refused in one sentence. The kill switch during a partition over SSH
+is tests/test_hosts.py's."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from harness.history.faults import FaultKind
+from harness.soak.plan import SoakPlan
+from test_mutants import reference_as_external
+
+pytestmark = pytest.mark.cluster
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = [sys.executable, "-m", "harness.cli"]
+
+
+def node(topology: Path, action: str, node_id: str) -> None:
+    """What someone else does to a node: through the `harness up` that holds the cluster."""
+    socket = re.search(r"--socket (\S+)", topology.read_text()).group(1)
+    subprocess.run([*HARNESS, "node", action, node_id, "--socket", socket], check=True, timeout=60,
+                   capture_output=True)
+
+
+def answers(topology: Path) -> dict[str, bool]:
+    """Does each node answer on its own endpoint (not paused, not killed)?"""
+    data = yaml.safe_load(topology.read_text())
+    out = {}
+    for n in data["nodes"]:
+        try:
+            out[n["id"]] = requests.get(n["endpoints"]["http"] + "/invoke/harness.demo:whoami", timeout=2).ok
+        except requests.RequestException:
+            out[n["id"]] = False
+    return out
+
+
+def test_a_node_failed_beside_the_soaks_own_fault_stops_it_and_heals_everything(tmp_path):
+    plan = SoakPlan(minutes=2, seed=3, nemesis=(FaultKind.PAUSE,), mean_fault_seconds=20)
+    first = plan.schedule(["node1", "node2", "node3"])[0]
+    other = next(n for n in ("node1", "node2", "node3") if n != first.node)
+    with reference_as_external(tmp_path) as topology:
+        log = (tmp_path / "soak.log").open("w")
+        soak = subprocess.Popen(
+            [*HARNESS, "soak", "--topology", str(topology), "--minutes", "2", "--seed", "3",
+             "--nemesis", "pause", "--mean-fault-seconds", "20", "--min-healthy-nodes", "2",
+             "-o", str(tmp_path / "soak")], cwd=ROOT, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while "soak: seed" not in (tmp_path / "soak.log").read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            started = time.monotonic()
+            time.sleep(first.at + 3)  # the soak's own pause of first.node is in force
+            node(topology, "kill", other)  # someone else's
+            killed = time.monotonic()
+            code = soak.wait(timeout=120)
+            ended = time.monotonic()
+        finally:
+            soak.kill()
+        said = (tmp_path / "soak.log").read_text()
+        assert code == 5, said[-2000:]
+        assert f"fewer than --min-healthy-nodes 2: {other} did not answer" in said, said[-2000:]
+        assert ended - killed < 15, f"stopped {ended - killed:.1f} s after the kill ({started})"
+        health = answers(topology)
+        assert health[first.node], f"the soak's paused {first.node} was left paused: {health}"
+        node(topology, "restart", other)
+
+
+def test_a_cluster_not_healthy_before_a_scenario_is_never_faulted_and_the_run_aborts(tmp_path):
+    """The operators' own health check (safety.health) says the cluster is in maintenance:
+    nothing is faulted, and the run ends aborted once it has not recovered within the bound."""
+    flag = tmp_path / "maintenance"
+    with reference_as_external(tmp_path) as topology:
+        data = yaml.safe_load(topology.read_text())
+        data["safety"] = {"health": {"command": f"test ! -e {flag}"}}
+        guarded = tmp_path / "guarded.yaml"
+        guarded.write_text(yaml.safe_dump(data))
+        flag.touch()  # someone else's maintenance, before the run
+        done = subprocess.run([*HARNESS, "run", "--topology", str(guarded), "-m", "failover",
+                               "-k", "http-kill", "--victim", "node1", "--no-html",
+                               "--alluredir", str(tmp_path / "results")],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        health = answers(topology)
+    said = done.stdout + done.stderr
+    assert done.returncode == 5, said[-2000:]
+    assert "the cluster did not recover" in said and "its health check failed" in said, said[-2000:]
+    assert all(health.values()), f"a node was faulted: {health}"
+    results = list((tmp_path / "results").glob("*-result.json"))
+    assert not any("fault injected" in r.read_text() for r in results)
+
+
+def test_a_soak_plan_past_the_blast_radius_is_refused_in_one_sentence():
+    done = subprocess.run([*HARNESS, "soak", "--minutes", "1", "--nodes", "3", "--max-faulted-nodes", "3",
+                           "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("harness: --max-faulted-nodes 3 would let the soak fault every one of "
+                                   "the 3 nodes at once: at most 2")
