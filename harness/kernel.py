@@ -255,6 +255,21 @@ def run(place: Place, command: Command, check: bool = True) -> subprocess.Comple
     return done
 
 
+def heal_at(place: Place, commands: list[Command]) -> None:
+    """Run a fault's heal commands, none of them checked (a rule already gone is healed): on a
+    host over SSH all in one `ssh`, one after another there, so that healing takes one round
+    trip, not one per rule (the kill switch heals within a second)."""
+    if place.ssh is not None and len(commands) > 1:
+        line = "; ".join(shlex.join(c) for c in commands)
+        argv = place.ssh.argv(place.host, line)
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(argv, capture_output=True, timeout=COMMAND_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        return
+    for command in commands:
+        with contextlib.suppress(HarnessError):
+            run(place, command, check=False)
+
+
 def privileged() -> bool:
     """Root, or at least CAP_NET_ADMIN (bit 12 of the effective set)."""
     with contextlib.suppress(OSError, ValueError):
@@ -421,8 +436,10 @@ class KernelFaults:
                 self._run(scope.place, command)
             yield [shell_line(scope.place, c) for c in apply]
         finally:
-            for command in heal:
-                self._run(scope.place, command, check=False)
+            if self.show:
+                for command in heal:
+                    self.show(shell_line(scope.place, command))
+            heal_at(scope.place, heal)
             self.journal.done(entry)
 
     def _run(self, place: Place, command: Command, check: bool = True) -> None:
@@ -433,8 +450,6 @@ class KernelFaults:
     def heal_all(self) -> None:
         """Heal whatever is still in force (at exit: a fault whose `finally` never ran)."""
         for entry, (place, heal) in list(self.journal.pending.items()):
-            for command in heal:
-                with contextlib.suppress(HarnessError):
-                    run(place, command, check=False)
+            heal_at(place, heal)
             self.journal.done(entry)
         self.journal.path.unlink(missing_ok=True)

@@ -406,8 +406,11 @@ def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thre
         cluster.reset()
         world.await_recovery()
         if wrong := world.await_healthy(thresholds.rejoin_bound * RECOVERY_BOUNDS):
-            safety.stop_run(f"the cluster did not recover within {thresholds.rejoin_bound * RECOVERY_BOUNDS:g} s "
-                            f"before {request.node.name}: {'; '.join(wrong)}")
+            # nothing is in force between scenarios: this one is not run, and none after it
+            why = safety.stopped(f"the cluster did not recover within {thresholds.rejoin_bound * RECOVERY_BOUNDS:g} s "
+                                 f"before {request.node.name}: {'; '.join(wrong)}")
+            request.session.shouldstop = f"ABORTED: {why}"
+            pytest.skip(f"not run: ABORTED: {why}")
         for warning in _say_warnings(cluster, _terminal(request.config)):
             allure.attach(warning, "warning", allure.attachment_type.TEXT)
     try:
@@ -416,6 +419,12 @@ def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thre
         world.report_evidence(request.node.name)
         request.config.stash.setdefault(_verdicts, []).extend(
             (request.node.name, v) for v in world.verdicts)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run a stop condition ended is interrupted, whatever its scenarios did before."""
+    if safety.abort_reason() and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
 
 
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:

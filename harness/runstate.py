@@ -19,12 +19,15 @@ KEEP_VAR = "HARNESS_KEEP_RUN_DIR"
 
 
 def start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks: with the pid, it names one process for good."""
+    """The process's start time in clock ticks: with the pid, it names one process for good.
+    None for a process that is gone, or has ended and waits for its parent to read its exit
+    (a zombie: it runs nothing and holds nothing any more)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else fields[19]
 
 
 def owner_tag(pid: int | None = None) -> str:

@@ -72,12 +72,18 @@ def abort_self(why: str) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def stop_run(why: str) -> None:
-    """End the whole run as aborted by a stop condition (`why` says which and what it saw):
-    raised in the main thread, so every fault in force is healed on the way out."""
+def stopped(why: str) -> str:
+    """Record that a stop condition ends this run (`why` says which and what it saw); the
+    reason, as the run reports it."""
     if not _reason:
         _reason.append(f"stopped: {why}")
-    raise Aborted(f"stopped: {why}")
+    return _reason[0]
+
+
+def stop_run(why: str) -> None:
+    """End the whole run as aborted by a stop condition: raised in the main thread, so every
+    fault in force is healed on the way out."""
+    raise Aborted(stopped(why))
 
 
 def install(what: str, abort_file: Path | None = None) -> None:

@@ -53,7 +53,7 @@ class Thresholds:
         4.0, "requests per second each user of a saturation search offers; keep it under "
              "1 / the service's unloaded latency, or the first step is past saturation")
     step_seconds: float = _bound(
-        2.0, "length of a step of a saturation search (judged on its last two thirds)")
+        1.5, "length of a step of a saturation search (judged on its last two thirds)")
     max_steps: int = _bound(
         15, "steps a saturation search takes at most; a cluster that serves the last one in "
             "full was not saturated (inconclusive)")
