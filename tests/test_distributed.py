@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from test_hosts import MEMBER, REMOTE, ROOT, TOPOLOGY
+from test_hosts import REMOTE, ROOT, TOPOLOGY, member_script
 
 pytestmark = pytest.mark.cluster
 WORKERS = ("198.18.14.21", "198.18.14.22")
@@ -34,15 +34,8 @@ PLACED_WITHIN_S = 0.02  # the failover checks' resolution (checks.CLOCK_RESOLUTI
 def member(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """hosts-ssh, put in the configuration a test asks for; down after the module."""
     log = tmp_path_factory.mktemp("hosts-ssh") / "member.log"
-
-    def configure(*args: str) -> None:
-        with log.open("a") as out:  # its daemons inherit this output: a file, never a pipe
-            code = subprocess.run([str(MEMBER / "cluster.sh"), *args], stdout=out, stderr=out,
-                                  stdin=subprocess.DEVNULL, timeout=300).returncode
-        assert code == 0, log.read_text()[-500:]
-
-    yield configure
-    configure("down")
+    yield lambda *args: member_script(log, *args)
+    member_script(log, "down")
 
 
 def scenarios(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -29,20 +29,21 @@ REMOTE = "--allow-remote-targets"
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("zoo-hosts-ssh")]
 
 
+def member_script(log: Path, *args: str) -> None:
+    """The member's own script (`up CONFIGURATION`, `down`), its output to `log`."""
+    with log.open("a") as out:  # its daemons inherit this output: a file, never a pipe
+        code = subprocess.run([str(MEMBER / "cluster.sh"), *args], stdout=out, stderr=out,
+                              stdin=subprocess.DEVNULL, timeout=300).returncode
+    assert code == 0, log.read_text()[-500:]
+
+
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The member up (sound) for this module."""
     log = tmp_path_factory.mktemp("hosts-ssh") / "member.log"
-
-    def cluster(*args: str) -> None:
-        with log.open("a") as out:  # its daemons inherit this output: a file, never a pipe
-            code = subprocess.run([str(MEMBER / "cluster.sh"), *args], stdout=out, stderr=out,
-                                  stdin=subprocess.DEVNULL, timeout=300).returncode
-        assert code == 0, log.read_text()[-500:]
-
-    cluster("up", "sound")
+    member_script(log, "up", "sound")
     yield
-    cluster("down")
+    member_script(log, "down")
 
 
 @pytest.fixture
