@@ -404,8 +404,7 @@ def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thre
                   request.getfixturevalue("load_workers"))
     with allure.step("cluster healed and reset"):
         cluster.reset()
-        world.await_recovery()
-        if wrong := world.await_healthy(thresholds.rejoin_bound * RECOVERY_BOUNDS):
+        if wrong := world.health.await_healthy(thresholds.rejoin_bound * RECOVERY_BOUNDS):
             # nothing is in force between scenarios: this one is not run, and none after it
             why = safety.stopped(f"the cluster did not recover within {thresholds.rejoin_bound * RECOVERY_BOUNDS:g} s "
                                  f"before {request.node.name}: {'; '.join(wrong)}")

@@ -50,7 +50,7 @@ def saturate(world: World, call: Call | None, label: str, on_step: StepSeen | No
         plan["call"] = call.model_dump()
     with world.report.step(f"saturation search, {label}: +{t.step_users} users x {t.step_rate:g}/s "
                            f"every {t.step_seconds:g} s, at most {t.max_steps} steps"):
-        load = world.new_load(protocol="http", steps=StepSchedule(seconds=t.step_seconds,
+        load = world.traffic.new_load(protocol="http", steps=StepSchedule(seconds=t.step_seconds,
                                                                   count=t.max_steps), **plan)
         with load:
             seen = 0

@@ -8,19 +8,19 @@ from harness import checks
 @pytest.mark.admin
 @pytest.mark.http
 def test_admin_services_are_not_redirected(scenario):
-    spec = scenario.require_evidence("admin")
+    spec = scenario.evidence.require("admin")
     node = scenario.nodes[0]
-    http = scenario.http()
+    http = scenario.traffic.http()
     try:
         if spec.redirecting is None:
             calls = [http.send(service, node) for service in spec.services]
             verdict = checks.runs_where_addressed(calls).noting(
                 "the node was not redirecting other requests (evidence.admin.redirecting)")
         else:
-            with scenario.toggled(spec.redirecting, "admin.redirecting", [node]):
-                scenario.settle_membership()  # from now on it redirects business calls
+            with scenario.evidence.toggled(spec.redirecting, "admin.redirecting", [node]):
+                scenario.nemesis.settle_membership()  # from now on it redirects business calls
                 calls = [http.send(service, node) for service in spec.services]
             verdict = checks.runs_where_addressed(calls)
     finally:
-        scenario.undo_calls(spec.undo, "admin.undo", node)
+        scenario.evidence.undo(spec.undo, "admin.undo", node)
     scenario.check(verdict)

@@ -12,15 +12,15 @@ RETRIED = 20
 @pytest.mark.http
 @pytest.mark.injects("kill")
 def test_orders_are_recorded_exactly_once_across_failover(scenario, victim):
-    spec = scenario.require_evidence("side_effects")
-    order = scenario.require_evidence("side_effects.order")
-    scenario.require_fault("kill")
-    with scenario.load_through_fault(call=order, keyed=True) as load:
-        with scenario.fault("kill", scenario.pick_victim(load, victim)):
-            scenario.hold()
-    http = scenario.http()
+    spec = scenario.evidence.require("side_effects")
+    order = scenario.evidence.require("side_effects.order")
+    scenario.nemesis.require("kill")
+    with scenario.traffic.load_through_fault(call=order, keyed=True) as load:
+        with scenario.nemesis.fault("kill", scenario.victims.pick(load, victim)):
+            scenario.nemesis.hold()
+    http = scenario.traffic.http()
     acknowledged = [r for r in load.records if r.ok]
     for record in acknowledged[:RETRIED]:  # the client lost these acks and retries
         http.send(order, values={"key": record.key or ""}, key=record.key)
-    recorded = scenario.recorded_side_effects(spec)
+    recorded = scenario.evidence.side_effects(spec)
     scenario.check(checks.exactly_once(scenario.log.records, recorded, kind="order"))

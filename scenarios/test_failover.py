@@ -12,9 +12,9 @@ from harness.fault import failover_link
 @pytest.mark.parametrize("fault", ["kill", "pause", "cut", "partition", "unavailable"])
 def test_requests_fail_over_when_a_node_fails(scenario, web_protocol, fault, victim):
     link = failover_link(fault, web_protocol)
-    scenario.require_fault(fault, link)
-    with scenario.load_through_fault(protocol=web_protocol) as load:
-        node = scenario.pick_victim(load, victim)
-        with scenario.fault(fault, node, link) as event:
-            scenario.hold()
+    scenario.nemesis.require(fault, link)
+    with scenario.traffic.load_through_fault(protocol=web_protocol) as load:
+        node = scenario.victims.pick(load, victim)
+        with scenario.nemesis.fault(fault, node, link) as event:
+            scenario.nemesis.hold()
     scenario.check(scenario.failover_verdict(event, prop="C3" if web_protocol == "https" else "C2"))

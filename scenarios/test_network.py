@@ -12,9 +12,9 @@ TOXICS = [kind for kind in NETWORK_FAULTS if kind != FaultKind.CUT]  # a cut is 
 @pytest.mark.http
 @pytest.mark.parametrize("toxic", [str(kind) for kind in TOXICS])
 def test_network_faults_on_one_node_are_survived(scenario, toxic, victim):
-    scenario.require_fault(toxic, link="http")
-    with scenario.load_through_fault() as load:
-        node = scenario.pick_victim(load, victim)
-        with scenario.fault(toxic, node, link="http") as event:
-            scenario.hold()
+    scenario.nemesis.require(toxic, link="http")
+    with scenario.traffic.load_through_fault() as load:
+        node = scenario.victims.pick(load, victim)
+        with scenario.nemesis.fault(toxic, node, link="http") as event:
+            scenario.nemesis.hold()
     scenario.check(scenario.failover_verdict(event, prop="C4"))

@@ -23,16 +23,16 @@ def _file() -> tuple[str, bytes]:
 @pytest.mark.ftp
 @pytest.mark.injects("kill")
 def test_ftp_to_a_failed_node_is_not_served_by_another(scenario):
-    scenario.require_fault("kill")
-    ftp = scenario.ftp()
+    scenario.nemesis.require("kill")
+    ftp = scenario.traffic.ftp()
     entry = scenario.cluster.topology.entry.ftp is not None
-    victim = scenario.session_victim("ftp", lambda: ftp.upload("entry", *_file()), FTP_FIX)
+    victim = scenario.victims.by_session("ftp", lambda: ftp.upload("entry", *_file()), FTP_FIX)
     peers = [n for n in scenario.nodes if n != victim]
     with ftp.session(victim) as open_session:
-        scenario.expect_set_up(open_session.upload(*_file()), FTP_FIX)
-        with scenario.fault("kill", victim) as event:
+        scenario.traffic.expect_set_up(open_session.upload(*_file()), FTP_FIX)
+        with scenario.nemesis.fault("kill", victim) as event:
             open_session.upload(*_file())
-            for _ in scenario.spread_over_fault(ATTEMPTS):
+            for _ in scenario.nemesis.spread(ATTEMPTS):
                 ftp.upload(victim, *_file())
                 for endpoint in [*peers, *(["entry"] if entry else [])]:
                     ftp.upload(endpoint, *_file())
@@ -44,14 +44,14 @@ def test_ftp_to_a_failed_node_is_not_served_by_another(scenario):
 @pytest.mark.smtp
 @pytest.mark.injects("kill")
 def test_smtp_to_a_failed_node_is_not_served_by_another(scenario):
-    scenario.require_fault("kill")
-    smtp = scenario.smtp()
+    scenario.nemesis.require("kill")
+    smtp = scenario.traffic.smtp()
     entry = scenario.cluster.topology.entry.smtp is not None
-    victim = scenario.session_victim("smtp", lambda: smtp.send("entry", uuid.uuid4().hex), SMTP_FIX)
+    victim = scenario.victims.by_session("smtp", lambda: smtp.send("entry", uuid.uuid4().hex), SMTP_FIX)
     peers = [n for n in scenario.nodes if n != victim]
-    scenario.expect_set_up(smtp.send(victim, uuid.uuid4().hex), SMTP_FIX)
-    with scenario.fault("kill", victim) as event:
-        for _ in scenario.spread_over_fault(ATTEMPTS):
+    scenario.traffic.expect_set_up(smtp.send(victim, uuid.uuid4().hex), SMTP_FIX)
+    with scenario.nemesis.fault("kill", victim) as event:
+        for _ in scenario.nemesis.spread(ATTEMPTS):
             smtp.send(victim, uuid.uuid4().hex)
             for endpoint in [*peers, *(["entry"] if entry else [])]:
                 smtp.send(endpoint, uuid.uuid4().hex)
@@ -63,5 +63,5 @@ def test_smtp_to_a_failed_node_is_not_served_by_another(scenario):
                    .noting(*unchecked))
     if side_effects is not None:
         scenario.check(checks.exactly_once(scenario.log.records,
-                                           scenario.recorded_side_effects(side_effects),
+                                           scenario.evidence.side_effects(side_effects),
                                            kind="mail", prop="C7"))

@@ -16,7 +16,7 @@ VERSION = "package version"
 @pytest.mark.packages
 @pytest.mark.http
 def test_every_node_reports_the_same_manifest(scenario):
-    spec = scenario.require_evidence("manifest")
+    spec = scenario.evidence.require("manifest")
     manifests = {}
     for node in scenario.nodes:
         manifest = scenario.evidence.fetch(spec.source, "manifest.source", node)
@@ -30,7 +30,7 @@ def test_every_node_reports_the_same_manifest(scenario):
 @pytest.mark.packages
 @pytest.mark.http
 def test_a_replicated_package_reaches_every_node(scenario):
-    spec = scenario.require_evidence("replication")
+    spec = scenario.evidence.require("replication")
     t = scenario.thresholds
     version = f"1.1.{uuid.uuid4().int % 10_000}"
     published_at = time.monotonic()
@@ -38,7 +38,7 @@ def test_a_replicated_package_reaches_every_node(scenario):
     waiting = list(scenario.nodes)
     deadline = published_at + 2 * t.replication_bound
     while waiting and time.monotonic() < deadline:
-        read = scenario.observe(spec.version, "replication.version", VERSION, waiting,
+        read = scenario.evidence.observe(spec.version, "replication.version", VERSION, waiting,
                                 missing_ok=True)
         waiting = [n for n in waiting if str(read.get(n)) != version]
         time.sleep(POLL_S)

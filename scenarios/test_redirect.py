@@ -9,11 +9,11 @@ REQUESTS_PER_NODE = 10
 
 @pytest.mark.redirect
 def test_node_that_cannot_serve_redirects_to_a_peer_that_can(scenario, web_protocol):
-    spec = scenario.require_evidence("redirect")
+    spec = scenario.evidence.require("redirect")
     cannot, can = scenario.nodes[:-1], scenario.nodes[-1:]
-    http = scenario.http()
-    with scenario.toggled(spec.unable, "redirect.unable", cannot):
-        scenario.settle_membership()
+    http = scenario.traffic.http()
+    with scenario.evidence.toggled(spec.unable, "redirect.unable", cannot):
+        scenario.nemesis.settle_membership()
         calls = [http.send(spec.service, node, protocol=web_protocol)
                  for _ in range(REQUESTS_PER_NODE) for node in cannot]
     scenario.check(checks.redirected(calls, cannot, can))

@@ -9,15 +9,15 @@ import pytest
 @pytest.mark.http
 @pytest.mark.injects("kill")
 def test_restarted_node_rejoins_and_takes_its_share(scenario, victim):
-    scenario.require_fault("kill")
+    scenario.nemesis.require("kill")
     t = scenario.thresholds
-    unit = scenario.balancing_unit("http")
-    with scenario.steady_load(seconds=t.rejoin_load_cap,
+    unit = scenario.victims.balancing_unit("http")
+    with scenario.traffic.steady_load(seconds=t.rejoin_load_cap,
                               fresh_connections=unit == "connection") as load:
-        scenario.hold(1)
-        node = scenario.pick_victim(load, victim)
-        with scenario.fault("kill", node) as event:  # leaving the block restarts it
-            scenario.hold()
-        scenario.load_until_rejoin_judgeable(load, node, event.end_mono)
+        scenario.nemesis.hold(1)
+        node = scenario.victims.pick(load, victim)
+        with scenario.nemesis.fault("kill", node) as event:  # leaving the block restarts it
+            scenario.nemesis.hold()
+        scenario.traffic.load_until_rejoin_judgeable(load, node, event.end_mono)
     scenario.check(scenario.judge.rejoin(scenario.log.records, node, event.end_mono,
                                          scenario.nodes, unit))

@@ -19,7 +19,7 @@ from harness.scaling import scale_by_one
 @pytest.mark.http
 def test_one_more_node_adds_capacity(own_cluster_scenario, progress):
     scenario = own_cluster_scenario
-    spec = scenario.require_evidence("scale")
+    spec = scenario.evidence.require("scale")
     scaling = scale_by_one(scenario, spec.load, lambda label, step: progress(
         f"C13 {label}: step {step.number}, {step.offered_rps:.0f} req/s offered, "
         f"{step.served_rps:.0f} served, p95 {step.p95_s * 1000:.0f} ms"

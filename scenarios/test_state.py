@@ -17,20 +17,20 @@ SESSIONS, CALLS = 4, 6
 @pytest.mark.http
 @pytest.mark.injects("kill")
 def test_cache_entries_survive_the_node_that_wrote_them(scenario):
-    spec = scenario.require_evidence("state")
-    scenario.require_fault("kill")
+    spec = scenario.evidence.require("state")
+    scenario.nemesis.require("kill")
     writer, readers = scenario.nodes[0], scenario.nodes[1:]
-    http = scenario.http()
+    http = scenario.traffic.http()
     written = {uuid.uuid4().hex: uuid.uuid4().hex for _ in range(KEYS)}
     for key, value in written.items():
-        scenario.expect_set_up(http.send(spec.write, writer, {"key": key, "value": value}),
+        scenario.traffic.expect_set_up(http.send(spec.write, writer, {"key": key, "value": value}),
                                "evidence.state.write")
-    with scenario.fault("kill", writer):
+    with scenario.nemesis.fault("kill", writer):
         reads = []
         for key in written:
             for reader in [*readers, "entry"]:
                 record = http.send(spec.read.request, reader, {"key": key}, key=key, keep_text=True)
-                reads.append((record, scenario.read_answer(spec.read, record, "state.read")))
+                reads.append((record, scenario.evidence.read_answer(spec.read, record, "state.read")))
     scenario.check(checks.state_continuity(reads, written))
 
 
@@ -38,22 +38,22 @@ def test_cache_entries_survive_the_node_that_wrote_them(scenario):
 @pytest.mark.http
 @pytest.mark.injects("partition:node")
 def test_cache_entries_reach_a_node_partitioned_from_the_writer(scenario):
-    spec = scenario.require_evidence("state")
+    spec = scenario.evidence.require("state")
     writer, reader = scenario.nodes[0], scenario.nodes[1]
-    scenario.require_fault("partition", link=reader)
-    http = scenario.http()
+    scenario.nemesis.require("partition", link=reader)
+    http = scenario.traffic.http()
     before = {uuid.uuid4().hex: uuid.uuid4().hex for _ in range(KEYS // 2)}
     during = {uuid.uuid4().hex: uuid.uuid4().hex for _ in range(KEYS // 2)}
     for key, value in before.items():
-        scenario.expect_set_up(http.send(spec.write, writer, {"key": key, "value": value}),
+        scenario.traffic.expect_set_up(http.send(spec.write, writer, {"key": key, "value": value}),
                                "evidence.state.write")
     reads = []
-    with scenario.fault("partition", writer, link=reader):
+    with scenario.nemesis.fault("partition", writer, link=reader):
         for key, value in during.items():
             http.send(spec.write, writer, {"key": key, "value": value})
         for key in [*before, *during]:
             record = http.send(spec.read.request, reader, {"key": key}, key=key, keep_text=True)
-            reads.append((record, scenario.read_answer(spec.read, record, "state.read")))
+            reads.append((record, scenario.evidence.read_answer(spec.read, record, "state.read")))
     scenario.check(checks.state_continuity(reads, {**before, **during}))
 
 
@@ -61,20 +61,20 @@ def test_cache_entries_reach_a_node_partitioned_from_the_writer(scenario):
 @pytest.mark.http
 @pytest.mark.injects("kill")
 def test_sessions_keep_their_state_across_failover(scenario):
-    session = scenario.require_evidence("state.session")
-    scenario.require_fault("kill")
-    clients = {f"session-{i}": scenario.http() for i in range(SESSIONS)}  # one cookie jar each
+    session = scenario.evidence.require("state.session")
+    scenario.nemesis.require("kill")
+    clients = {f"session-{i}": scenario.traffic.http() for i in range(SESSIONS)}  # one cookie jar each
     victim = scenario.nodes[0]
     counts = []
 
     def round_of_calls() -> None:
         for name, client in clients.items():
             record = client.send(session.request, "entry", key=name, keep_text=True)
-            counts.append((record, scenario.read_answer(session, record, "state.session")))
+            counts.append((record, scenario.evidence.read_answer(session, record, "state.session")))
 
     for _ in range(CALLS // 2):
         round_of_calls()
-    with scenario.fault("kill", victim):
+    with scenario.nemesis.fault("kill", victim):
         for _ in range(CALLS - CALLS // 2):
             round_of_calls()
     scenario.check(checks.session_continuity(counts))
@@ -84,11 +84,11 @@ def test_sessions_keep_their_state_across_failover(scenario):
 @pytest.mark.http
 @pytest.mark.injects("cut:store")
 def test_node_cut_off_from_the_store_leaves_rotation(scenario, victim):
-    state = scenario.require_evidence("state")
-    session = scenario.require_evidence("state.session")
-    scenario.require_store_cut(state)
-    with scenario.load_through_fault(call=session.request) as load:
-        node = scenario.pick_victim(load, victim)
-        with scenario.store_cut(node, state) as event:
-            scenario.hold()
+    state = scenario.evidence.require("state")
+    session = scenario.evidence.require("state.session")
+    scenario.nemesis.require_store_cut(state)
+    with scenario.traffic.load_through_fault(call=session.request) as load:
+        node = scenario.victims.pick(load, victim)
+        with scenario.nemesis.store_cut(node, state) as event:
+            scenario.nemesis.hold()
     scenario.check(scenario.failover_verdict(event, prop="C10"))

@@ -135,7 +135,7 @@ class Soak:
         if kind.takes_the_node:
             field_ = self.world.cluster.missing_for_fault(kind)
             return f"needs `{field_}` in the topology" if field_ else None
-        return next(filter(None, (self.world.network.missing(kind, link)
+        return next(filter(None, (self.world.nemesis.network.missing(kind, link)
                                   for link in WEB_LINKS)), None)
 
     def missing(self) -> list[str]:
@@ -148,13 +148,13 @@ class Soak:
         if problems := self.plan.problems() + self.missing():
             raise HarnessError(problems[0])
         s, plan = self.world, self.plan
-        self.unit = s.balancing_unit("http")
+        self.unit = s.victims.balancing_unit("http")
         self.groups = traffic_groups(plan, s, self.unit)
         http_rate = sum(g["users"] * g["rate"] for g in self.groups
                         if g["protocol"] == "http" and not g.get("keyed"))
         needed = s.judge.observations_needed(len(self.nodes))
         self.min_quiet_s = max(MIN_QUIET_S, 1.5 * needed * len(self.nodes) / max(http_rate, 1e-9))
-        load = s.new_load(groups=self.groups, duration_s=plan.duration_s, max_requests=2**62,
+        load = s.traffic.new_load(groups=self.groups, duration_s=plan.duration_s, max_requests=2**62,
                           rotate_bytes=ROTATE_BYTES)
         self.progress(f"soak: seed {plan.seed}, {len(self.schedule)} faults over "
                       f"{plan.minutes:g} min ({plan.policy}; {', '.join(plan.nemesis)})")
@@ -178,7 +178,7 @@ class Soak:
             if not stopped_early:
                 self._judge(window)
         end_verdicts = [] if stopped_early else self._claimed(self._end_checks())
-        expected = {p for p in expected_properties(s.faults.timeline.events,
+        expected = {p for p in expected_properties(s.nemesis.timeline.events,
                                                    {g["protocol"] for g in self.groups},
                                                    any(g.get("keyed") for g in self.groups))
                     if s.cluster.topology.claims_property(p)}
@@ -187,7 +187,7 @@ class Soak:
             verdict = inconclusive(verdict.prop, "soak", [Missing(
                 f"ABORTED: {aborted}; every fault in force was healed and the load stopped",
                 "run it again once the cluster is healthy")], verdict.figures)
-        if (clocks := s.clock_problem()) is not None and s.faults.timeline.events:
+        if (clocks := s.traffic.clock_problem()) is not None and s.nemesis.timeline.events:
             # the windows compared load workers' times with the faults': not to be trusted
             verdict = inconclusive(verdict.prop, "soak", [clocks], verdict.figures)
         disk = sum(st.bytes_on_disk() for st in self.streams)
@@ -199,7 +199,7 @@ class Soak:
                     part.unlink()
         elapsed = time.monotonic() - self.t0
         return SoakResult(plan, self.schedule, self.windows, end_verdicts, verdict, self.t0,
-                          dict(self.per_second), list(s.faults.timeline.events),
+                          dict(self.per_second), list(s.nemesis.timeline.events),
                           [p for _, p in sorted(self.worst, reverse=True)],
                           {"requests": self.total_requests, "elapsed_s": round(elapsed, 1),
                            "requests_per_s": round(self.total_requests / max(elapsed, 1e-9), 1),
@@ -247,7 +247,7 @@ class Soak:
         elapsed, total = now - self.t0, self.plan.duration_s
         recent = [sum(self.per_second.get(int(now - self.t0) - k, Counter()).values()) for k in range(2, 7)]
         return (f"soak {elapsed / 60:4.1f}/{total / 60:g} min · faults "
-                f"{len(self.world.faults.timeline.events)}/{len(self.schedule)} · windows judged "
+                f"{len(self.world.nemesis.timeline.events)}/{len(self.schedule)} · windows judged "
                 f"{len(self.windows)} · violated {done['violated']} · inconclusive "
                 f"{done['inconclusive']} · {sum(recent) / len(recent):.0f} req/s")
 
@@ -256,7 +256,7 @@ class Soak:
         window says "not run" with what was seen, and the soak goes on only if the cluster
         recovers within the bound (else it stops, every fault healed)."""
         self._close_quiet(time.monotonic())
-        manager = self.world.fault(planned.kind, planned.node, planned.link)
+        manager = self.world.nemesis.fault(planned.kind, planned.node, planned.link)
         try:
             event = manager.__enter__()
         except NotHealthy as e:
@@ -265,7 +265,7 @@ class Soak:
                                        not_run=str(e)))
             self.progress(f"soak window {len(self.windows)}: {e}")
             bound = self.world.thresholds.rejoin_bound * RECOVERY_BOUNDS
-            if wrong := self.world.await_healthy(bound):
+            if wrong := self.world.health.await_healthy(bound):
                 stop_run(f"the cluster did not recover within {bound:g} s: {'; '.join(wrong)}")
             return
         self.active.append(InForce(self.t0 + planned.until, planned, manager, event))
@@ -279,8 +279,8 @@ class Soak:
         health check failing for --stop-health-seconds."""
         plan, world = self.plan, self.world
         recovering = {w.event.node for w in self.pending if w.event is not None and w.end >= now}
-        ours = world.faults.in_force() | recovering
-        down = world.down_nodes(ours)
+        ours = world.nemesis.in_force() | recovering
+        down = world.health.down_nodes(ours)
         healthy = len(self.nodes) - len(ours) - len(down)
         if healthy < plan.min_healthy_nodes:
             return (f"{healthy} node(s) healthy, fewer than --min-healthy-nodes {plan.min_healthy_nodes}: "
@@ -292,7 +292,7 @@ class Soak:
             return (f"the entry failed {failed} of its {len(recent)} answers in {STOP_WINDOW_S:g} s, past "
                     f"{limit:.0%} {'with no fault of the soak in force' if not ours else 'during its faults'}")
         if world.cluster.topology.safety.health is not None:
-            if world.health_check_fails():
+            if world.health.check_fails():
                 self.health_failing_since = self.health_failing_since or now
                 if now - self.health_failing_since >= plan.stop_health_seconds:
                     return f"the topology's health check (safety.health) failed for {now - self.health_failing_since:.0f} s"
@@ -352,7 +352,7 @@ class Soak:
 
     def _judge(self, window: Window) -> None:
         self.pending.remove(window)
-        others = {e.node for e in self.world.faults.timeline.events
+        others = {e.node for e in self.world.nemesis.timeline.events
                   if window.event is not None and e is not window.event
                   and e.start_mono <= window.end and (e.end_mono or float("inf")) >= window.start}
         window.judge(self.buffer, self.nodes, self.world.judge, self.unit, others)
@@ -404,7 +404,7 @@ class Soak:
             for record in reservoir(acknowledged(lambda r: r.protocol == "http"), RETRIED_ORDERS,
                                     self.plan.seed):  # the client lost these answers: sends again
                 http.send(spec.order, values={"key": record.key or ""}, key=record.key)
-        recorded = s.recorded_side_effects(spec)
+        recorded = s.evidence.side_effects(spec)
         verdicts = []
         if spec.order is not None:
             verdicts.append(checks.exactly_once(
