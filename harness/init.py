@@ -28,6 +28,7 @@ from harness.config import DEFAULT_PORTS, SCHEMA_FILE, is_loopback
 from harness.containers import Container, control_template
 from harness.errors import HarnessError
 from harness.traffic.clients import read_greeting
+from harness.victims import balancing_unit
 
 SAMPLES = 3  # requests to each node (fresh connections), to tell a steady value from a changing one
 ENTRY_SAMPLES = 6
@@ -169,18 +170,6 @@ def greeting_regex(greetings: Mapping[str, str]) -> str | None:
     regex = re.compile(pattern, re.MULTILINE)
     ok = all((m := regex.search(g)) and m.group("node") == n for n, g in greetings.items())
     return pattern if ok else None
-
-
-def balancing_from(fresh: Sequence[str], kept: Sequence[str]) -> tuple[str | None, str]:
-    """What the entry balances, as the scenarios find it out: several nodes over one
-    keep-alive connection is requests (L7); one there but several over fresh connections is
-    connections (L4); one node everywhere tells nothing (left to be found out per run)."""
-    if len(set(kept)) > 1:
-        return "request", f"one keep-alive connection saw {len(set(kept))} nodes in {len(kept)} requests"
-    if len(set(fresh)) > 1:
-        return "connection", (f"one keep-alive connection saw one node in {len(kept)} requests, "
-                              f"fresh connections {len(set(fresh))}")
-    return None, f"all {len(fresh) + len(kept)} answers of the entry came from {fresh[0] if fresh else '?'}"
 
 
 def cookie_affinity(fresh: Sequence[str], cookied: Sequence[str], cookies: Sequence[str]) -> str | None:
@@ -333,7 +322,7 @@ def discover(entry: str, nodes: Sequence[str], path: str = "/", entry_https: str
     kept_session.trust_env = False
     kept = [_name(http, _sample(kept_session, entry.rstrip("/") + base)) for _ in range(ENTRY_SAMPLES)]
     cookied = [_name(http, _sample(cookie_session, entry.rstrip("/") + base)) for _ in range(ENTRY_SAMPLES)]
-    found.balancing = balancing_from([n for n in named if n], [n for n in kept if n])
+    found.balancing = balancing_unit([n for n in kept if n], [n for n in named if n])
     affinity = cookie_affinity([n for n in named if n], [n for n in cookied if n],
                                list(cookie_session.cookies.keys()))
     if affinity:

@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from harness.config import BalancingUnit
-from harness.errors import ConfigurationError
 from harness.history.requests import RequestRecord
 
 
@@ -26,15 +25,19 @@ def busiest(records: Iterable[RequestRecord], nodes: Sequence[str]) -> tuple[str
     return victim, f"busiest in the warm-up: {count} of {sum(served.values())} requests"
 
 
-def balancing_unit(records: Sequence[RequestRecord], protocol: str) -> tuple[BalancingUnit, str]:
-    """What the entry balances, from requests sent over one keep-alive connection: several
-    nodes answering means requests (an L7 balancer), one means connections (an L4 one)."""
-    seen = {r.node for r in records if r.ok and r.node}
-    if not seen:
-        failed = next((r.error for r in records if not r.ok), "no node identity")
-        raise ConfigurationError(f"the {protocol} entry did not answer with a node identity ({failed})")
-    unit: BalancingUnit = "request" if len(seen) > 1 else "connection"
-    return unit, f"found: one keep-alive connection saw {len(seen)} node(s) in {len(records)} requests"
+def balancing_unit(kept: Sequence[str], fresh: Sequence[str]) -> tuple[BalancingUnit | None, str]:
+    """What the entry balances, from the nodes that answered over one keep-alive connection
+    (`kept`) and over a fresh connection each (`fresh`): several nodes on one connection is
+    requests (an L7 balancer); one there but several over fresh connections is connections (an
+    L4 one); one node everywhere tells nothing (None: `harness init` leaves it to each run, a
+    run judges per connection, which spreads under either balancer)."""
+    if len(set(kept)) > 1:
+        return "request", f"one keep-alive connection saw {len(set(kept))} nodes in {len(kept)} requests"
+    if len(set(fresh)) > 1:
+        return "connection", (f"one keep-alive connection saw one node in {len(kept)} requests, "
+                              f"fresh connections {len(set(fresh))}")
+    only = next(iter([*kept, *fresh]), "?")
+    return None, f"all {len(kept) + len(fresh)} answers of the entry came from {only}"
 
 
 def session_affinity(records: Sequence[RequestRecord]) -> tuple[str, str]:

@@ -459,3 +459,15 @@ def test_the_busiest_node_is_the_one_most_answers_through_the_entry_came_from(se
     else:
         assert picked is not None and counted.count(picked[0]) == max(map(counted.count, NODES))
         assert picked[1].endswith(f"of {len(counted)} requests")
+
+
+NODE_SEQ = st.lists(st.sampled_from(NODES), min_size=1, max_size=8)
+
+
+@given(NODE_SEQ, NODE_SEQ)
+def test_the_balancing_unit_is_requests_only_where_one_connection_saw_several_nodes(kept, fresh):
+    """One rule for `harness init` and the scenarios: None (unknown) only where one node
+    answered everything."""
+    unit, how = victims.balancing_unit(kept, fresh)
+    assert unit == ("request" if len(set(kept)) > 1 else "connection" if len(set(fresh)) > 1 else None)
+    assert how

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from harness.cluster.docker import DockerCluster
 from harness.cluster.local import LocalCluster
-from harness.init import Sample, balancing_from, cookie_affinity, find_http_identity, greeting_regex
+from harness.init import Sample, cookie_affinity, find_http_identity, greeting_regex
 
 ROOT = Path(__file__).resolve().parent.parent
 WHOAMI = "/invoke/harness.demo:whoami"
@@ -69,16 +69,6 @@ def test_a_greeting_naming_its_time_is_read_again_at_another_time(ids, sent, lat
     assert regex is not None
     for n in ids:
         assert re.search(regex, banner.format(n, later), re.MULTILINE).group("node") == n
-
-
-NODE_SEQ = st.lists(st.sampled_from(["is1", "is2", "is3"]), min_size=1, max_size=8)
-
-
-@given(NODE_SEQ, NODE_SEQ)
-def test_the_balancing_unit_is_requests_only_where_one_connection_saw_several_nodes(fresh, kept):
-    unit, how = balancing_from(fresh, kept)
-    assert unit == ("request" if len(set(kept)) > 1 else "connection" if len(set(fresh)) > 1 else None)
-    assert how
 
 
 def test_affinity_by_cookie_is_noted_only_where_the_cookie_holds_a_client_that_would_spread():

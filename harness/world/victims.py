@@ -9,7 +9,7 @@ from harness import checks, victims
 from harness.cluster import Cluster
 from harness.config import BalancingUnit
 from harness.config import Protocol as WireProtocol
-from harness.errors import HarnessError
+from harness.errors import ConfigurationError, HarnessError
 from harness.history.requests import RequestLog, RequestRecord
 from harness.thresholds import Thresholds
 from harness.traffic.clients import HttpClient
@@ -79,17 +79,32 @@ class Victims:
         return victim
 
     def balancing_unit(self, protocol: WireProtocol) -> BalancingUnit:
-        """What the entry balances: as the topology says, else found out by asking whether
-        one keep-alive connection sees several nodes (an L7 balancer) or one (an L4 one)."""
+        """What the entry balances: as the topology says, else found out as `harness init`
+        finds it (`victims.balancing_unit`), from requests over one keep-alive connection and
+        over fresh ones; where one node answered everything, per connection."""
         declared = self.cluster.topology.balancing
         if declared != "auto":
             unit, why = declared, "declared in the topology (balancing)"
         else:
-            probe = RequestLog()
-            client = HttpClient(self.cluster.topology, probe, verify=self.cluster.ca_file)
-            for _ in range(UNIT_PROBE_REQUESTS):
-                client.request(protocol=protocol)
-            unit, why = victims.balancing_unit(probe.records, protocol)
+            kept = self._answering(protocol, fresh=False)
+            fresh = self._answering(protocol, fresh=True) if len(set(kept)) == 1 else []
+            found, why = victims.balancing_unit(kept, fresh)
+            unit = found or "connection"
+            if found is None:
+                why += ": judged per connection, which spreads under either balancer"
         with self.report.step(f"balancing unit over {protocol}: {unit} ({why})"):
             self.report.parameter(f"balancing unit ({protocol})", unit)
         return unit
+
+    def _answering(self, protocol: WireProtocol, fresh: bool) -> list[str]:
+        """The nodes that answered UNIT_PROBE_REQUESTS requests through the entry, over one
+        keep-alive connection or a fresh connection each; an error where none named a node."""
+        probe = RequestLog()
+        client = HttpClient(self.cluster.topology, probe, verify=self.cluster.ca_file,
+                            fresh_connections=fresh)
+        records = [client.request(protocol=protocol) for _ in range(UNIT_PROBE_REQUESTS)]
+        nodes = [r.node for r in records if r.ok and r.node]
+        if not nodes:
+            failed = next((r.error for r in records if not r.ok), "no node identity")
+            raise ConfigurationError(f"the {protocol} entry did not answer with a node identity ({failed})")
+        return nodes
