@@ -194,8 +194,7 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
     errors_after = sum(not r.ok for r in after)
     node = fault.node
     before = served_lately(rs, node, fault.start_mono, lookback_s)
-    applied = fault.applied_mono if fault.applied_mono is not None else fault.start_mono
-    healing = fault.healing_mono if fault.healing_mono is not None else fault.end_mono
+    applied, healing = fault.in_force
     who = WhoServed.sort(inside, node, applied, healing)
     from_dead = [r for r in who.victim_during if fault.unreachable and r.start_mono > applied]
     long_waits = [r for r in who.waited if r.duration > max_wait_s]
@@ -282,11 +281,10 @@ def not_redirected(records: Iterable[RequestRecord], fault: FaultEvent,
                            for r in via_entry)
     addressed = [r for r in rs if r.endpoint == failed_node]
     elsewhere = [r for r in addressed if r.node not in (None, failed_node)]
-    # Down from the moment the fault was in force to the moment healing began: a session
-    # started then and timing out after the fault (a paused node) still errored because of it,
-    # and one served after the node came back (a restart inside the fault) is not a violation.
-    down = fault.applied_mono if fault.applied_mono is not None else fault.start_mono
-    back = fault.healing_mono if fault.healing_mono is not None else fault.end_mono
+    # Down while the fault was in force: a session started then and timing out after the fault
+    # (a paused node) still errored because of it, and one served after the node came back (a
+    # restart inside the fault) is not a violation.
+    down, back = fault.in_force
     during = [r for r in addressed if down <= r.start_mono <= back]
     served_during = [r for r in during if r.ok and r.end_mono <= back]
     entry_moved = [r for r in via_entry if entry_had_victim and r.ok and r.node != failed_node
@@ -670,8 +668,7 @@ def pool_released_and_refilled(observations: Iterable[Observation], fault: Fault
     last one read after it came back."""
     assert fault.end_mono is not None
     node = fault.node
-    down = fault.applied_mono if fault.applied_mono is not None else fault.start_mono
-    back = fault.healing_mono if fault.healing_mono is not None else fault.end_mono
+    down, back = fault.in_force
     mine = sorted((o for o in observations if o.node == node and o.error is None),
                   key=lambda o: o.at_mono)
     while_dead = next((o.value for o in reversed(mine) if down <= o.at_mono <= back), None)

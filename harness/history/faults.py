@@ -55,10 +55,10 @@ class FaultEvent:
     end_wall: float | None = None
     end_mono: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
-    # The fault is in force between these two: after the injection returned (a `docker pause`
-    # takes a while) and before the healing began. `start`/`end` bracket both actions.
     applied_mono: float | None = None
+    """when the injection returned (a `docker pause` takes a while); `start_mono` is before it"""
     healing_mono: float | None = None
+    """when the healing began; `end_mono` is after it returned"""
 
     @property
     def target(self) -> str:
@@ -74,6 +74,16 @@ class FaultEvent:
         (one cut off from the store may rightly answer what it can)."""
         return self.kind.takes_the_node or (self.kind == FaultKind.CUT and self.link in ("http", "https")) \
             or (self.kind == FaultKind.PARTITION and self.link == ENTRY_PEER)
+
+    @property
+    def in_force(self) -> tuple[float, float]:
+        """The monotonic times between which the fault held for certain: from the injection's
+        return to the healing's start (each falling back to the bracket's edge where it was not
+        marked). A request started inside failed because of the fault; outside, not surely."""
+        assert self.end_mono is not None, "the fault must be healed before it is judged"
+        applied = self.applied_mono if self.applied_mono is not None else self.start_mono
+        healing = self.healing_mono if self.healing_mono is not None else self.end_mono
+        return applied, healing
 
     def mark_applied(self) -> None:
         self.applied_mono = time.monotonic()

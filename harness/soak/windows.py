@@ -89,8 +89,7 @@ def fault_verdicts(event: FaultEvent, records: list[RequestRecord], nodes: list[
     verdicts = [failover(p, prop) for p, prop in (("http", "C2"), ("https", "C3")) if of(p)]
     assert event.end_mono is not None
     verdicts.append(judge.rejoin(of("http"), node, event.end_mono, nodes, unit))
-    down = event.applied_mono or event.start_mono
-    back = event.healing_mono or event.end_mono
+    down, back = event.in_force
     for protocol, prop in (("ftp", "C6"), ("smtp", "C7")):
         rs = of(protocol)
         if any(r.endpoint == node and down <= r.start_mono <= back for r in rs):
