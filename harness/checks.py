@@ -20,7 +20,7 @@ from scipy.stats import chi2, chisquare
 from harness.config import BalancingUnit
 from harness.history.faults import FaultEvent
 from harness.history.observations import Observation
-from harness.history.requests import RequestRecord
+from harness.history.requests import ENTRY, RequestRecord
 from harness.verdict import Figures, Missing, Verdict, inconclusive, judge
 
 # -- C1 balance ------------------------------------------------------------------------------
@@ -187,7 +187,7 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
     `min_window_requests` overlapped the window.
     """
     assert fault.end_mono is not None, "the fault must be healed before it is judged"
-    rs = [r for r in records if r.endpoint == "entry"]
+    rs = [r for r in records if r.endpoint == ENTRY]
     end = fault.end_mono + settle_s
     inside = [r for r in rs if r.end_mono >= fault.start_mono and r.start_mono <= end]
     after = [r for r in rs if r.start_mono > end]
@@ -276,7 +276,7 @@ def not_redirected(records: Iterable[RequestRecord], fault: FaultEvent,
     assert fault.end_mono is not None
     failed_node = fault.node
     rs = list(records)
-    via_entry = [r for r in rs if r.endpoint == "entry"]
+    via_entry = [r for r in rs if r.endpoint == ENTRY]
     entry_had_victim = any(r.ok and r.node == failed_node and r.end_mono < fault.start_mono
                            for r in via_entry)
     addressed = [r for r in rs if r.endpoint == failed_node]
@@ -289,7 +289,7 @@ def not_redirected(records: Iterable[RequestRecord], fault: FaultEvent,
     served_during = [r for r in during if r.ok and r.end_mono <= back]
     entry_moved = [r for r in via_entry if entry_had_victim and r.ok and r.node != failed_node
                    and down <= r.start_mono and r.end_mono <= back]
-    peers = [r for r in rs if r.endpoint not in ("entry", failed_node)
+    peers = [r for r in rs if r.endpoint not in (ENTRY, failed_node)
              and r.start_mono >= fault.start_mono and r.end_mono <= fault.end_mono]
     peer_errors = sum(not r.ok for r in peers)
     figures: Figures = {"addressed_to_failed": len(addressed), "during_fault": len(during),
@@ -354,7 +354,7 @@ def redirected(records: Iterable[RequestRecord], cannot_serve: Sequence[str],
 
 def runs_where_addressed(records: Iterable[RequestRecord], prop: str = "C9") -> Verdict:
     """Administrative calls run on the node addressed: no redirect, served by that node."""
-    rs = [r for r in records if r.endpoint != "entry"]
+    rs = [r for r in records if r.endpoint != ENTRY]
     moved = [r for r in rs if r.redirects or (r.node and r.node != r.endpoint)]
     failed = [r for r in rs if not r.ok and not r.redirects]
     figures: Figures = {"requests": len(rs), "redirected_or_moved": len(moved), "failed": len(failed)}
@@ -389,7 +389,7 @@ class Return:
     @classmethod
     def find(cls, records: Iterable[RequestRecord], node: str, back_at: float,
              flap_gap_s: float) -> "Return":
-        ok = [r for r in records if r.endpoint == "entry" and r.ok and r.start_mono >= back_at]
+        ok = [r for r in records if r.endpoint == ENTRY and r.ok and r.start_mono >= back_at]
         mine = sorted(r.end_mono for r in ok if r.node == node)
         others = sorted(r.end_mono for r in ok if r.node != node)
         if not mine:
@@ -408,7 +408,7 @@ def rejoin_judgeable(records: Sequence[RequestRecord], node: str, back_at: float
     """Has the traffic after a restart what `rejoined` needs? Either the node has been stably
     back for `bound_s` with enough answers since for its share to be judged, or it has
     missed the bound (late or never): the load that feeds the check can stop then."""
-    entry = [r for r in records if r.endpoint == "entry" and r.start_mono >= back_at]
+    entry = [r for r in records if r.endpoint == ENTRY and r.start_mono >= back_at]
     if not entry:
         return False
     latest = max(r.end_mono for r in entry)
@@ -433,7 +433,7 @@ def rejoined(records: Iterable[RequestRecord], node: str, back_at: float, bound_
     the entry after the restart, and enough of it after the node is stably back to judge
     the split within `tolerance` at `alpha`.
     """
-    rs = sorted((r for r in records if r.endpoint == "entry" and r.start_mono >= back_at),
+    rs = sorted((r for r in records if r.endpoint == ENTRY and r.start_mono >= back_at),
                 key=lambda r: r.end_mono)
     back = Return.find(rs, node, back_at, flap_gap_s)
     delay = (back.first - back_at) if back.first is not None else float("inf")

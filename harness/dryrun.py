@@ -18,7 +18,8 @@ from pathlib import Path
 
 from harness.config import Topology
 from harness.fault import KINDS, PEER_FAULTS, failover_link
-from harness.history.faults import ENTRY_PEER, FaultKind
+from harness.history.faults import FaultKind
+from harness.history.requests import ENTRY
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def how(topology: Topology, injection: Injection, node: str, choice: str, log: P
             yield f"heal:  the toxic removed from {proxy}"
         return
     if kind in PEER_FAULTS:
-        peer = "the balancer's host" if link == ENTRY_PEER else "another node"
+        peer = "the balancer's host" if link == ENTRY else "another node"
         yield f"kernel rules on {node}'s host dropping everything from and to {peer}"
     try:
         scope = kernel_scope(topology, node, link if kind not in PEER_FAULTS else "http", log)

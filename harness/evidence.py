@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 
 from harness import commands
 from harness.errors import ConfigurationError
+from harness.history.requests import ENTRY
 from harness.model import Strict as _Strict
 
 
@@ -300,7 +301,7 @@ class Evidence:
         placeholders = {**(self._node_values(node) if node else {}), **values}
         where = f"evidence.{field}" + (f" for {node}" if node else "")
         if source.request is not None:
-            target = source.node.replace("{node}", node or "entry")
+            target = source.node.replace("{node}", node or ENTRY)
             ok, status, text = self._request(source.request, target, placeholders)
             if not ok:
                 raise ConfigurationError(f"{where}: {source.request.method} {source.request.path} "

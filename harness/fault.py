@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from harness.history.faults import ENTRY_PEER, FaultKind
+from harness.history.faults import FaultKind
+from harness.history.requests import ENTRY
 
 KernelNeed = Literal["iptables", "tbf", "netem"]
 
@@ -89,7 +90,7 @@ def failover_link(kind: FaultKind | str, protocol: str) -> str | None:
     """What a failover fault of `kind` hits for `protocol`'s traffic: a cut, the node's link
     of that protocol; a partition, everything between the node and the balancer's host; a
     node fault, the node (None)."""
-    return {FaultKind.CUT: protocol, FaultKind.PARTITION: ENTRY_PEER}.get(FaultKind(kind))
+    return {FaultKind.CUT: protocol, FaultKind.PARTITION: ENTRY}.get(FaultKind(kind))
 
 
 @dataclass(frozen=True)

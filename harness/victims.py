@@ -12,13 +12,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from harness.config import BalancingUnit
-from harness.history.requests import RequestRecord
+from harness.history.requests import ENTRY, RequestRecord
 
 
 def busiest(records: Iterable[RequestRecord], nodes: Sequence[str]) -> tuple[str, str] | None:
     """The node that served most through the entry, and why it was chosen; None while no
     request through the entry has succeeded (the caller waits, or says so)."""
-    served = Counter(r.node for r in records if r.ok and r.endpoint == "entry" and r.node in nodes)
+    served = Counter(r.node for r in records if r.ok and r.endpoint == ENTRY and r.node in nodes)
     if not served:
         return None
     victim, count = served.most_common(1)[0]

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from harness import checks
+from harness.history.requests import ENTRY
 
 ATTEMPTS = 5  # rounds of sessions, spread over the fault: a balancer's health check that
 # takes the node out (and may then send its sessions elsewhere) needs a moment
@@ -26,7 +27,7 @@ def test_ftp_to_a_failed_node_is_not_served_by_another(scenario):
     scenario.nemesis.require("kill")
     ftp = scenario.traffic.ftp()
     entry = scenario.cluster.topology.entry.ftp is not None
-    victim = scenario.victims.by_session("ftp", lambda: ftp.upload("entry", *_file()), FTP_FIX)
+    victim = scenario.victims.by_session("ftp", lambda: ftp.upload(ENTRY, *_file()), FTP_FIX)
     peers = [n for n in scenario.nodes if n != victim]
     with ftp.session(victim) as open_session:
         scenario.traffic.expect_set_up(open_session.upload(*_file()), FTP_FIX)
@@ -34,7 +35,7 @@ def test_ftp_to_a_failed_node_is_not_served_by_another(scenario):
             open_session.upload(*_file())
             for _ in scenario.nemesis.spread(ATTEMPTS):
                 ftp.upload(victim, *_file())
-                for endpoint in [*peers, *(["entry"] if entry else [])]:
+                for endpoint in [*peers, *([ENTRY] if entry else [])]:
                     ftp.upload(endpoint, *_file())
     verdict = checks.not_redirected(scenario.log.records, event, prop="C6")
     scenario.check(verdict if entry else verdict.noting("FTP through a cluster entry (entry.ftp)"))
@@ -47,13 +48,13 @@ def test_smtp_to_a_failed_node_is_not_served_by_another(scenario):
     scenario.nemesis.require("kill")
     smtp = scenario.traffic.smtp()
     entry = scenario.cluster.topology.entry.smtp is not None
-    victim = scenario.victims.by_session("smtp", lambda: smtp.send("entry", uuid.uuid4().hex), SMTP_FIX)
+    victim = scenario.victims.by_session("smtp", lambda: smtp.send(ENTRY, uuid.uuid4().hex), SMTP_FIX)
     peers = [n for n in scenario.nodes if n != victim]
     scenario.traffic.expect_set_up(smtp.send(victim, uuid.uuid4().hex), SMTP_FIX)
     with scenario.nemesis.fault("kill", victim) as event:
         for _ in scenario.nemesis.spread(ATTEMPTS):
             smtp.send(victim, uuid.uuid4().hex)
-            for endpoint in [*peers, *(["entry"] if entry else [])]:
+            for endpoint in [*peers, *([ENTRY] if entry else [])]:
                 smtp.send(endpoint, uuid.uuid4().hex)
     unchecked = [] if entry else ["SMTP through a cluster entry (entry.smtp)"]
     side_effects = scenario.cluster.topology.evidence.side_effects

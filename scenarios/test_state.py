@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from harness import checks
+from harness.history.requests import ENTRY
 
 KEYS = 10
 SESSIONS, CALLS = 4, 6
@@ -28,7 +29,7 @@ def test_cache_entries_survive_the_node_that_wrote_them(scenario):
     with scenario.nemesis.fault("kill", writer):
         reads = []
         for key in written:
-            for reader in [*readers, "entry"]:
+            for reader in [*readers, ENTRY]:
                 record = http.send(spec.read.request, reader, {"key": key}, key=key, keep_text=True)
                 reads.append((record, scenario.evidence.read_answer(spec.read, record, "state.read")))
     scenario.check(checks.state_continuity(reads, written))
@@ -69,7 +70,7 @@ def test_sessions_keep_their_state_across_failover(scenario):
 
     def round_of_calls() -> None:
         for name, client in clients.items():
-            record = client.send(session.request, "entry", key=name, keep_text=True)
+            record = client.send(session.request, ENTRY, key=name, keep_text=True)
             counts.append((record, scenario.evidence.read_answer(session, record, "state.session")))
 
     for _ in range(CALLS // 2):

@@ -23,7 +23,8 @@ from harness.cluster.base import Cluster
 from harness.config import DEFAULT_PORTS, PROTOCOLS, Topology
 from harness.errors import HarnessError
 from harness.fault import KINDS
-from harness.history.faults import ENTRY_PEER, FaultKind
+from harness.history.faults import FaultKind
+from harness.history.requests import ENTRY
 from harness.kernel import HERE, NoScope, Place, Scope, in_namespace_of, over_ssh
 from harness.toxiproxy import ToxiproxyApi
 
@@ -160,10 +161,10 @@ def kernel_scope(topology: Topology, node: str, link: str, log: Path) -> Scope:
             raise NoScope(f"nodes[{node}].endpoints.{link}")
         parts = urlsplit(url)
         address, port, role = parts.hostname or "", parts.port or DEFAULT_PORTS[link], "listener"
-    elif link == ENTRY_PEER or link in topology.node_ids:
-        hosts = topology.entry.hosts() if link == ENTRY_PEER else [topology.node(link).host]
+    elif link == ENTRY or link in topology.node_ids:
+        hosts = topology.entry.hosts() if link == ENTRY else [topology.node(link).host]
         if not hosts or not hosts[0]:
-            raise NoScope("entry" if link == ENTRY_PEER else f"nodes[{link}].endpoints")
+            raise NoScope("entry" if link == ENTRY else f"nodes[{link}].endpoints")
         if not (control.ssh or control.network):  # a container sees the entry elsewhere
             raise NoScope(f"nodes[{node}].control.ssh")
         address, port, role = hosts[0], 0, "peer"

@@ -23,7 +23,7 @@ from harness.cluster.procs import Run, wait_for_port
 from harness.toxiproxy import ToxiproxyApi
 from harness.config import Endpoints, NodeSpec, Tls, Topology
 from harness.errors import HarnessError
-from harness.history.faults import ENTRY_PEER
+from harness.history.requests import ENTRY
 from harness.kernel import NoScope, Place, Scope
 from harness.evidence import (Admin, Call, EvidenceSpec, Manifest, Pools, Redirect, Replication,
                               Scale, SideEffects, Source, State, Toggle)
@@ -263,16 +263,16 @@ class ReferenceCluster(Cluster):
     def kernel_scope(self, node: str, link: str) -> Scope:
         """A node's own listener (the port behind its Toxiproxy proxy), its link to the
         shared store ("redis": the store address the node connects to), or, for a partition,
-        its peer: the balancer's side ("entry") or another node."""
+        its peer: the balancer's side (ENTRY) or another node."""
         self.topology.node(node)
         i = self._index(node)
         place, device = self._kernel_place(node)
-        if link == ENTRY_PEER or link in self.node_ids:
+        if link == ENTRY or link in self.node_ids:
             if place.local and not place.prefix:
                 raise NoScope("", "a partition needs nodes in network namespaces of their own "
                                   "(the docker backend; here all share this host's loopback)")
             # the balancer reaches the nodes through the Toxiproxy server: that is its side
-            peer = self.layout.toxiproxy[0] if link == ENTRY_PEER else self.layout.node(self._index(link))
+            peer = self.layout.toxiproxy[0] if link == ENTRY else self.layout.node(self._index(link))
             return Scope(place, 0, peer, "peer", device)
         if link == "redis":
             host, port = self.layout.public(i, "redis")

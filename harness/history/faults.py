@@ -14,9 +14,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from harness.history.requests import ENTRY
 
-ENTRY_PEER = "entry"
-"""the peer of a partition that cuts a node off the balancer (else the peer is a node id)"""
+
 
 
 class FaultKind(StrEnum):
@@ -48,8 +48,8 @@ class FaultEvent:
     kind: FaultKind
     node: str
     link: str | None
-    """the node's link a network fault hit (a protocol, or its link to the store); None for
-    a node fault"""
+    """the node's link a network fault hit (a protocol, or its link to the store), or the peer
+    a partition cut it from (ENTRY: the balancer's host; else a node id); None for a node fault"""
     start_wall: float
     start_mono: float
     end_wall: float | None = None
@@ -73,7 +73,7 @@ class FaultEvent:
         """Did it take the node away from clients: a node fault, or a cut of a client link
         (one cut off from the store may rightly answer what it can)."""
         return self.kind.takes_the_node or (self.kind == FaultKind.CUT and self.link in ("http", "https")) \
-            or (self.kind == FaultKind.PARTITION and self.link == ENTRY_PEER)
+            or (self.kind == FaultKind.PARTITION and self.link == ENTRY)
 
     @property
     def in_force(self) -> tuple[float, float]:

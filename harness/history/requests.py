@@ -19,6 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+ENTRY = "entry"
+"""the `endpoint` of a request sent through the cluster's entry (the balancer), where any
+node may serve it; every other endpoint is a node id"""
+
 
 @dataclass
 class RequestRecord:

@@ -26,7 +26,7 @@ from harness.config import BalancingUnit
 from harness.errors import HarnessError
 from harness.fault import DEFAULT_NEMESIS, WEB_LINKS
 from harness.history.faults import FaultEvent, FaultKind
-from harness.history.requests import RequestLog, RequestRecord
+from harness.history.requests import ENTRY, RequestLog, RequestRecord
 from harness.history.stream import ROTATE_BYTES
 from harness.nemesis import PlannedFault
 from harness.soak.plan import SoakPlan
@@ -285,7 +285,7 @@ class Soak:
         if healthy < plan.min_healthy_nodes:
             return (f"{healthy} node(s) healthy, fewer than --min-healthy-nodes {plan.min_healthy_nodes}: "
                     + "; ".join(f"{n} {why}" for n, why in down.items()))
-        recent = [r for r in self.buffer if r.endpoint == "entry" and r.end_mono >= now - STOP_WINDOW_S]
+        recent = [r for r in self.buffer if r.endpoint == ENTRY and r.end_mono >= now - STOP_WINDOW_S]
         failed = sum(not r.ok for r in recent)
         limit = plan.stop_error_rate if not ours else STOP_HARD_ERROR_RATE
         if len(recent) >= STOP_MIN_ANSWERS and failed > limit * len(recent):

@@ -18,7 +18,7 @@ from harness import checks
 from harness.config import BalancingUnit
 from harness.fault import NODE_FAULTS
 from harness.history.faults import FaultEvent, FaultKind
-from harness.history.requests import RequestRecord
+from harness.history.requests import ENTRY, RequestRecord
 from harness.judge import Judge
 from harness.verdict import Figures, Missing, Outcome, Verdict, inconclusive, merge
 
@@ -104,7 +104,7 @@ def fault_verdicts(event: FaultEvent, records: list[RequestRecord], nodes: list[
 def quiet_verdicts(records: list[RequestRecord], nodes: list[str], judge: Judge,
                    unit: BalancingUnit) -> list[Verdict]:
     """A quiet period: the entry's HTTP answers are balanced (C1)."""
-    entry = [r for r in records if r.protocol == "http" and r.endpoint == "entry" and not r.key]
+    entry = [r for r in records if r.protocol == "http" and r.endpoint == ENTRY and not r.key]
     return [judge.balance(entry, nodes, unit)]
 
 

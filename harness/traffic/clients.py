@@ -34,11 +34,10 @@ from harness.config import Protocol, Topology, host_port
 from harness.evidence import Call
 from harness.secrets import redact, secret
 from harness.traffic.identity import node_from_greeting, node_from_http, wire_greeting
-from harness.history.requests import RequestRecord, Sink
+from harness.history.requests import ENTRY, RequestRecord, Sink
 from harness.traffic.wire import Answer, Headers, WireTransport
 
 MAX_REDIRECTS = 5
-ENTRY = "entry"
 
 
 @dataclass

@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from harness.history.requests import ENTRY
+
 
 class UserGroup(BaseModel):
     """Users of one kind: what they call, where, and how fast each."""
@@ -17,7 +19,7 @@ class UserGroup(BaseModel):
     protocol: str = "http"
     service: str | None = None  # an /invoke/ service; None: `call`, else the topology's request
     call: dict[str, Any] | None = None  # an evidence request (harness.evidence.Call)
-    endpoint: str = "entry"
+    endpoint: str = ENTRY
     keyed: bool = False
     fresh_connections: bool = False
     users: int = 4

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from harness.cluster import Cluster
 from harness.errors import HarnessError
 from harness.faults import FaultInjector
-from harness.history.requests import RequestLog
+from harness.history.requests import ENTRY, RequestLog
 from harness.safety import NotHealthy
 from harness.thresholds import Thresholds
 from harness.traffic.clients import HttpClient
@@ -63,7 +63,7 @@ class Health:
         load = self.running_load()
         if load is not None:
             since = time.monotonic() - RECENT_S
-            recent = [r for r in load.records_so_far() if r.endpoint == "entry" and r.end_mono >= since]
+            recent = [r for r in load.records_so_far() if r.endpoint == ENTRY and r.end_mono >= since]
             failed = [r for r in recent if not r.ok]
             if recent and len(failed) > max(2, ENTRY_UNHEALTHY * len(recent)):
                 wrong.append(f"the entry failed {len(failed)} of its {len(recent)} answers in the last "

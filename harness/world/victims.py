@@ -10,7 +10,7 @@ from harness.cluster import Cluster
 from harness.config import BalancingUnit
 from harness.config import Protocol as WireProtocol
 from harness.errors import ConfigurationError, HarnessError
-from harness.history.requests import RequestLog, RequestRecord
+from harness.history.requests import ENTRY, RequestLog, RequestRecord
 from harness.thresholds import Thresholds
 from harness.traffic.clients import HttpClient
 from harness.traffic.load import Load
@@ -50,7 +50,7 @@ class Victims:
                 break
             time.sleep(VICTIM_POLL_S)
         if picked is None:
-            entry = [r for r in records if r.endpoint == "entry"]
+            entry = [r for r in records if r.endpoint == ENTRY]
             error = next((f" (first error: {r.error})" for r in entry if r.error), "")
             raise HarnessError(f"none of {len(entry)} requests through the entry succeeded in the "
                                f"warm-up and {waited:.1f} s after it{error}, so no victim can be chosen")
