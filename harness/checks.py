@@ -21,6 +21,7 @@ from harness.config import BalancingUnit
 from harness.history.faults import FaultEvent
 from harness.history.observations import Observation
 from harness.history.requests import ENTRY, RequestRecord
+from harness.properties import Property
 from harness.verdict import Figures, Missing, Verdict, inconclusive, judge
 
 # -- C1 balance ------------------------------------------------------------------------------
@@ -48,7 +49,7 @@ def served(records: Iterable[RequestRecord], nodes: Iterable[str]) -> Counter[st
 
 def balance(records: Iterable[RequestRecord], nodes: Sequence[str],
             weights: Mapping[str, float] | None = None, tolerance: float = 0.25,
-            alpha: float = 0.001, unit: BalancingUnit = "request", prop: str = "C1") -> Verdict:
+            alpha: float = 0.001, unit: BalancingUnit = "request", prop: Property = Property.C1) -> Verdict:
     """Successful answers spread over `nodes` in proportion to `weights` (default equal).
 
     Each record is one observation at the balancer's `unit`: for a connection balancer the
@@ -170,7 +171,7 @@ def served_lately(records: Iterable[RequestRecord], node: str, until_mono: float
 def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: float = 0.01,
              max_gap_s: float = 3.0, max_wait_s: float = 1.5, max_latency_s: float | None = None,
              settle_s: float = FAILOVER_SETTLE_S, min_victim_requests: int = 3, lookback_s: float = VICTIM_LOOKBACK_S,
-             min_window_requests: int = 20, prop: str = "C2") -> Verdict:
+             min_window_requests: int = 20, prop: Property = Property.C2) -> Verdict:
     """Requests through the entry keep succeeding while one node is down: served by its peers.
 
     Judged by who served each request that overlapped the fault window (the fault's start to
@@ -264,7 +265,7 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
 # -- C6/C7 no redirect -----------------------------------------------------------------------
 
 def not_redirected(records: Iterable[RequestRecord], fault: FaultEvent,
-                   peer_error_budget: float = 0.0, prop: str = "C6") -> Verdict:
+                   peer_error_budget: float = 0.0, prop: Property = Property.C6) -> Verdict:
     """Requests addressed to a failed node are never served by another node.
 
     Everything addressed to the failed node (the fault's) must be answered by it or by nobody; during the
@@ -321,7 +322,7 @@ def not_redirected(records: Iterable[RequestRecord], fault: FaultEvent,
 # -- C8 redirect, C9 admin -------------------------------------------------------------------
 
 def redirected(records: Iterable[RequestRecord], cannot_serve: Sequence[str],
-               can_serve: Sequence[str], max_hops: int = 1, prop: str = "C8") -> Verdict:
+               can_serve: Sequence[str], max_hops: int = 1, prop: Property = Property.C8) -> Verdict:
     """Requests to nodes that cannot serve are redirected, in few hops, to nodes that can."""
     rs = [r for r in records if r.endpoint in cannot_serve]
     failed = [r for r in rs if not r.ok]
@@ -352,7 +353,7 @@ def redirected(records: Iterable[RequestRecord], cannot_serve: Sequence[str],
                  figures)
 
 
-def runs_where_addressed(records: Iterable[RequestRecord], prop: str = "C9") -> Verdict:
+def runs_where_addressed(records: Iterable[RequestRecord], prop: Property = Property.C9) -> Verdict:
     """Administrative calls run on the node addressed: no redirect, served by that node."""
     rs = [r for r in records if r.endpoint != ENTRY]
     moved = [r for r in rs if r.redirects or (r.node and r.node != r.endpoint)]
@@ -423,7 +424,7 @@ def rejoin_judgeable(records: Sequence[RequestRecord], node: str, back_at: float
 
 def rejoined(records: Iterable[RequestRecord], node: str, back_at: float, bound_s: float,
              nodes: Sequence[str], tolerance: float = 0.35, alpha: float = 0.001,
-             unit: BalancingUnit = "request", flap_gap_s: float = 1.0, prop: str = "C5") -> Verdict:
+             unit: BalancingUnit = "request", flap_gap_s: float = 1.0, prop: Property = Property.C5) -> Verdict:
     """A restarted node serves through the entry within `bound_s` and then takes its share.
 
     The verdict says which part failed: the node came back late (or never), or it came back
@@ -480,7 +481,7 @@ def rejoined(records: Iterable[RequestRecord], node: str, back_at: float, bound_
 # -- C10 state, C14 exactly once -------------------------------------------------------------
 
 def state_continuity(reads: Iterable[tuple[RequestRecord, object]], expected: Mapping[str, str],
-                     prop: str = "C10") -> Verdict:
+                     prop: Property = Property.C10) -> Verdict:
     """Every read of a key returns the value written for it, whichever node answers.
     `reads`: each read's record (its key the key read) with the value it returned."""
     rs = [(r, v) for r, v in reads if r.key in expected]
@@ -499,7 +500,7 @@ def state_continuity(reads: Iterable[tuple[RequestRecord, object]], expected: Ma
                  f"{len(rs)} reads on {', '.join(nodes)} returned the values written", figures)
 
 
-def session_continuity(calls: Iterable[tuple[RequestRecord, object]], prop: str = "C10") -> Verdict:
+def session_continuity(calls: Iterable[tuple[RequestRecord, object]], prop: Property = Property.C10) -> Verdict:
     """A stateful session's counter goes 1, 2, 3, ... across nodes, without reset or skip.
     `calls`: each call's record (its key the session) with the counter it returned."""
     by_session: dict[str, list[tuple[RequestRecord, object]]] = {}
@@ -536,7 +537,7 @@ def _as_int(value: object) -> int:
 
 
 def exactly_once(acknowledged: Iterable[RequestRecord], audit: Iterable[Mapping[str, object]],
-                 kind: str, prop: str = "C14") -> Verdict:
+                 kind: str, prop: Property = Property.C14) -> Verdict:
     """Every side effect a client was told succeeded is recorded exactly once."""
     acked = {r.key for r in acknowledged if r.ok and r.key}
     recorded = Counter(str(e.get("key")) for e in audit if e.get("kind", kind) == kind)
@@ -557,7 +558,7 @@ def exactly_once(acknowledged: Iterable[RequestRecord], audit: Iterable[Mapping[
 
 # -- C11 identical nodes ---------------------------------------------------------------------
 
-def identical(manifests: Mapping[str, Mapping[str, object]], prop: str = "C11") -> Verdict:
+def identical(manifests: Mapping[str, Mapping[str, object]], prop: Property = Property.C11) -> Verdict:
     """Every node reports the same versions, packages, connections and services. Each field
     that differs is named with every node's value (for a mapping, each key that differs; for
     a list, the items not on every node)."""
@@ -600,7 +601,7 @@ def difference(name: str, values: Mapping[str, object]) -> str:
 
 
 def replicated_within(observations: Iterable[Observation], nodes: Sequence[str], version: str,
-                      published_at: float, bound_s: float, prop: str = "C11") -> Verdict:
+                      published_at: float, bound_s: float, prop: Property = Property.C11) -> Verdict:
     """A package version published at `published_at` reached every node within `bound_s`:
     judged from the versions each node reported (`observations`), its first report of
     `version` being its arrival (none: it never arrived)."""
@@ -626,7 +627,7 @@ def replicated_within(observations: Iterable[Observation], nodes: Sequence[str],
 # -- C12 pools, C13 scale --------------------------------------------------------------------
 
 def pool_bounds(observations: Iterable[Observation], pool_size: int, backend_limit: int,
-                prop: str = "C12") -> Verdict:
+                prop: Property = Property.C12) -> Verdict:
     """Per-node pools, counted at the back end, never exceed their size, nor the back end's
     limit. Each round of readings (`Observation.sample`) is one sample of every node; a
     reading the back end could not answer for want of connections counts as refused."""
@@ -662,7 +663,7 @@ def pool_bounds(observations: Iterable[Observation], pool_size: int, backend_lim
 
 
 def pool_released_and_refilled(observations: Iterable[Observation], fault: FaultEvent,
-                               pool_size: int, prop: str = "C12") -> Verdict:
+                               pool_size: int, prop: Property = Property.C12) -> Verdict:
     """A killed node's connections are released at the back end; its pool refills on restart.
     Judged from the node's connection counts: the last one read while it was down, and the
     last one read after it came back."""

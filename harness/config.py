@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -26,6 +25,7 @@ from harness.commands import render
 from harness.errors import HarnessError
 from harness.evidence import EvidenceSpec, Source
 from harness.model import Strict as _Strict
+from harness.properties import Property
 from harness.ssh import SshControl
 
 Protocol = Literal["http", "https", "ftp", "smtp"]
@@ -35,58 +35,6 @@ DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "smtp": 25}
 
 BalancingUnit = Literal["request", "connection"]
 """What a balancer balances: requests (an L7 balancer) or connections (an L4 one)."""
-
-
-class Property(str, Enum):
-    """The contract's properties; ids match DESIGN.md and the pytest markers."""
-
-    C1 = "C1"
-    C2 = "C2"
-    C3 = "C3"
-    C4 = "C4"
-    C5 = "C5"
-    C6 = "C6"
-    C7 = "C7"
-    C8 = "C8"
-    C9 = "C9"
-    C10 = "C10"
-    C11 = "C11"
-    C12 = "C12"
-    C13 = "C13"
-    C14 = "C14"
-
-
-MARKERS: dict[str, tuple[tuple[Property, ...], str]] = {
-    "lb": ((Property.C1,), "load is balanced"),
-    "failover": ((Property.C2, Property.C3), "HTTP and HTTPS fail over"),
-    "network": ((Property.C4,), "network faults are survived"),
-    "rejoin": ((Property.C5,), "a node rejoins"),
-    "no_redirect": ((Property.C6, Property.C7), "FTP and SMTP are not redirected"),
-    "redirect": ((Property.C8,), "a node that cannot serve redirects"),
-    "admin": ((Property.C9,), "administrative services are not redirected"),
-    "state": ((Property.C10,), "shared state survives failover"),
-    "packages": ((Property.C11,), "nodes are identical"),
-    "pool": ((Property.C12,), "connection pools are per node"),
-    "scale": ((Property.C13,), "capacity scales"),
-    "exactly_once": ((Property.C14,), "nothing is lost or doubled"),
-}
-"""The scenarios' marker per property group: the properties it proves and what they promise.
-Declared once: the pytest markers, the skips of unclaimed properties and the Allure suites
-are made from it."""
-OTHER_MARKERS = {"http": "drives HTTP", "https": "drives HTTPS", "ftp": "drives FTP",
-                 "smtp": "drives SMTP",
-                 "injects": "the faults a scenario injects, for --plan: kind or kind:link",
-                 "soak": "minutes of load and a seeded fault schedule, judged window by window "
-                         "(--soak-minutes)"}
-
-
-def marker_line(name: str) -> str:
-    """How pytest lists a scenario marker (`pytest --markers`)."""
-    if name in MARKERS:
-        props, title = MARKERS[name]
-        return f"{name}: {'/'.join(p.value for p in props)} {title}"
-    return f"{name}: {OTHER_MARKERS[name]}"
-
 
 
 class Endpoints(_Strict):

@@ -27,6 +27,7 @@ import urllib3
 from harness.config import DEFAULT_PORTS, SCHEMA_FILE, is_loopback
 from harness.containers import Container, control_template
 from harness.errors import HarnessError
+from harness.properties import Property
 from harness.traffic.clients import read_greeting
 from harness.victims import balancing_unit
 
@@ -410,30 +411,30 @@ CONTROL = "nodes[].control (kill and restart commands, docker:, or ssh: with pid
 ENGINE = "a network engine: toxiproxy, or nodes[].control.ssh for kernel rules on the nodes' hosts"
 
 
-def claims(found: Found) -> tuple[list[str], list[tuple[str, str, str]]]:
+def claims(found: Found) -> tuple[list[Property], list[tuple[str, str, str]]]:
     """The properties the written file can check, and those it cannot yet, each with what it
     would need: a claim the file cannot back ends in skips, never a harness error."""
     docker = bool(found.docker)
     here = all(is_loopback(urlsplit(n["http"]).hostname or "") for n in found.nodes if "http" in n)
     kernel = docker or here  # kernel rules in the containers, or on this host's loopback
     ftp, smtp = (all(p in n for n in found.nodes) for p in ("ftp", "smtp"))
-    made, wanting = ["C1"], []
-    for prop, what, ok, needs in (
-            ("C2", "HTTP fails over", docker or kernel, f"{CONTROL}, or {ENGINE}"),
-            ("C3", "HTTPS fails over", "https" in found.entry and (docker or kernel),
+    made, wanting = [Property.C1], []
+    for prop, ok, needs in (
+            (Property.C2, docker or kernel, f"{CONTROL}, or {ENGINE}"),
+            (Property.C3, "https" in found.entry and (docker or kernel),
              "entry.https" if "https" not in found.entry else f"{CONTROL}, or {ENGINE}"),
-            ("C4", "network faults are survived", kernel, ENGINE),
-            ("C5", "a node rejoins", docker, CONTROL),
-            ("C6", "FTP is not redirected", ftp and docker,
-             CONTROL if ftp else "every node's ftp endpoint, and " + CONTROL),
-            ("C7", "SMTP is not redirected", smtp and docker,
-             CONTROL if smtp else "every node's smtp endpoint, and " + CONTROL)):
+            (Property.C4, kernel, ENGINE),
+            (Property.C5, docker, CONTROL),
+            (Property.C6, ftp and docker, CONTROL if ftp else "every node's ftp endpoint, and " + CONTROL),
+            (Property.C7, smtp and docker, CONTROL if smtp else "every node's smtp endpoint, and " + CONTROL)):
         if ok:
             made.append(prop)
         else:
-            wanting.append((prop, what, needs))
-    wanting.append(("C8-C14", "redirects, admin services, state, packages, pools, capacity, "
-                    "exactly once", "the evidence fields of docs/topology.md"))
+            wanting.append((prop, prop.promise, needs))
+    wanting += [(prop, prop.promise, f"evidence.{field} (docs/topology.md)") for prop, field in (
+        (Property.C8, "redirect"), (Property.C9, "admin"), (Property.C10, "state"),
+        (Property.C11, "manifest"), (Property.C12, "pools"), (Property.C13, "scale"),
+        (Property.C14, "side_effects"))]
     return made, wanting
 
 

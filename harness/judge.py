@@ -12,6 +12,7 @@ from harness import checks
 from harness.config import BalancingUnit
 from harness.history.faults import FaultEvent
 from harness.history.requests import RequestRecord
+from harness.properties import Property
 from harness.saturation import Bounds, Capacity, scales
 from harness.thresholds import Thresholds
 from harness.verdict import Verdict
@@ -21,7 +22,7 @@ class Judge:
     def __init__(self, thresholds: Thresholds) -> None:
         self.thresholds = thresholds
 
-    def failover(self, records: Sequence[RequestRecord], fault: FaultEvent, prop: str) -> Verdict:
+    def failover(self, records: Sequence[RequestRecord], fault: FaultEvent, prop: Property) -> Verdict:
         t = self.thresholds
         return checks.failover(records, fault, error_budget=t.error_budget,
                                max_gap_s=t.max_failover_gap, max_wait_s=t.max_failover_wait,
@@ -30,7 +31,7 @@ class Judge:
                                min_window_requests=t.min_window_requests, prop=prop)
 
     def balance(self, records: Sequence[RequestRecord], nodes: Sequence[str],
-                unit: BalancingUnit, prop: str = "C1") -> Verdict:
+                unit: BalancingUnit, prop: Property = Property.C1) -> Verdict:
         t = self.thresholds
         return checks.balance(records, nodes, tolerance=t.balance_tolerance,
                               alpha=t.balance_alpha, unit=unit, prop=prop)

@@ -29,11 +29,12 @@ import pytest
 from harness import kernel, report
 from harness.cluster import Cluster
 from harness.cluster.backends import start_cluster
-from harness.config import MARKERS, OTHER_MARKERS, REMOTE_TARGETS_HELP, load_topology, marker_line
+from harness.config import REMOTE_TARGETS_HELP, load_topology
 from harness.errors import HarnessError, NotApplicable, VerdictFailure, WorkersMissing
 from harness.faults import network_engine
 from harness.kernel import KernelFaults
 from harness.mutants import MUTANTS, get_mutant
+from harness.properties import MARKERS, OTHER_MARKERS, Property, marker_line
 from harness import safety
 from harness.runstate import KEEP_VAR
 from harness.safety import NotHealthy
@@ -228,22 +229,22 @@ _verdicts = pytest.StashKey[list[tuple[str, Verdict]]]()
 _soak_plan = pytest.StashKey[SoakPlan]()
 
 
-def _properties(item: pytest.Item) -> tuple[str, ...]:
+def _properties(item: pytest.Item) -> tuple[Property, ...]:
     """The properties a scenario proves, from its markers (narrowed by protocol for C2/C3)."""
-    props = {p.value for m in item.iter_markers() for p in MARKERS.get(m.name, ((), ""))[0]}
+    props = {p for m in item.iter_markers() for p in MARKERS.get(m.name, ())}
     protocols = {m.name for m in item.iter_markers()} & {"http", "https"}
-    if props == {"C2", "C3"} and len(protocols) == 1:
-        props = {"C3"} if protocols == {"https"} else {"C2"}
-    return tuple(sorted(props, key=lambda p: int(p[1:])))
+    if props == {Property.C2, Property.C3} and len(protocols) == 1:
+        props = {Property.C3} if protocols == {"https"} else {Property.C2}
+    return tuple(p for p in Property if p in props)
 
 
 def _claimed_skip(item: pytest.Item, cluster: Cluster) -> str | None:
     """Why the scenario cannot run on this cluster: a property it proves is not claimed, or
     it goes through an entry protocol the cluster has none of (C1 over HTTPS behind an
     HTTP-only balancer such as Varnish)."""
-    props = set(_properties(item))
+    props = _properties(item)
     if props and not any(cluster.topology.claims_property(p) for p in props):
-        return f"the topology does not claim {'/'.join(sorted(props))}"
+        return f"the topology does not claim {'/'.join(props)}"
     for protocol in {m.name for m in item.iter_markers()} & {"http", "https"}:
         if getattr(cluster.topology.entry, protocol) is None:
             return f"the cluster's entry has no {protocol} endpoint (entry.{protocol})"
@@ -369,7 +370,7 @@ def _version(cmd: list[str]) -> str:
 
 def _label_by_property(item: pytest.Item) -> None:
     """Group scenarios in Allure by the property they prove, as the README's table does:
-    the overview's suites then read like the contract ("C2/C3 HTTP and HTTPS fail over")."""
+    the overview's suites then read like the contract ("C2/C3 HTTP fails over; HTTPS fails over")."""
     groups = [marker_line(m.name).split(": ", 1)[1] for m in item.iter_markers() if m.name in MARKERS]
     if groups:
         allure.dynamic.parent_suite(groups[0])

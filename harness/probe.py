@@ -40,6 +40,7 @@ from harness.evidence import Source
 from harness.fault import CONTROL_ACTIONS, KINDS
 from harness.history.faults import FaultKind
 from harness.history.requests import RequestLog, RequestRecord
+from harness.properties import Property
 from harness.ssh import SshControl, explain
 from harness.traffic.clients import ENTRY, FtpClient, HttpClient, SmtpClient, read_greeting
 
@@ -375,7 +376,7 @@ def _undeclared_entry_protocols(topology: Topology) -> list[str]:
     own = {(urlsplit(u).hostname, urlsplit(u).port) for n in topology.nodes
            for p in PROTOCOLS if (u := n.endpoints.get(p))}
     warnings = []
-    for protocol, prop in (("ftp", "C6"), ("smtp", "C7")):
+    for protocol, prop in (("ftp", Property.C6), ("smtp", Property.C7)):
         if topology.entry.get(protocol):
             continue
         ports = sorted({urlsplit(u).port or DEFAULT_PORTS[protocol] for n in topology.nodes

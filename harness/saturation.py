@@ -32,6 +32,7 @@ from typing import Any, Literal
 from harness.checks import quantile
 from harness.history.requests import RequestRecord
 from harness.history.steps import LoadStep
+from harness.properties import Property
 from harness.verdict import Figures, Missing, Verdict, judge
 
 GENERATOR_BUSY = 0.85
@@ -227,7 +228,7 @@ SHARE_ANSWERS = 50  # successful answers after a node was added, to judge the sh
 
 def scales(before: Capacity, after: Capacity, after_records: Sequence[RequestRecord],
            new_node: str, nodes_before: int, min_gain: float, tolerance: float = 0.5,
-           prop: str = "C13") -> Verdict:
+           prop: Property = Property.C13) -> Verdict:
     """One more node raises saturated throughput by `min_gain`, and takes its share of the
     requests served after it was added. The gain is judged only between two saturated
     measurements (`harness.saturation`): a search the generator limited, or one the cluster

@@ -26,6 +26,7 @@ from harness import safety
 from harness.cluster.backends import start_cluster
 from harness.config import load_topology
 from harness.errors import HarnessError
+from harness.properties import Property
 from harness.saturation import StepFigures
 from harness.scaling import Scaling, scale_by_one
 from harness.thresholds import Thresholds
@@ -82,7 +83,7 @@ def run(thresholds: Thresholds, out: Path, backend: str = "auto", nodes: int = 3
             for_run(thresholds.load_workers, load_master, spec) as workers:
         where = str(topology) if topology else f"reference cluster ({cluster.backend})"
         say(f"saturating {where}, then again with one more node")
-        world = World(cluster, thresholds, Path(scratch), ("C13",), workers=workers)
+        world = World(cluster, thresholds, Path(scratch), (Property.C13,), workers=workers)
         scale = cluster.topology.evidence.scale
         try:
             scaling = scale_by_one(world, scale.load if scale else None, on_step)

@@ -38,6 +38,8 @@ class Missing:
 @dataclass(frozen=True)
 class Verdict:
     prop: str
+    """the property judged (a `harness.properties.Property`), or several joined by commas (a
+    soak's verdict over its windows)"""
     check: str
     outcome: Outcome
     explanation: str

@@ -6,6 +6,7 @@ warm-up (or --victim)."""
 import pytest
 
 from harness.fault import failover_link
+from harness.properties import Property
 
 
 @pytest.mark.failover
@@ -17,4 +18,4 @@ def test_requests_fail_over_when_a_node_fails(scenario, web_protocol, fault, vic
         node = scenario.victims.pick(load, victim)
         with scenario.nemesis.fault(fault, node, link) as event:
             scenario.nemesis.hold()
-    scenario.check(scenario.failover_verdict(event, prop="C3" if web_protocol == "https" else "C2"))
+    scenario.check(scenario.failover_verdict(event, prop=Property.C3 if web_protocol == "https" else Property.C2))

@@ -4,6 +4,7 @@ import pytest
 
 from harness.fault import NETWORK_FAULTS
 from harness.history.faults import FaultKind
+from harness.properties import Property
 
 TOXICS = [kind for kind in NETWORK_FAULTS if kind != FaultKind.CUT]  # a cut is C2/C3's
 
@@ -17,4 +18,4 @@ def test_network_faults_on_one_node_are_survived(scenario, toxic, victim):
         node = scenario.victims.pick(load, victim)
         with scenario.nemesis.fault(toxic, node, link="http") as event:
             scenario.nemesis.hold()
-    scenario.check(scenario.failover_verdict(event, prop="C4"))
+    scenario.check(scenario.failover_verdict(event, prop=Property.C4))

@@ -9,6 +9,7 @@ import pytest
 
 from harness import checks
 from harness.history.requests import ENTRY
+from harness.properties import Property
 
 ATTEMPTS = 5  # rounds of sessions, spread over the fault: a balancer's health check that
 # takes the node out (and may then send its sessions elsewhere) needs a moment
@@ -37,7 +38,7 @@ def test_ftp_to_a_failed_node_is_not_served_by_another(scenario):
                 ftp.upload(victim, *_file())
                 for endpoint in [*peers, *([ENTRY] if entry else [])]:
                     ftp.upload(endpoint, *_file())
-    verdict = checks.not_redirected(scenario.log.records, event, prop="C6")
+    verdict = checks.not_redirected(scenario.log.records, event, prop=Property.C6)
     scenario.check(verdict if entry else verdict.noting("FTP through a cluster entry (entry.ftp)"))
 
 
@@ -60,9 +61,9 @@ def test_smtp_to_a_failed_node_is_not_served_by_another(scenario):
     side_effects = scenario.cluster.topology.evidence.side_effects
     if side_effects is None:
         unchecked.append("never delivered twice (evidence.side_effects)")
-    scenario.check(checks.not_redirected(scenario.log.records, event, prop="C7")
+    scenario.check(checks.not_redirected(scenario.log.records, event, prop=Property.C7)
                    .noting(*unchecked))
     if side_effects is not None:
         scenario.check(checks.exactly_once(scenario.log.records,
                                            scenario.evidence.side_effects(side_effects),
-                                           kind="mail", prop="C7"))
+                                           kind="mail", prop=Property.C7))

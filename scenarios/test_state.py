@@ -9,6 +9,7 @@ import pytest
 
 from harness import checks
 from harness.history.requests import ENTRY
+from harness.properties import Property
 
 KEYS = 10
 SESSIONS, CALLS = 4, 6
@@ -92,4 +93,4 @@ def test_node_cut_off_from_the_store_leaves_rotation(scenario, victim):
         node = scenario.victims.pick(load, victim)
         with scenario.nemesis.store_cut(node, state) as event:
             scenario.nemesis.hold()
-    scenario.check(scenario.failover_verdict(event, prop="C10"))
+    scenario.check(scenario.failover_verdict(event, prop=Property.C10))

@@ -57,8 +57,8 @@ def _models(annotation: object) -> list[type[BaseModel]]:
 
 
 def _type(annotation: object) -> str:
-    text = str(annotation).replace("typing.", "").replace("harness.config.", "").replace(
-        "harness.evidence.", "").replace("harness.ssh.", "").replace("pathlib.", "")
+    text = re.sub(r"\bharness\.(\w+\.)+", "", str(annotation)).replace("typing.", "").replace(
+        "pathlib.", "")
     text = re.sub(r"<class '(\w+)'>", r"\1", text)
     text = re.sub(r"Annotated\[([^,\]]+(?:\[[^\]]*\])?),[^\]]*\]", r"\1", text)
     return text.replace("NoneType", "None").replace("|", "or")

@@ -123,7 +123,7 @@ def test_the_shipped_json_schema_is_the_models_and_the_examples_keep_it():
     from harness.config import SCHEMA_FILE, topology_schema
 
     assert json.loads(SCHEMA_FILE.read_text()) == topology_schema(), \
-        "harness/topology.schema.json is stale: `harness schema -o harness/topology.schema.json`"
+        "harness/topology.schema.json is stale: `harness schema > harness/topology.schema.json`"
     root = SCHEMA_FILE.parents[1]
     files = [*root.glob("examples/topology-*.yaml"), *root.glob("tests/zoo/*/topology.yaml")]
     done = subprocess.run([sys.executable, "-m", "check_jsonschema", "--schemafile", str(SCHEMA_FILE),

@@ -3,7 +3,8 @@ itself back through others. Read from the code's own imports (any depth, so an i
 delayed into a function to dodge a cycle counts too).
 
     history      request records, fault events, observations, their streams
-    vocabulary   verdict, config (topology, evidence, ssh), fault kinds, thresholds, run state
+    vocabulary   the properties, verdict, config (topology, evidence, ssh), fault kinds,
+                 thresholds, run state
     checks       pure functions of the history -> verdicts; the judge, the nemesis, plots,
                  saturation (a stepped load's steps judged)
     traffic      clients and Locust users writing history; faults: engines writing history
@@ -26,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("history", ("harness.errors", "harness.model", "harness.history", "harness.version")),
-    ("vocabulary", ("harness.verdict", "harness.config", "harness.evidence", "harness.commands", "harness.ssh",
+    ("vocabulary", ("harness.properties", "harness.verdict", "harness.config", "harness.evidence", "harness.commands", "harness.ssh",
                     "harness.commandline", "harness.secrets", "harness.tls", "harness.mutants",
                     "harness.thresholds", "harness.fault", "harness.runstate")),
     ("checks", ("harness.checks", "harness.judge", "harness.nemesis", "harness.victims",
@@ -109,7 +110,8 @@ def test_history_stands_on_nothing_but_errors():
 
 
 def test_checks_read_only_the_history_the_verdict_and_the_config():
-    allowed = ("harness.history", "harness.verdict", "harness.config", "harness.errors")
+    allowed = ("harness.history", "harness.verdict", "harness.config", "harness.properties",
+               "harness.errors")
     assert all(t.startswith(allowed) for t in GRAPH["harness.checks"]), GRAPH["harness.checks"]
 
 

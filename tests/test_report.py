@@ -123,7 +123,7 @@ def test_the_printed_report_opens_from_disk_in_chromium(report, tmp_path):
     dom = chromium(tmp_path, "--dump-dom", page)
     assert dom.returncode == 0, dom.stderr[-1000:]
     assert "Failed to fetch" not in dom.stdout
-    for text in ("contract violated", "C2/C3 HTTP and HTTPS fail over", "lb_no_redispatch"):
+    for text in ("contract violated", "C2/C3 HTTP fails over; HTTPS fails over", "lb_no_redispatch"):
         assert text in dom.stdout, text
     # Headless chromium sometimes dumps the timeline's page with the navigation drawn and the
     # timeline pane still empty (measured: 2 of 27 dumps of one report, whatever the budget of

@@ -29,6 +29,7 @@ from harness.history.faults import FaultEvent, FaultKind
 from harness.history.requests import ENTRY, RequestLog, RequestRecord
 from harness.history.stream import ROTATE_BYTES
 from harness.nemesis import PlannedFault
+from harness.properties import Property
 from harness.soak.plan import SoakPlan
 from harness.soak.windows import CLIENT_TIMEOUT_S, Window, expected_properties, soak_verdict, window_rows
 from harness.traffic.clients import HttpClient
@@ -412,7 +413,7 @@ class Soak:
                 kind="order"))
         if any(g["protocol"] == "smtp" for g in self.groups):
             verdicts.append(checks.exactly_once(acknowledged(lambda r: r.protocol == "smtp"),
-                                                recorded, kind="mail", prop="C7"))
+                                                recorded, kind="mail", prop=Property.C7))
         return verdicts
 
 

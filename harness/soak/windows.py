@@ -20,6 +20,7 @@ from harness.fault import NODE_FAULTS
 from harness.history.faults import FaultEvent, FaultKind
 from harness.history.requests import ENTRY, RequestRecord
 from harness.judge import Judge
+from harness.properties import Property
 from harness.verdict import Figures, Missing, Outcome, Verdict, inconclusive, merge
 
 CLIENT_TIMEOUT_S = 5.0  # the clients' own (harness.traffic.clients): a request ends by then
@@ -79,18 +80,18 @@ def fault_verdicts(event: FaultEvent, records: list[RequestRecord], nodes: list[
     def of(protocol: str) -> list[RequestRecord]:
         return [r for r in records if r.protocol == protocol and r.endpoint not in others]
 
-    def failover(protocol: str, prop: str) -> Verdict:
+    def failover(protocol: str, prop: Property) -> Verdict:
         return judge.failover(of(protocol), event, prop)
 
     if not event.kind.takes_the_node:
         assert link is not None
-        cut = {"http": "C2", "https": "C3"}.get(link, "C4") if event.kind == FaultKind.CUT else "C4"
+        cut = {"http": Property.C2, "https": Property.C3}.get(link, Property.C4) if event.kind == FaultKind.CUT else Property.C4
         return [failover(link, cut)]
-    verdicts = [failover(p, prop) for p, prop in (("http", "C2"), ("https", "C3")) if of(p)]
+    verdicts = [failover(p, prop) for p, prop in (("http", Property.C2), ("https", Property.C3)) if of(p)]
     assert event.end_mono is not None
     verdicts.append(judge.rejoin(of("http"), node, event.end_mono, nodes, unit))
     down, back = event.in_force
-    for protocol, prop in (("ftp", "C6"), ("smtp", "C7")):
+    for protocol, prop in (("ftp", Property.C6), ("smtp", Property.C7)):
         rs = of(protocol)
         if any(r.endpoint == node and down <= r.start_mono <= back for r in rs):
             verdicts.append(checks.not_redirected(rs, event, prop=prop))
@@ -113,11 +114,11 @@ def expected_properties(events: Iterable[FaultEvent], protocols: Collection[str]
     """What a soak with these faults and this traffic must have judged at least once."""
     kinds = {e.kind for e in events}
     node_faults = any(k.takes_the_node for k in kinds)
-    wanted = {"C1"} | ({"C4"} if kinds - set(NODE_FAULTS) - {FaultKind.CUT} else set())
+    wanted = {Property.C1} | ({Property.C4} if kinds - set(NODE_FAULTS) - {FaultKind.CUT} else set())
     if node_faults:
-        wanted |= {"C5"} | {prop for p, prop in (("http", "C2"), ("https", "C3"), ("ftp", "C6"),
-                                                  ("smtp", "C7")) if p in protocols}
-    return wanted | ({"C14"} if orders else set())
+        wanted |= {Property.C5} | {prop for p, prop in (("http", Property.C2), ("https", Property.C3), ("ftp", Property.C6),
+                                                  ("smtp", Property.C7)) if p in protocols}
+    return wanted | ({Property.C14} if orders else set())
 
 
 def soak_verdict(windows: list[Window], end_verdicts: list[Verdict], stopped_early: bool,

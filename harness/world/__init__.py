@@ -29,6 +29,7 @@ from harness.history.faults import FaultEvent
 from harness.history.observations import ObservationLog
 from harness.history.requests import RequestLog
 from harness.judge import Judge
+from harness.properties import Property
 from harness.thresholds import Thresholds
 from harness.traffic.plan import Distributed
 from harness.verdict import Verdict, inconclusive
@@ -44,7 +45,7 @@ __all__ = ["AttachmentKind", "Reporter", "Unreported", "World"]
 
 class World:
     def __init__(self, cluster: Cluster, thresholds: Thresholds, directory: Path,
-                 props: tuple[str, ...] = (), network: NetworkEngine | None = None,
+                 props: tuple[Property, ...] = (), network: NetworkEngine | None = None,
                  reporter: Reporter | None = None, workers: Distributed | None = None) -> None:
         """`props`: the properties this world's scenario proves, for messages; `network`:
         what injects network faults (`--network-faults`; default auto); `workers`: load
@@ -73,7 +74,7 @@ class World:
     def who(self) -> str:
         return "/".join(self.props) or "this scenario"
 
-    def failover_verdict(self, fault: FaultEvent, prop: str) -> Verdict:
+    def failover_verdict(self, fault: FaultEvent, prop: Property) -> Verdict:
         return self.judge.failover(self.log.records, fault, prop)
 
     def unchecked(self) -> list[str]:
