@@ -24,20 +24,18 @@ import contextlib
 import json
 import os
 import platform
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cluster.backends import BACKENDS, resolve_backend, start_cluster
 from harness.config import REMOTE_TARGETS_HELP
 from harness.cluster.procs import sweep_stale
 from harness.cluster.reference import ReferenceCluster
+from harness.components import COMPONENTS, probe
 from harness.errors import HarnessError
 from harness import safety
 from harness.kernel import Place, over_ssh
@@ -148,43 +146,6 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     return 0
 
 
-@dataclass(frozen=True)
-class Component:
-    name: str
-    command: list[str]
-    required: bool = True
-    why: str = ""
-    exit_codes: tuple[int, ...] = (0,)  # wrk prints its version with exit code 1
-
-
-COMPONENTS = (
-    Component("Docker engine", ["docker", "version", "--format", "{{.Server.Version}}"],
-              required=False, why="the docker backend; without it auto uses local"),
-    Component("HAProxy", ["haproxy", "-v"], why="the load balancer"),
-    Component("Redis", ["redis-server", "--version"], why="the shared store"),
-    Component("Toxiproxy server", ["toxiproxy-server", "--version"], why="network faults"),
-    Component("Allure", ["allure", "--version"], why="HTML reports"),
-    Component("Java", ["java", "-version"], why="Allure"),
-    Component("debootstrap", ["debootstrap", "--version"], why="base images without a registry"),
-    Component("Chromium", ["chromium", "--version"], why="the report test renders the Allure page"),
-    Component("wrk", ["wrk", "--version"], required=False, why="benchmarks (bench/)", exit_codes=(0, 1)),
-)
-
-
-def _probe(component: Component) -> tuple[bool, str]:
-    binary = component.command[0]
-    if shutil.which(binary) is None:
-        return False, f"missing: `{binary}` is not on PATH (run scripts/setup.sh)"
-    try:
-        done = subprocess.run(component.command, capture_output=True, text=True, timeout=15)
-    except subprocess.TimeoutExpired:
-        return False, f"`{' '.join(component.command)}` did not answer within 15 s"
-    text = (done.stdout + done.stderr).strip().splitlines()
-    if done.returncode not in component.exit_codes:
-        return False, f"present but failing: {text[-1] if text else 'exit ' + str(done.returncode)}"
-    return True, text[0] if text else "present"
-
-
 DOCKER_ORIGIN = Path("/var/lib/harness/docker-origin")  # written by scripts/setup.sh
 
 
@@ -206,7 +167,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"   {'Kernel faults':<17} {kernel_fault_kinds()}")
     missing = 0
     for c in COMPONENTS:
-        ok, text = _probe(c)
+        ok, text = probe(c)
         mark = "ok " if ok else ("-- " if not c.required else "!! ")
         missing += (not ok) and c.required
         print(f"{mark}{c.name:<17} {text}  ({c.why})")
@@ -654,6 +615,9 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as e:
         print(f"harness: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`harness doctor | head`): nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

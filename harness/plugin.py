@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
@@ -29,6 +27,7 @@ import pytest
 from harness import kernel, report
 from harness.cluster import Cluster
 from harness.cluster.backends import start_cluster
+from harness.components import run_versions
 from harness.config import REMOTE_TARGETS_HELP, load_topology
 from harness.errors import HarnessError, NotApplicable, VerdictFailure, WorkersMissing
 from harness.faults import network_engine
@@ -351,21 +350,8 @@ def _write_environment(config: pytest.Config, clusters: list[Cluster]) -> None:
         "nodes": config.option.nodes,
         "mutant": mutant.name if mutant else "none (sound cluster)",
         "python": platform.python_version(),
-        **{name: _version(cmd) for name, cmd in COMPONENT_VERSIONS.items()},
+        **run_versions(),
     })
-
-
-COMPONENT_VERSIONS = {
-    "haproxy": ["haproxy", "-v"], "redis": ["redis-server", "--version"],
-    "toxiproxy": ["toxiproxy-server", "--version"], "docker": ["docker", "--version"],
-}
-
-
-def _version(cmd: list[str]) -> str:
-    if shutil.which(cmd[0]) is None:
-        return "missing"
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-    return (done.stdout or done.stderr).strip().splitlines()[0][:80] if done.returncode == 0 else "error"
 
 
 def _label_by_property(item: pytest.Item) -> None:

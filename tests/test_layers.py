@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("traffic", ("harness.traffic", "harness.kernel", "harness.toxiproxy", "harness.faults")),
     ("cluster", ("harness.cluster",)),
     ("world", ("harness.world", "harness.soak", "harness.scaling", "harness.safety")),
-    ("entry", ("harness.plugin", "harness.cli", "harness.probe", "harness.init", "harness.containers",
+    ("entry", ("harness.plugin", "harness.cli", "harness.components", "harness.probe", "harness.init", "harness.containers",
                "harness.control", "harness.contract", "harness.image", "harness.dryrun",
                "harness.scalability", "harness.__init__")),
 ]
