@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +24,11 @@ from harness.nemesis import POLICIES, PlannedFault, Policy
 
 @dataclass(frozen=True)
 class SoakPlan:
-    """What `harness soak` and `pytest -m soak --soak-minutes M` run."""
+    """What `harness soak` and `pytest -m soak --soak-minutes M` run; its defaults are the
+    options' (`SOAK_OPTIONS`)."""
 
-    minutes: float
     seed: int
+    minutes: float = 30.0
     nemesis: tuple[FaultKind, ...] = ()
     """the faults to draw from; none: those of `harness.fault.DEFAULT_NEMESIS` the cluster can inject"""
     policy: Policy = "serial"
@@ -105,6 +107,7 @@ class SoakOption:
     field: str
     help: str
     kwargs: dict[str, Any]
+    """argparse's; without a `default`, the plan's field default is the option's"""
     prefixed: bool = True
     """pytest spells it `--soak-<field>`; else as `harness soak` does (`--keep-going`)"""
 
@@ -117,7 +120,7 @@ class SoakOption:
 
 SOAK_OPTIONS: tuple[SoakOption, ...] = (
     SoakOption("minutes", "how long the soak runs (default %(default)s)",
-               {"type": float, "default": 30.0, "metavar": "M"}),
+               {"type": float, "metavar": "M"}),
     SoakOption("seed", "the nemesis schedule's seed (default: drawn, and printed; the same seed "
                        "replays the same schedule)", {"type": int, "default": None, "metavar": "S"}),
     SoakOption("nemesis", f"faults to draw from: {', '.join(NEMESES)} (default: "
@@ -125,27 +128,27 @@ SOAK_OPTIONS: tuple[SoakOption, ...] = (
                {"default": None, "metavar": "KIND,..."}),
     SoakOption("policy", "one fault at a time with quiet periods between (default), or faults "
                          "that may overlap on different nodes",
-               {"choices": POLICIES, "default": "serial"}),
+               {"choices": POLICIES}),
     SoakOption("mean_fault_seconds", "how long a fault lasts on average (default %(default)s)",
-               {"type": float, "default": 4.0, "metavar": "X"}),
+               {"type": float, "metavar": "X"}),
     SoakOption("max_faulted_nodes", "the most nodes faulted at once, counting nodes found out "
                                     "of service (the blast radius; default: all but one)",
-               {"type": int, "default": None, "metavar": "N"}),
+               {"type": int, "metavar": "N"}),
     SoakOption("min_healthy_nodes", "stop (every fault healed) when fewer nodes than this answer, "
                                     "those under the soak's own faults aside (default %(default)s)",
-               {"type": int, "default": 1, "metavar": "N"}),
+               {"type": int, "metavar": "N"}),
     SoakOption("stop_error_rate", "stop (every fault healed) when the entry fails more than this "
                                   "share of its answers over 5 s outside the soak's own fault "
                                   "windows (default %(default)s)",
-               {"type": float, "default": 0.5, "metavar": "X"}),
+               {"type": float, "metavar": "X"}),
     SoakOption("stop_health_seconds", "stop (every fault healed) when the topology's health check "
                                       "(safety.health) fails this long (default %(default)s)",
-               {"type": float, "default": 10.0, "metavar": "S"}),
+               {"type": float, "metavar": "S"}),
     SoakOption("quiet_seconds", "least quiet time after a fault (default %(default)s)",
-               {"type": float, "default": 8.0, "metavar": "X"}),
+               {"type": float, "metavar": "X"}),
     SoakOption("total_rate", "HTTP and HTTPS requests per second through the entry, all users "
                              "together (default %(default)s)",
-               {"type": float, "default": 200.0, "metavar": "R"}),
+               {"type": float, "metavar": "R"}),
     SoakOption("keep_going", "go on after a violating window, to find more (the run still fails)",
                {"action": "store_true"}, prefixed=False),
 )
@@ -155,8 +158,10 @@ def add_soak_options(add: Callable[..., Any], prefix: str = "--",
                 defaults: Mapping[str, Any] | None = None, helps: Mapping[str, str] | None = None) -> None:
     """Declare every soak option with `add` (argparse's `add_argument`, pytest's `addoption`),
     spelt with `prefix`; `defaults` and `helps` change a field's where the entry differs."""
+    plan_defaults = {f.name: f.default for f in dataclasses.fields(SoakPlan)
+                     if f.default is not dataclasses.MISSING}
     for option in SOAK_OPTIONS:
-        kwargs = dict(option.kwargs)
+        kwargs = {"default": plan_defaults.get(option.field), **option.kwargs}
         if defaults and option.field in defaults:
             kwargs["default"] = defaults[option.field]
         text = (helps or {}).get(option.field, option.help)
