@@ -87,7 +87,7 @@ def how(topology: Topology, injection: Injection, node: str, choice: str, log: P
     try:
         scope = kernel_scope(topology, node, link if kind not in PEER_FAULTS else "http", log)
     except NoScope as e:
-        yield f"needs `{e.field}` for kernel faults (the scenario is skipped, saying so)"
+        yield f"{e.reason} (the scenario is skipped, saying so)"
         return
     if kind in PEER_FAULTS:
         return  # its rules need the peer's address, found when it runs

@@ -50,7 +50,7 @@ KINDS: dict[FaultKind, Kind] = {
                               "ways", kernel="iptables"),
     FaultKind.UNAVAILABLE: Kind("the node answers HTTP 503 to everything (its maintenance "
                                 "switch), up and reachable", control=("unavailable", "available")),
-    FaultKind.CUT: Kind("the link refuses connections (proxy disabled; REJECT with a TCP reset)",
+    FaultKind.CUT: Kind("the link refuses connections with a TCP reset",
                         kernel="iptables", nemesis=True),
     FaultKind.LATENCY: Kind("3 s of latency, 100 ms jitter", {"latency": 3000, "jitter": 100},
                             toxic=True, kernel="netem", nemesis=True),

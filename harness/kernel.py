@@ -110,13 +110,13 @@ class Scope:
 
 
 class NoScope(HarnessError):
-    """The cluster cannot say where a kernel fault would go; `field` would tell it (or, where
-    no field can, `reason` says why)."""
+    """The cluster cannot say where a kernel fault would go; any of `fields` would tell it
+    (`needs` names them), or, where no field can, `reason` says why."""
 
-    def __init__(self, field: str, reason: str | None = None) -> None:
-        self.reason = reason or f"needs `{field}` in the topology for kernel faults"
-        super().__init__(f"kernel network faults need `{field}` in the topology" if reason is None else reason)
-        self.field = field
+    def __init__(self, *fields: str, reason: str | None = None) -> None:
+        self.needs = " or ".join(f"`{f}`" for f in fields)
+        self.reason = reason or f"needs {self.needs} in the topology for kernel faults"
+        super().__init__(reason or f"kernel network faults need {self.needs} in the topology")
 
 
 # -- the commands, as pure functions of the scope ------------------------------------------
@@ -423,7 +423,8 @@ class KernelFaults:
         if place.local and shutil.which(tool) is None:
             return f"`{tool}` is not installed here (scripts/setup.sh installs it)"
         if not kernel_supports(needs, place):
-            return f"this kernel has no {needs} (a {kind} fault needs it)"
+            kernel = "this host's kernel" if place.local else f"the kernel of {place.name}"
+            return f"{kernel} has no {needs} (a {kind} fault needs it)"
         return None
 
     @contextlib.contextmanager

@@ -37,8 +37,7 @@ from harness.commandline import guess
 from harness.config import DEFAULT_PORTS, PROTOCOLS, Protocol, Topology
 from harness.errors import HarnessError
 from harness.evidence import Source
-from harness.fault import CONTROL_ACTIONS, KINDS
-from harness.history.faults import FaultKind
+from harness.fault import CONTROL_ACTIONS, KINDS, NETWORK_FAULTS, PEER_FAULTS
 from harness.history.requests import RequestLog, RequestRecord
 from harness.properties import Property
 from harness.ssh import SshControl, explain
@@ -466,34 +465,46 @@ def _rotation(topology: Topology, verify: str | bool) -> tuple[list[str], list[s
     return [], [f"{said}: every node in rotation"]
 
 
-# The kernel faults a listing shows (`reset_peer` is `cut`'s rule): one of each kind of rule.
-LISTED_FAULTS = (FaultKind.CUT, FaultKind.TIMEOUT, FaultKind.BANDWIDTH, FaultKind.LATENCY)
+LINK_FAULTS = tuple(k for k in NETWORK_FAULTS if KINDS[k].kernel)
+"""the kernel engine's faults on one of a node's links (slicer and limit_data are Toxiproxy's)"""
 
 
 def fault_commands(topology: Topology, log: Path) -> str:
-    """What the kernel engine would run on every node's links (`harness probe --list-fault-commands`):
-    nothing is run but `docker inspect` for containers' namespaces."""
+    """What the kernel engine would run on every node's links and between it and its peers
+    (`harness probe --list-fault-commands`), each with its undo, or why a run would skip it.
+    Nothing runs on another host, nothing is applied here: this host's kernel (and its
+    namespaces') is asked, in a throwaway network namespace, whether it has what a fault needs,
+    as a run asks (`docker inspect` finds containers' namespaces)."""
     from harness.cluster.external import kernel_scope
-    from harness.kernel import NoScope, planned
+    from harness.kernel import KernelFaults, NoScope, planned
 
     state = topology.evidence.state
     lines = []
     for node in topology.nodes:
-        links = [p for p in PROTOCOLS if node.endpoints.get(p)] + \
-            (["store"] if state and state.store_address else [])
-        for link in links:
+        links = [(p, LINK_FAULTS) for p in PROTOCOLS if node.endpoints.get(p)] + \
+            ([("store", LINK_FAULTS)] if state and state.store_address else []) + \
+            [(peer, PEER_FAULTS) for peer in (ENTRY, *(n for n in topology.node_ids if n != node.id))]
+        for link, kinds in links:
+            what = f"{node.id} from {link}" if kinds == PEER_FAULTS else f"{node.id} {link}"
             try:
                 scope = kernel_scope(topology, node.id, link, log)
             except NoScope as e:
-                lines.append(f"{node.id} {link}: needs `{e.field}` for kernel faults")
+                lines.append(f"{what}: {e.reason}")
                 continue
-            lines.append(f"{node.id} {link} (on {scope.place.name}):")
-            for kind in LISTED_FAULTS:
+            lines.append(f"{what} (on {scope.place.name}):")
+            for kind in kinds:
                 spec = KINDS[kind]
+                assert spec.kernel is not None
                 if spec.kernel != "iptables" and scope.device is None:
                     lines.append(f"  {kind}: needs `{scope.device_field}`")
                     continue
+                if scope.place.local and (why := KernelFaults.missing(kind, scope.place)):
+                    lines.append(f"  {kind}: skipped by a run: {why}")
+                    continue
+                # another host's kernel is asked when a run starts, not by a listing
+                asked = "" if scope.place.local or spec.kernel == "iptables" else \
+                    f"; a run first asks that kernel for {spec.kernel} and skips it if missing"
                 apply, heal = planned(kind, scope, **spec.attributes)
-                lines += [f"  {kind} ({spec.summary}; {spec.kernel})"] + \
+                lines += [f"  {kind} ({spec.summary}; {spec.kernel}{asked})"] + \
                     [f"    apply: {c}" for c in apply] + [f"    heal:  {c}" for c in heal]
     return "\n".join(lines)

@@ -326,6 +326,12 @@ def test_the_dry_run_lists_each_links_commands_or_the_field_it_needs(tmp_path):
     text = fault_commands(remote, tmp_path / "log")
     assert "apply: sh -c 'ssh 127.11.1.1 sudo iptables -w 5 -I INPUT 1" in text
     assert "bandwidth: needs `nodes[node1].control.network_device`" in text
+    for kind in ("cut", "timeout", "reset_peer", "loss"):  # every kernel kind, not one of each rule
+        assert f"  {kind} (" in text, kind
+    # a partition needs the node's own host: both fields that can give one are named
+    assert ("node2 from entry: needs `nodes[node2].control.ssh` or `nodes[node2].control.network`"
+            in text)
+    assert "proxy disabled" not in text
 
 
 # What `control.network` templates do to the command's words: ssh joins them with spaces and

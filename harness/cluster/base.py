@@ -51,7 +51,7 @@ class Cluster(ABC):
 
     def kernel_scope(self, node: str, link: str) -> Scope:
         """Where a kernel network fault on `node`'s `link` goes (see `harness.kernel`)."""
-        raise NoScope("a backend that places kernel faults")
+        raise NoScope(reason=f"the {self.backend} backend places no kernel faults")
 
     def require_toxiproxy(self) -> ToxiproxyApi:
         if self.toxiproxy is None:

@@ -166,7 +166,7 @@ def kernel_scope(topology: Topology, node: str, link: str, log: Path) -> Scope:
         if not hosts or not hosts[0]:
             raise NoScope("entry" if link == ENTRY else f"nodes[{link}].endpoints")
         if not (control.ssh or control.network):  # a container sees the entry elsewhere
-            raise NoScope(f"nodes[{node}].control.ssh")
+            raise NoScope(*_rules_fields(node))
         address, port, role = hosts[0], 0, "peer"
     else:
         state = topology.evidence.state
@@ -196,7 +196,7 @@ def kernel_scope(topology: Topology, node: str, link: str, log: Path) -> Scope:
         return Scope(in_namespace_of(int(pid), f"container {container}"), port,
                      None if role == "listener" else address, role, control.network_device or "eth0")
     if not _loopback(address):
-        raise NoScope(f"nodes[{node}].control.network")
+        raise NoScope(*_rules_fields(node))
     return Scope(HERE, port, address, role, control.network_device or "lo")
 
 
@@ -211,6 +211,12 @@ def published_from(ports: dict[str, list[dict[str, str]] | None], host: str, por
                     b.get("HostIp", "") in ("", "0.0.0.0", "::", host):
                 return int(number)
     return port
+
+
+def _rules_fields(node: str) -> tuple[str, str]:
+    """Where kernel rules for a node on another host go: its `ssh:` block (which may sit beside
+    command templates), or a `network` template that runs a command there."""
+    return f"nodes[{node}].control.ssh", f"nodes[{node}].control.network"
 
 
 def _loopback(host: str) -> bool:

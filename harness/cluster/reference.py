@@ -269,8 +269,8 @@ class ReferenceCluster(Cluster):
         place, device = self._kernel_place(node)
         if link == ENTRY or link in self.node_ids:
             if place.local and not place.prefix:
-                raise NoScope("", "a partition needs nodes in network namespaces of their own "
-                                  "(the docker backend; here all share this host's loopback)")
+                raise NoScope(reason="a partition needs nodes in network namespaces of their own "
+                                     "(the docker backend; here all share this host's loopback)")
             # the balancer reaches the nodes through the Toxiproxy server: that is its side
             peer = self.layout.toxiproxy[0] if link == ENTRY else self.layout.node(self._index(link))
             return Scope(place, 0, peer, "peer", device)
