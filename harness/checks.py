@@ -22,7 +22,7 @@ from harness.history.faults import FaultEvent
 from harness.history.observations import Observation
 from harness.history.requests import ENTRY, RequestRecord
 from harness.properties import Property
-from harness.verdict import Figures, Missing, Verdict, inconclusive, judge
+from harness.verdict import Figures, Missing, Verdict, decide, inconclusive
 
 # -- C1 balance ------------------------------------------------------------------------------
 
@@ -84,9 +84,9 @@ def balance(records: Iterable[RequestRecord], nodes: Sequence[str],
                         f"{deviation[worst]:.0%} off its fair share {expected[worst]:.0f}")
     if p_value < alpha:
         problems.append(f"the split of {unit}s is unfair at significance {alpha} (p = {p_value:.2g})")
-    return judge(prop, "balance", problems, [],
-                 f"{total} {unit}s within {deviation[worst]:.0%} of fair shares "
-                 f"(p = {p_value:.2g}), balanced per {unit}", figures)
+    return decide(prop, "balance", problems, [],
+                  f"{total} {unit}s within {deviation[worst]:.0%} of fair shares "
+                  f"(p = {p_value:.2g}), balanced per {unit}", figures)
 
 
 # -- C2/C3/C4 failover -----------------------------------------------------------------------
@@ -257,7 +257,7 @@ def failover(records: Iterable[RequestRecord], fault: FaultEvent, error_budget: 
                f"{len(who.victim_before)} by {node} before the fault{waited}, {errors_in} failed "
                f"(the budget catches {errors_caught_at(len(inside), error_budget)}); "
                f"gap {gap:.2f} s, slowest {slowest:.2f} s")
-    verdict = judge(prop, "failover", problems, missing, ok_text, figures)
+    verdict = decide(prop, "failover", problems, missing, ok_text, figures)
     return verdict if max_latency_s is not None else \
         verdict.noting("latency during the fault (no --max-failover-latency set)")
 
@@ -314,9 +314,9 @@ def not_redirected(records: Iterable[RequestRecord], fault: FaultEvent,
                         f"{failed_node}, which it had served them on, was down: it redirected them")
     if peers and peer_errors / len(peers) > peer_error_budget:
         problems.append(f"{peer_errors} of {len(peers)} requests to the other nodes failed")
-    return judge(prop, "not redirected", problems, missing,
-                 f"all {len(during)} requests to failed {failed_node} errored; "
-                 f"none was answered by another node", figures)
+    return decide(prop, "not redirected", problems, missing,
+                  f"all {len(during)} requests to failed {failed_node} errored; "
+                  f"none was answered by another node", figures)
 
 
 # -- C8 redirect, C9 admin -------------------------------------------------------------------
@@ -348,9 +348,9 @@ def redirected(records: Iterable[RequestRecord], cannot_serve: Sequence[str],
         problems.append(f"{len(not_redirected_)} requests were not redirected by the node addressed")
     if hops > max_hops:
         problems.append(f"a request took {hops} redirect hops (bound {max_hops})")
-    return judge(prop, "redirect", problems, missing,
-                 f"{len(rs)} requests redirected in at most {hops} hop(s) to capable nodes",
-                 figures)
+    return decide(prop, "redirect", problems, missing,
+                  f"{len(rs)} requests redirected in at most {hops} hop(s) to capable nodes",
+                  figures)
 
 
 def runs_where_addressed(records: Iterable[RequestRecord], prop: Property = Property.C9) -> Verdict:
@@ -369,8 +369,8 @@ def runs_where_addressed(records: Iterable[RequestRecord], prop: Property = Prop
                         f"(e.g. {r.operation} to {r.endpoint} ran on {r.node})")
     if failed:
         problems.append(f"{len(failed)} administrative calls failed (first: {failed[0].error})")
-    return judge(prop, "admin not redirected", problems, missing,
-                 f"all {len(rs)} administrative calls ran on the node addressed", figures)
+    return decide(prop, "admin not redirected", problems, missing,
+                  f"all {len(rs)} administrative calls ran on the node addressed", figures)
 
 
 # -- C5 rejoin -------------------------------------------------------------------------------
@@ -459,7 +459,7 @@ def rejoined(records: Iterable[RequestRecord], node: str, back_at: float, bound_
                 f"(bound {bound_s} s)" if back.first is not None else
                 f"{node} never came back: it served nothing of {len(rs)} requests in the "
                 f"{rs[-1].start_mono - back_at:.1f} s after its restart (bound {bound_s} s)")
-        return judge(prop, "rejoin", [late], [], "", figures)
+        return decide(prop, "rejoin", [late], [], "", figures)
     assert back.stable is not None
     came_back = f"{node} came back after {delay:.2f} s" + (
         f" (it dropped out {back.flaps} time(s) for {back.flap_s:.2f} s while starting; "
@@ -469,13 +469,13 @@ def rejoined(records: Iterable[RequestRecord], node: str, back_at: float, bound_
     figures.update({k: v for k, v in share.figures.items() if k != "tolerance"})
     if share.outcome == "violated":
         figures["failed_part"] = "unfair split after rejoining"
-        return judge(prop, "rejoin", [f"{came_back} but the split afterwards was unfair: "
-                                      f"{share.explanation}"], [], "", figures)
+        return decide(prop, "rejoin", [f"{came_back} but the split afterwards was unfair: "
+                                       f"{share.explanation}"], [], "", figures)
     if share.outcome == "inconclusive":
         return Verdict(prop, "rejoin", "inconclusive",
                        f"{came_back}; its share afterwards cannot be judged: {share.explanation}",
                        figures)
-    return judge(prop, "rejoin", [], [], f"{came_back} and took its share", figures)
+    return decide(prop, "rejoin", [], [], f"{came_back} and took its share", figures)
 
 
 # -- C10 state, C14 exactly once -------------------------------------------------------------
@@ -496,8 +496,8 @@ def state_continuity(reads: Iterable[tuple[RequestRecord, object]], expected: Ma
         problems.append(f"{len(wrong)} of {len(rs)} reads did not return the value written "
                         f"(key {r.key} on {r.node}: {got if r.ok else r.error!r} instead of "
                         f"{expected[r.key or '']!r})")
-    return judge(prop, "state continuity", problems, missing,
-                 f"{len(rs)} reads on {', '.join(nodes)} returned the values written", figures)
+    return decide(prop, "state continuity", problems, missing,
+                  f"{len(rs)} reads on {', '.join(nodes)} returned the values written", figures)
 
 
 def session_continuity(calls: Iterable[tuple[RequestRecord, object]], prop: Property = Property.C10) -> Verdict:
@@ -524,9 +524,9 @@ def session_continuity(calls: Iterable[tuple[RequestRecord, object]], prop: Prop
     if broken:
         key, counts = broken[0]
         problems.append(f"{len(broken)} sessions lost state (e.g. counts {counts[:8]})")
-    return judge(prop, "session continuity", problems, missing,
-                 f"{len(by_session)} sessions kept their state across {len(nodes)} nodes",
-                 figures)
+    return decide(prop, "session continuity", problems, missing,
+                  f"{len(by_session)} sessions kept their state across {len(nodes)} nodes",
+                  figures)
 
 
 def _as_int(value: object) -> int:
@@ -552,8 +552,8 @@ def exactly_once(acknowledged: Iterable[RequestRecord], audit: Iterable[Mapping[
     if doubled:
         problems.append(f"{len(doubled)} {kind}s were recorded more than once (e.g. {doubled[0]} "
                         f"x{recorded[doubled[0]]})")
-    return judge(prop, "exactly once", problems, evidence,
-                 f"all {len(acked)} acknowledged {kind}s recorded exactly once", figures)
+    return decide(prop, "exactly once", problems, evidence,
+                  f"all {len(acked)} acknowledged {kind}s recorded exactly once", figures)
 
 
 # -- C11 identical nodes ---------------------------------------------------------------------
@@ -570,8 +570,8 @@ def identical(manifests: Mapping[str, Mapping[str, object]], prop: Property = Pr
         "read a manifest from every node")]
     problems = [difference(f, {n: m.get(f, ABSENT) for n, m in manifests.items()})
                 for f in differing]
-    return judge(prop, "identical nodes", problems, missing,
-                 f"{len(manifests)} nodes report identical {', '.join(fields_)}", figures)
+    return decide(prop, "identical nodes", problems, missing,
+                  f"{len(manifests)} nodes report identical {', '.join(fields_)}", figures)
 
 
 ABSENT = object()  # a field or key a node's manifest does not have
@@ -620,8 +620,8 @@ def replicated_within(observations: Iterable[Observation], nodes: Sequence[str],
                         "slowest_s": round(slowest, 3), "bound_s": bound_s}
     problems = [f"{n} {'never received it' if t is None else f'received it after {t:.2f} s'}"
                 for n, t in sorted(late.items())]
-    return judge(prop, "replication", problems, [],
-                 f"replicated to {len(arrivals)} nodes within {slowest:.2f} s", figures)
+    return decide(prop, "replication", problems, [],
+                  f"replicated to {len(arrivals)} nodes within {slowest:.2f} s", figures)
 
 
 # -- C12 pools, C13 scale --------------------------------------------------------------------
@@ -657,9 +657,9 @@ def pool_bounds(observations: Iterable[Observation], pool_size: int, backend_lim
     if over:
         problems.append(f"{', '.join(over)} held up to {max(peak[n] for n in over)} connections "
                         f"(pool size {pool_size})")
-    return judge(prop, "pool bounds", problems, missing,
-                 f"at most {peak_total} back-end connections from {len(nodes)} nodes, "
-                 f"each within its pool of {pool_size}", figures)
+    return decide(prop, "pool bounds", problems, missing,
+                  f"at most {peak_total} back-end connections from {len(nodes)} nodes, "
+                  f"each within its pool of {pool_size}", figures)
 
 
 def pool_released_and_refilled(observations: Iterable[Observation], fault: FaultEvent,
@@ -687,6 +687,6 @@ def pool_released_and_refilled(observations: Iterable[Observation], fault: Fault
     if after_restart is not None and after_restart != pool_size:
         problems.append(f"{node}'s pool holds {after_restart} connections after restart, "
                         f"not {pool_size}")
-    return judge(prop, "pool release and refill", problems, missing,
-                 f"{node}'s connections were released on kill and refilled to {pool_size}",
-                 figures)
+    return decide(prop, "pool release and refill", problems, missing,
+                  f"{node}'s connections were released on kill and refilled to {pool_size}",
+                  figures)

@@ -1,16 +1,19 @@
 """The checks with one run's thresholds: where each bound meets its check, once.
 
-The scenarios (through `harness.world.World`) and the soak's windows judge with the same
-`Judge`, so a bound given on the command line means the same everywhere.
+Every check a threshold bounds is judged here: the scenarios (`scenario.judge`), the soak's
+windows and `harness scalability` use the same `Judge`, so a bound given on the command line
+means the same everywhere and no scenario passes one by hand. Checks no threshold bounds are
+called from `harness.checks` directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from harness import checks
 from harness.config import BalancingUnit
 from harness.history.faults import FaultEvent
+from harness.history.observations import Observation
 from harness.history.requests import RequestRecord
 from harness.properties import Property
 from harness.saturation import Bounds, Capacity, scales
@@ -35,6 +38,11 @@ class Judge:
         t = self.thresholds
         return checks.balance(records, nodes, tolerance=t.balance_tolerance,
                               alpha=t.balance_alpha, unit=unit, prop=prop)
+
+    def replicated(self, observations: Iterable[Observation], nodes: Sequence[str], version: str,
+                   published_at: float) -> Verdict:
+        return checks.replicated_within(observations, nodes, version, published_at,
+                                        self.thresholds.replication_bound)
 
     def observations_needed(self, nodes: int) -> int:
         """Per node, for a balance verdict (C1)."""

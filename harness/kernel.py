@@ -210,7 +210,7 @@ BUILDERS: dict[FaultKind, Builder] = {
         partition_rules(scope, "drop", "both", tag, float(a.get("probability", 0.8)))),
     FaultKind.BANDWIDTH: lambda s, tag, a: shaping_commands(s, tbf(a.get("rate", 1))),
     FaultKind.LATENCY: lambda s, tag, a: shaping_commands(s, netem(a.get("latency", 1000),
-                                                                  a.get("jitter", 0))),
+                                                                   a.get("jitter", 0))),
 }
 assert set(BUILDERS) == {k for k, spec in KINDS.items() if spec.kernel}, "the vocabulary and the builders agree"
 

@@ -99,7 +99,7 @@ class ProbeResult:
             lines += ["", f"{'node':<12} " + " ".join(f"{a:<11}" for a in CONTROL_ACTIONS)]
             for node, actions in self.control.items():
                 lines.append(f"{node:<12} " + " ".join(f"{actions.get(a, '-'):<11}"
-                                                      for a in CONTROL_ACTIONS))
+                                                       for a in CONTROL_ACTIONS))
         if self.checked:
             lines += ["", "also checked:", *(f"  {c}" for c in self.checked)]
         return "\n".join(lines)

@@ -141,7 +141,7 @@ def abort_all(wait_s: float = 60.0, say: Callable[[str], None] = print) -> int:
         while owner_alive(run.tag) and time.monotonic() < deadline:
             time.sleep(0.05)
         say(f"{run.what} (pid {run.pid}) " + ("ended" if not owner_alive(run.tag) else
-                                               f"still running after {wait_s:g} s"))
+                                              f"still running after {wait_s:g} s"))
     healed = sweep()
     if healed:
         say(f"healed {healed} fault(s) a dead run had left")

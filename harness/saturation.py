@@ -33,7 +33,7 @@ from harness.checks import quantile
 from harness.history.requests import RequestRecord
 from harness.history.steps import LoadStep
 from harness.properties import Property
-from harness.verdict import Figures, Missing, Verdict, judge
+from harness.verdict import Figures, Missing, Verdict, decide
 
 GENERATOR_BUSY = 0.85
 """a generating process that asked for this much of a core (on a CPU or waiting for one) over
@@ -258,6 +258,6 @@ def scales(before: Capacity, after: Capacity, after_records: Sequence[RequestRec
         problems.append(f"the new node {new_node} served {new_node_share:.0%} of the "
                         f"{len(served)} requests answered after it was added (fair share "
                         f"{fair_share:.0%})")
-    return judge(prop, "scales", problems, missing,
-                 f"saturated throughput x{gain:.2f} ({before.rps:.0f} -> {after.rps:.0f} "
-                 f"req/s) with one more node taking {new_node_share:.0%}", figures)
+    return decide(prop, "scales", problems, missing,
+                  f"saturated throughput x{gain:.2f} ({before.rps:.0f} -> {after.rps:.0f} "
+                  f"req/s) with one more node taking {new_node_share:.0%}", figures)

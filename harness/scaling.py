@@ -51,7 +51,7 @@ def saturate(world: World, call: Call | None, label: str, on_step: StepSeen | No
     with world.report.step(f"saturation search, {label}: +{t.step_users} users x {t.step_rate:g}/s "
                            f"every {t.step_seconds:g} s, at most {t.max_steps} steps"):
         load = world.traffic.new_load(protocol="http", steps=StepSchedule(seconds=t.step_seconds,
-                                                                  count=t.max_steps), **plan)
+                                                                          count=t.max_steps), **plan)
         with load:
             seen = 0
             while load.running():

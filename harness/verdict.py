@@ -84,8 +84,8 @@ class Verdict:
         return "\n".join(lines)
 
 
-def judge(prop: str, check: str, problems: Sequence[str], missing: Sequence[Missing],
-          ok_text: str, figures: Figures) -> Verdict:
+def decide(prop: str, check: str, problems: Sequence[str], missing: Sequence[Missing],
+           ok_text: str, figures: Figures) -> Verdict:
     """Problems make a violation; else missing evidence makes it inconclusive; else a pass."""
     if problems:
         return Verdict(prop, check, "violated", "; ".join(problems), figures)

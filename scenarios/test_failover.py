@@ -18,4 +18,5 @@ def test_requests_fail_over_when_a_node_fails(scenario, web_protocol, fault, vic
         node = scenario.victims.pick(load, victim)
         with scenario.nemesis.fault(fault, node, link) as event:
             scenario.nemesis.hold()
-    scenario.check(scenario.failover_verdict(event, prop=Property.C3 if web_protocol == "https" else Property.C2))
+    prop = Property.C3 if web_protocol == "https" else Property.C2
+    scenario.check(scenario.judge.failover(scenario.log.records, event, prop))

@@ -18,4 +18,4 @@ def test_network_faults_on_one_node_are_survived(scenario, toxic, victim):
         node = scenario.victims.pick(load, victim)
         with scenario.nemesis.fault(toxic, node, link="http") as event:
             scenario.nemesis.hold()
-    scenario.check(scenario.failover_verdict(event, prop=Property.C4))
+    scenario.check(scenario.judge.failover(scenario.log.records, event, Property.C4))

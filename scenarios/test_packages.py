@@ -39,12 +39,12 @@ def test_a_replicated_package_reaches_every_node(scenario):
     deadline = published_at + 2 * t.replication_bound
     while waiting and time.monotonic() < deadline:
         read = scenario.evidence.observe(spec.version, "replication.version", VERSION, waiting,
-                                missing_ok=True)
+                                         missing_ok=True)
         waiting = [n for n in waiting if str(read.get(n)) != version]
         time.sleep(POLL_S)
     if all(o.value is None for o in scenario.observations.of(VERSION)):
         # a version path no node ever answers is a wrong path, not a verdict
         raise ConfigurationError(f"evidence.replication.version never answered "
                                  f"{spec.version.json_path!r} on any node")
-    scenario.check(checks.replicated_within(scenario.observations.of(VERSION), scenario.nodes,
-                                            version, published_at, t.replication_bound))
+    scenario.check(scenario.judge.replicated(scenario.observations.of(VERSION), scenario.nodes,
+                                             version, published_at))

@@ -13,7 +13,7 @@ def test_restarted_node_rejoins_and_takes_its_share(scenario, victim):
     t = scenario.thresholds
     unit = scenario.victims.balancing_unit("http")
     with scenario.traffic.steady_load(seconds=t.rejoin_load_cap,
-                              fresh_connections=unit == "connection") as load:
+                                      fresh_connections=unit == "connection") as load:
         scenario.nemesis.hold(1)
         node = scenario.victims.pick(load, victim)
         with scenario.nemesis.fault("kill", node) as event:  # leaving the block restarts it

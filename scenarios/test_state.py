@@ -26,7 +26,7 @@ def test_cache_entries_survive_the_node_that_wrote_them(scenario):
     written = {uuid.uuid4().hex: uuid.uuid4().hex for _ in range(KEYS)}
     for key, value in written.items():
         scenario.traffic.expect_set_up(http.send(spec.write, writer, {"key": key, "value": value}),
-                               "evidence.state.write")
+                                       "evidence.state.write")
     with scenario.nemesis.fault("kill", writer):
         reads = []
         for key in written:
@@ -48,7 +48,7 @@ def test_cache_entries_reach_a_node_partitioned_from_the_writer(scenario):
     during = {uuid.uuid4().hex: uuid.uuid4().hex for _ in range(KEYS // 2)}
     for key, value in before.items():
         scenario.traffic.expect_set_up(http.send(spec.write, writer, {"key": key, "value": value}),
-                               "evidence.state.write")
+                                       "evidence.state.write")
     reads = []
     with scenario.nemesis.fault("partition", writer, link=reader):
         for key, value in during.items():
@@ -93,4 +93,4 @@ def test_node_cut_off_from_the_store_leaves_rotation(scenario, victim):
         node = scenario.victims.pick(load, victim)
         with scenario.nemesis.store_cut(node, state) as event:
             scenario.nemesis.hold()
-    scenario.check(scenario.failover_verdict(event, prop=Property.C10))
+    scenario.check(scenario.judge.failover(scenario.log.records, event, Property.C10))

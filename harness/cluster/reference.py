@@ -314,7 +314,7 @@ class ReferenceCluster(Cluster):
 
     def _write_lb_config(self) -> None:
         self._lb_path.write_text(haproxy_config(self.lb, self._servers(),
-                                        self.mutant.name if self.mutant else None))
+                                                self.mutant.name if self.mutant else None))
 
     # -- node control -----------------------------------------------------------------------
 

@@ -155,7 +155,7 @@ SOAK_OPTIONS: tuple[SoakOption, ...] = (
 
 
 def add_soak_options(add: Callable[..., Any], prefix: str = "--",
-                defaults: Mapping[str, Any] | None = None, helps: Mapping[str, str] | None = None) -> None:
+                     defaults: Mapping[str, Any] | None = None, helps: Mapping[str, str] | None = None) -> None:
     """Declare every soak option with `add` (argparse's `add_argument`, pytest's `addoption`),
     spelt with `prefix`; `defaults` and `helps` change a field's where the entry differs."""
     plan_defaults = {f.name: f.default for f in dataclasses.fields(SoakPlan)

@@ -156,7 +156,7 @@ class Soak:
         needed = s.judge.observations_needed(len(self.nodes))
         self.min_quiet_s = max(MIN_QUIET_S, 1.5 * needed * len(self.nodes) / max(http_rate, 1e-9))
         load = s.traffic.new_load(groups=self.groups, duration_s=plan.duration_s, max_requests=2**62,
-                          rotate_bytes=ROTATE_BYTES)
+                                  rotate_bytes=ROTATE_BYTES)
         self.progress(f"soak: seed {plan.seed}, {len(self.schedule)} faults over "
                       f"{plan.minutes:g} min ({plan.policy}; {', '.join(plan.nemesis)})")
         stopped_early, aborted = False, None

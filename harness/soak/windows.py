@@ -117,7 +117,7 @@ def expected_properties(events: Iterable[FaultEvent], protocols: Collection[str]
     wanted = {Property.C1} | ({Property.C4} if kinds - set(NODE_FAULTS) - {FaultKind.CUT} else set())
     if node_faults:
         wanted |= {Property.C5} | {prop for p, prop in (("http", Property.C2), ("https", Property.C3), ("ftp", Property.C6),
-                                                  ("smtp", Property.C7)) if p in protocols}
+                                                        ("smtp", Property.C7)) if p in protocols}
     return wanted | ({Property.C14} if orders else set())
 
 

@@ -43,7 +43,7 @@ def make_app(node: Node) -> web.Application:
             return web.json_response(
                 {"node": node.id, "error": f"no node can serve {name!r} now"}, status=503)
         call = Invocation(params=dict(request.query), body=await request.read(),
-                    cookies=dict(request.cookies), protocol=request.scheme)
+                          cookies=dict(request.cookies), protocol=request.scheme)
         if call.body and request.content_type == "application/json":
             call.params.update({k: str(v) for k, v in json.loads(call.body).items()})
         try:

@@ -80,7 +80,7 @@ class ClusterUser(User):
         `name` tells it apart from others of the same kind in one Locust run."""
         rate = attributes.get("rate", cls.rate)
         return type(name or cls.__name__, (cls,), {"abstract": False, "wait_time": constant_throughput(rate),
-                                           "numbers": itertools.count(), **attributes})
+                                                   "numbers": itertools.count(), **attributes})
 
 
 class HttpServiceUser(ClusterUser):

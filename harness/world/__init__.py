@@ -25,7 +25,6 @@ from pathlib import Path
 from harness import report
 from harness.cluster import Cluster
 from harness.faults import FaultInjector, NetworkEngine, network_engine
-from harness.history.faults import FaultEvent
 from harness.history.observations import ObservationLog
 from harness.history.requests import RequestLog
 from harness.judge import Judge
@@ -73,9 +72,6 @@ class World:
     @property
     def who(self) -> str:
         return "/".join(self.props) or "this scenario"
-
-    def failover_verdict(self, fault: FaultEvent, prop: Property) -> Verdict:
-        return self.judge.failover(self.log.records, fault, prop)
 
     def unchecked(self) -> list[str]:
         """What this world's traffic could not show, from what it drove."""
