@@ -58,9 +58,9 @@ from harness import checks  # noqa: E402
 from harness.cluster.backends import start_cluster  # noqa: E402
 from harness.cluster.local import LocalCluster  # noqa: E402
 from harness.cluster.reference import NODE_PORTS  # noqa: E402
-from harness.fault import Fault  # noqa: E402
-from harness.faults import FaultInjector  # noqa: E402
-from harness.history.faults import FaultKind  # noqa: E402
+from harness.fault_kinds import Fault  # noqa: E402
+from harness.injector import FaultInjector  # noqa: E402
+from harness.history.timeline import FaultKind  # noqa: E402
 from harness.traffic.load import Load  # noqa: E402
 
 WHOAMI = "/invoke/harness.demo:whoami"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from scipy.stats import chi2, chisquare
 
 from harness.config import BalancingUnit
-from harness.history.faults import FaultEvent
+from harness.history.timeline import FaultEvent
 from harness.history.observations import Observation
 from harness.history.requests import ENTRY, RequestRecord
 from harness.properties import Property

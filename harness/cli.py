@@ -280,7 +280,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     -o DIR, exit 0 if every window passed, 1 if not."""
     from harness import kernel
     from harness.config import load_topology
-    from harness.faults import network_engine
+    from harness.injector import network_engine
     from harness.probe import probe
     from harness.soak.plan import SoakPlan, option_values
     from harness.soak.report import write_report

@@ -2,7 +2,7 @@
 listed without touching the cluster, as `harness soak --dry-run` lists a soak's schedule.
 
 Each scenario says what it injects: the failover and network scenarios by their parameters
-(the kind, and for failover the link `harness.fault.failover_link` gives it), the others by
+(the kind, and for failover the link `harness.fault_kinds.failover_link` gives it), the others by
 their `injects` marker (`kill`, `partition:node`, `cut:store`). For each fault the listing
 names the node it would hit (the one `--victim` names, else the busiest in the warm-up: any
 of them), how: the node's control command and the one that heals it, a Toxiproxy toxic, or
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import Topology
-from harness.fault import KINDS, PEER_FAULTS, failover_link
-from harness.history.faults import FaultKind
+from harness.fault_kinds import KINDS, PEER_FAULTS, failover_link
+from harness.history.timeline import FaultKind
 from harness.history.requests import ENTRY
 
 

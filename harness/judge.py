@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from harness import checks
 from harness.config import BalancingUnit
-from harness.history.faults import FaultEvent
+from harness.history.timeline import FaultEvent
 from harness.history.observations import Observation
 from harness.history.requests import RequestRecord
 from harness.properties import Property

@@ -37,8 +37,8 @@ from typing import Literal
 
 from harness.commands import render
 from harness.errors import HarnessError
-from harness.fault import KINDS
-from harness.history.faults import FaultKind
+from harness.fault_kinds import KINDS
+from harness.history.timeline import FaultKind
 from harness.runstate import STATE_ROOT, owner_alive, owner_tag
 from harness.ssh import SshControl
 
@@ -199,7 +199,7 @@ def _partition(mode: Mode) -> Builder:
         partition_rules(scope, mode, str(a.get("direction", "both")), tag))  # type: ignore[arg-type]
 
 
-# The fault kinds in kernel terms (what each needs of the kernel: `harness.fault.KINDS`): a
+# The fault kinds in kernel terms (what each needs of the kernel: `harness.fault_kinds.KINDS`): a
 # cut link refuses (as a disabled proxy does), a timeout is a black hole, a reset peer a reset.
 BUILDERS: dict[FaultKind, Builder] = {
     FaultKind.CUT: _partition("reject"),

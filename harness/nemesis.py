@@ -18,8 +18,8 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.fault import NEMESES, NETWORK_FAULTS, WEB_LINKS, Fault
-from harness.history.faults import FaultKind
+from harness.fault_kinds import NEMESES, NETWORK_FAULTS, WEB_LINKS, Fault
+from harness.history.timeline import FaultKind
 
 Policy = Literal["serial", "overlap"]
 POLICIES: tuple[Policy, ...] = ("serial", "overlap")

@@ -30,7 +30,7 @@ from harness.cluster.backends import start_cluster
 from harness.components import run_versions
 from harness.config import REMOTE_TARGETS_HELP, load_topology
 from harness.errors import HarnessError, NotApplicable, VerdictFailure, WorkersMissing
-from harness.faults import network_engine
+from harness.injector import network_engine
 from harness.kernel import KernelFaults
 from harness.mutants import MUTANTS, get_mutant
 from harness.properties import MARKERS, OTHER_MARKERS, Property, marker_line

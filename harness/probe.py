@@ -37,7 +37,7 @@ from harness.commandline import guess
 from harness.config import DEFAULT_PORTS, PROTOCOLS, Protocol, Topology
 from harness.errors import HarnessError
 from harness.evidence import Source
-from harness.fault import CONTROL_ACTIONS, KINDS, NETWORK_FAULTS, PEER_FAULTS
+from harness.fault_kinds import CONTROL_ACTIONS, KINDS, NETWORK_FAULTS, PEER_FAULTS
 from harness.history.requests import RequestLog, RequestRecord
 from harness.properties import Property
 from harness.ssh import SshControl, explain

@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from harness.errors import HarnessError  # noqa: E402
-from harness.history.faults import FaultEvent  # noqa: E402
+from harness.history.timeline import FaultEvent  # noqa: E402
 from harness.history.requests import RequestRecord  # noqa: E402
 from harness.saturation import Capacity  # noqa: E402
 

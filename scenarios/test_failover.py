@@ -5,7 +5,7 @@ warm-up (or --victim)."""
 
 import pytest
 
-from harness.fault import failover_link
+from harness.fault_kinds import failover_link
 from harness.properties import Property
 
 

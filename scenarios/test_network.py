@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.fault import NETWORK_FAULTS
-from harness.history.faults import FaultKind
+from harness.fault_kinds import NETWORK_FAULTS
+from harness.history.timeline import FaultKind
 from harness.properties import Property
 
 TOXICS = [kind for kind in NETWORK_FAULTS if kind != FaultKind.CUT]  # a cut is C2/C3's

@@ -14,9 +14,9 @@ import requests
 from harness.cluster.docker import DockerCluster
 from harness.cluster.local import LocalCluster
 from harness.config import host_port
-from harness.fault import Fault
-from harness.faults import FaultInjector, network_engine
-from harness.history.faults import FaultKind
+from harness.fault_kinds import Fault
+from harness.injector import FaultInjector, network_engine
+from harness.history.timeline import FaultKind
 
 pytestmark = pytest.mark.cluster
 WHOAMI = "/invoke/harness.demo:whoami"

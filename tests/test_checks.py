@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import checks, victims
-from harness.history.faults import FaultEvent, FaultKind
+from harness.history.timeline import FaultEvent, FaultKind
 from harness.history.observations import Observation
 from harness.history.requests import RequestRecord
 from harness.saturation import capacity, scales

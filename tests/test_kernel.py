@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import kernel
-from harness.fault import KINDS
-from harness.faults import at_upstream
-from harness.history.faults import FaultKind
+from harness.fault_kinds import KINDS
+from harness.injector import at_upstream
+from harness.history.timeline import FaultKind
 from harness.kernel import (BUILDERS, HERE, TAG_PREFIX, Journal, Place, Scope, partition_rules,
                             rule_commands, shaping_commands, stale_host_rules)
 from harness.runstate import owner_tag

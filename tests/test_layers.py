@@ -27,16 +27,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("history", ("harness.errors", "harness.model", "harness.history", "harness.version")),
-    ("vocabulary", ("harness.properties", "harness.verdict", "harness.config", "harness.evidence", "harness.commands", "harness.ssh",
-                    "harness.commandline", "harness.secrets", "harness.tls", "harness.mutants",
-                    "harness.thresholds", "harness.fault", "harness.runstate")),
+    ("vocabulary", ("harness.properties", "harness.verdict", "harness.config", "harness.evidence",
+                    "harness.commands", "harness.ssh", "harness.commandline", "harness.secrets", "harness.tls", "harness.mutants",
+                    "harness.thresholds", "harness.fault_kinds", "harness.runstate")),
     ("checks", ("harness.checks", "harness.judge", "harness.nemesis", "harness.victims",
                 "harness.report", "harness.saturation")),
-    ("traffic", ("harness.traffic", "harness.kernel", "harness.toxiproxy", "harness.faults")),
+    ("traffic", ("harness.traffic", "harness.kernel", "harness.toxiproxy", "harness.injector")),
     ("cluster", ("harness.cluster",)),
     ("world", ("harness.world", "harness.soak", "harness.scaling", "harness.safety")),
-    ("entry", ("harness.plugin", "harness.cli", "harness.components", "harness.probe", "harness.init", "harness.containers",
-               "harness.control", "harness.contract", "harness.image", "harness.dryrun",
+    ("entry", ("harness.plugin", "harness.cli", "harness.components", "harness.probe", "harness.init",
+               "harness.containers", "harness.control", "harness.contract", "harness.image", "harness.dryrun",
                "harness.scalability", "harness.__init__")),
 ]
 APART = ("harness.sut",)

@@ -17,7 +17,7 @@ import pytest
 import requests
 import yaml
 
-from harness.history.faults import FaultKind
+from harness.history.timeline import FaultKind
 from harness.soak.plan import SoakPlan
 from test_mutants import reference_as_external
 

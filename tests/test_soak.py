@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import nemesis
-from harness.history.faults import FaultEvent, FaultKind
-from harness.fault import DEFAULT_NEMESIS, NEMESES, NETWORK_FAULTS, WEB_LINKS
+from harness.history.timeline import FaultEvent, FaultKind
+from harness.fault_kinds import DEFAULT_NEMESIS, NEMESES, NETWORK_FAULTS, WEB_LINKS
 from harness.judge import Judge
 from harness.thresholds import Thresholds
 from harness.soak.run import reservoir

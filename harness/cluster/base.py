@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 
 from harness.config import Protocol, Topology
 from harness.errors import ConfigurationError, HarnessError
-from harness.history.faults import FaultKind
+from harness.history.timeline import FaultKind
 from harness.history.requests import RequestLog
 from harness.kernel import NoScope, Scope
 from harness.mutants import Mutant
@@ -46,7 +46,7 @@ class Cluster(ABC):
     def missing_for_fault(self, kind: FaultKind) -> str | None:
         """The topology field this cluster lacks to inject the node fault `kind` (kill,
         pause) and heal it, or None if it can. Network faults are the engines' business
-        (`harness.faults.network_engine`)."""
+        (`harness.injector.network_engine`)."""
         return None
 
     def kernel_scope(self, node: str, link: str) -> Scope:

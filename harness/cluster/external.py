@@ -22,8 +22,8 @@ from harness import commands
 from harness.cluster.base import Cluster
 from harness.config import DEFAULT_PORTS, PROTOCOLS, Topology
 from harness.errors import HarnessError
-from harness.fault import KINDS
-from harness.history.faults import FaultKind
+from harness.fault_kinds import KINDS
+from harness.history.timeline import FaultKind
 from harness.history.requests import ENTRY
 from harness.kernel import HERE, NoScope, Place, Scope, in_namespace_of, over_ssh
 from harness.toxiproxy import ToxiproxyApi

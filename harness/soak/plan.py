@@ -17,8 +17,8 @@ from typing import Any
 
 from harness import nemesis
 from harness.errors import HarnessError
-from harness.fault import DEFAULT_NEMESIS, NEMESES
-from harness.history.faults import FaultKind
+from harness.fault_kinds import DEFAULT_NEMESIS, NEMESES
+from harness.history.timeline import FaultKind
 from harness.nemesis import POLICIES, PlannedFault, Policy
 
 
@@ -30,7 +30,7 @@ class SoakPlan:
     seed: int
     minutes: float = 30.0
     nemesis: tuple[FaultKind, ...] = ()
-    """the faults to draw from; none: those of `harness.fault.DEFAULT_NEMESIS` the cluster can inject"""
+    """the faults to draw from; none: those of `harness.fault_kinds.DEFAULT_NEMESIS` the cluster can inject"""
     policy: Policy = "serial"
     mean_fault_seconds: float = 4.0
     """how long a fault lasts on average (the scenarios' --fault-seconds is a fixed length)"""

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from harness import report
-from harness.history.faults import FaultTimeline
+from harness.history.timeline import FaultTimeline
 from harness.soak.run import SoakResult
 
 

@@ -24,8 +24,8 @@ from typing import Any
 from harness import checks
 from harness.config import BalancingUnit
 from harness.errors import HarnessError
-from harness.fault import DEFAULT_NEMESIS, WEB_LINKS
-from harness.history.faults import FaultEvent, FaultKind
+from harness.fault_kinds import DEFAULT_NEMESIS, WEB_LINKS
+from harness.history.timeline import FaultEvent, FaultKind
 from harness.history.requests import ENTRY, RequestLog, RequestRecord
 from harness.history.stream import ROTATE_BYTES
 from harness.nemesis import PlannedFault

@@ -16,8 +16,8 @@ from typing import Literal
 
 from harness import checks
 from harness.config import BalancingUnit
-from harness.fault import NODE_FAULTS
-from harness.history.faults import FaultEvent, FaultKind
+from harness.fault_kinds import NODE_FAULTS
+from harness.history.timeline import FaultEvent, FaultKind
 from harness.history.requests import ENTRY, RequestRecord
 from harness.judge import Judge
 from harness.properties import Property

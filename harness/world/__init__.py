@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness import report
 from harness.cluster import Cluster
-from harness.faults import FaultInjector, NetworkEngine, network_engine
+from harness.injector import FaultInjector, NetworkEngine, network_engine
 from harness.history.observations import ObservationLog
 from harness.history.requests import RequestLog
 from harness.judge import Judge

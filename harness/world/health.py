@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from harness.cluster import Cluster
 from harness.errors import HarnessError
-from harness.faults import FaultInjector
+from harness.injector import FaultInjector
 from harness.history.requests import ENTRY, RequestLog
 from harness.safety import NotHealthy
 from harness.thresholds import Thresholds

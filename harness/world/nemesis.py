@@ -1,5 +1,5 @@
 """A world's faults: what this cluster can inject, each injected as hard as the vocabulary
-says and always healed (`harness.faults.FaultInjector`), on a cluster found healthy first.
+says and always healed (`harness.injector.FaultInjector`), on a cluster found healthy first.
 
 What it cannot inject with this cluster is `NotApplicable`, naming the topology field that
 would enable it, or what the kernel lacks: the pytest adapter makes it a skip.
@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from harness.cluster import Cluster
 from harness.errors import NotApplicable
 from harness.evidence import State
-from harness.fault import PEER_FAULTS, Fault
-from harness.faults import FaultInjector, NetworkEngine
-from harness.history.faults import FaultEvent, FaultKind, FaultTimeline
+from harness.fault_kinds import PEER_FAULTS, Fault
+from harness.injector import FaultInjector, NetworkEngine
+from harness.history.timeline import FaultEvent, FaultKind, FaultTimeline
 from harness.thresholds import Thresholds
 from harness.world.evidence import EvidenceReader
 from harness.world.health import Health

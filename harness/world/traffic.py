@@ -18,7 +18,7 @@ from harness.cluster import Cluster
 from harness.config import Protocol as WireProtocol
 from harness.errors import ConfigurationError
 from harness.evidence import Call
-from harness.history.faults import FaultTimeline
+from harness.history.timeline import FaultTimeline
 from harness.history.requests import RequestLog, RequestRecord
 from harness.judge import Judge
 from harness.thresholds import Thresholds

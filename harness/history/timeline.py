@@ -21,7 +21,7 @@ from harness.history.requests import ENTRY
 
 class FaultKind(StrEnum):
     """Every kind of fault the harness injects (what each is, its attributes and which
-    engine injects it: `harness.fault`)."""
+    engine injects it: `harness.fault_kinds`)."""
 
     KILL = "kill"
     PAUSE = "pause"

@@ -1,8 +1,8 @@
 """The fault injector and the network engines: faults applied, always healed, and recorded.
 
-The nemesis of the harness. `FaultInjector.inject` takes a `harness.fault.Fault` and is a
+The nemesis of the harness. `FaultInjector.inject` takes a `harness.fault_kinds.Fault` and is a
 context manager: entering injects it, leaving heals it (in a `finally`), and the moments in
-between go to the fault timeline (`harness.history.faults`), so checks can tell what was in
+between go to the fault timeline (`harness.history.timeline`), so checks can tell what was in
 force when. Node faults go to the cluster's own control (kill, pause, restart); network
 faults to a `NetworkEngine`: a Toxiproxy proxy in front of the node's link, or kernel rules
 scoped to its address and port.
@@ -19,8 +19,8 @@ from typing import Any, Protocol
 import requests
 
 from harness.errors import HarnessError
-from harness.fault import KINDS, Fault
-from harness.history.faults import FaultEvent, FaultKind, FaultTimeline
+from harness.fault_kinds import KINDS, Fault
+from harness.history.timeline import FaultEvent, FaultKind, FaultTimeline
 from harness.kernel import KernelFaults, NoScope, Scope
 from harness.toxiproxy import ToxiproxyApi
 

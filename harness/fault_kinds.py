@@ -1,7 +1,7 @@
 """Faults as values, and the one vocabulary of their kinds.
 
 Chaos Mesh's way: a fault is a value (what, on which node and link, how hard, for how long)
-that one injector applies and always heals (`harness.faults.FaultInjector`). Every kind is
+that one injector applies and always heals (`harness.injector.FaultInjector`). Every kind is
 described here once: whether it takes the whole node or one of its links, how hard it hits
 (the attributes scenarios and the soak use, hard enough that a balancer that does not route
 around the node fails C4), and what each engine makes of it: a Toxiproxy toxic (a cut
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from harness.history.faults import FaultKind
+from harness.history.timeline import FaultKind
 from harness.history.requests import ENTRY
 
 KernelNeed = Literal["iptables", "tbf", "netem"]
