@@ -25,6 +25,7 @@ from harness.commands import render
 from harness.errors import HarnessError
 from harness.evidence import EvidenceSpec, Source
 from harness.model import Strict as _Strict
+from harness.model import stamp
 from harness.properties import Property
 from harness.ssh import SshControl
 
@@ -402,6 +403,7 @@ class Topology(_Strict):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"node ids must be unique, repeated: {', '.join(dup)}")
+        stamp(self)
         return self
 
     def node(self, node_id: str) -> NodeSpec:

@@ -294,12 +294,12 @@ class Evidence:
         self._node_values = node_values
         self.directory = directory or Path(tempfile.mkdtemp(prefix="harness-evidence-"))
 
-    def fetch(self, source: Source, field: str, node: str | None = None,
-              missing_ok: bool = False, **values: str) -> Any:
-        """Read `source` (topology field `field`) about `node`, with extra placeholders;
-        `missing_ok`: an answer without the json_path reads as None."""
+    def fetch(self, source: Source, node: str | None = None, missing_ok: bool = False,
+              **values: str) -> Any:
+        """Read `source` about `node`, with extra placeholders; `missing_ok`: an answer
+        without the json_path reads as None. Errors name the source's field."""
         placeholders = {**(self._node_values(node) if node else {}), **values}
-        where = f"evidence.{field}" + (f" for {node}" if node else "")
+        where = (source.field or "evidence") + (f" for {node}" if node else "")
         if source.request is not None:
             target = source.node.replace("{node}", node or ENTRY)
             ok, status, text = self._request(source.request, target, placeholders)
@@ -317,6 +317,6 @@ class Evidence:
             text = "\n".join(Path(p).read_text(errors="replace") for p in paths)
         return interpret(source, text, where, placeholders, missing_ok)
 
-    def act(self, source: Source, field: str, node: str | None = None, **values: str) -> None:
+    def act(self, source: Source, node: str | None = None, **values: str) -> None:
         """Run `source` for its effect (a toggle, a publish), failing in one sentence."""
-        self.fetch(source, field, node, **values)
+        self.fetch(source, node, **values)

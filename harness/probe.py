@@ -37,6 +37,7 @@ from harness.commandline import guess
 from harness.config import DEFAULT_PORTS, PROTOCOLS, Protocol, Topology
 from harness.errors import HarnessError
 from harness.evidence import Source
+from harness.model import within
 from harness.fault_kinds import CONTROL_ACTIONS, KINDS, NETWORK_FAULTS, PEER_FAULTS
 from harness.history.requests import RequestLog, RequestRecord
 from harness.properties import Property
@@ -44,8 +45,8 @@ from harness.ssh import SshControl, explain
 from harness.traffic.clients import ENTRY, FtpClient, HttpClient, SmtpClient, read_greeting
 
 # Evidence sources the scenarios only read: a GET request or a glob among them is probed.
-READ_ONLY_EVIDENCE = ("manifest.source", "replication.version", "side_effects.recorded",
-                      "pools.connections")
+READ_ONLY_EVIDENCE = ("evidence.manifest.source", "evidence.replication.version",
+                      "evidence.side_effects.recorded", "evidence.pools.connections")
 GREETING_TIMEOUT_S = 1.0
 ANSWER_TIMEOUT_S = 3.0  # an endpoint's answer, before it counts as none (greeters: see below)
 # A balancer that has just seen nodes fail (the last run's faults, a restart) may answer 5xx
@@ -305,18 +306,6 @@ def _toxiproxy(topology: Topology) -> list[str]:
             "links cannot be injected"] if missing else []
 
 
-def _evidence_sources(topology: Topology) -> list[tuple[str, Source]]:
-    """The read-only evidence sources the topology gives, with their dotted field names."""
-    found = []
-    for dotted in READ_ONLY_EVIDENCE:
-        value: object = topology.evidence
-        for part in dotted.split("."):
-            value = getattr(value, part, None)
-        if isinstance(value, Source):
-            found.append((dotted, value))
-    return found
-
-
 def _evidence(topology: Topology, verify: str | bool, cwd: Path, elsewhere: Path | None
               ) -> tuple[list[str], list[str], list[str]]:
     """(problems, warnings, checked) of the read-only evidence sources: a GET request must
@@ -326,8 +315,8 @@ def _evidence(topology: Topology, verify: str | bool, cwd: Path, elsewhere: Path
     warnings: list[str] = []
     checked: list[str] = []
     first = topology.nodes[0]
-    for dotted, source in _evidence_sources(topology):
-        where = f"evidence.{dotted}"
+    for source in (s for s in within(topology, Source) if s.field in READ_ONLY_EVIDENCE):
+        where = source.field
         if source.request is not None:
             if source.request.method != "GET" or "{" in commands.render(
                     source.request.model_dump_json(), first.placeholders(), quote=False):

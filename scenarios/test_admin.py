@@ -17,10 +17,10 @@ def test_admin_services_are_not_redirected(scenario):
             verdict = checks.runs_where_addressed(calls).noting(
                 "the node was not redirecting other requests (evidence.admin.redirecting)")
         else:
-            with scenario.evidence.toggled(spec.redirecting, "admin.redirecting", [node]):
+            with scenario.evidence.toggled(spec.redirecting, [node]):
                 scenario.nemesis.settle_membership()  # from now on it redirects business calls
                 calls = [http.send(service, node) for service in spec.services]
             verdict = checks.runs_where_addressed(calls)
     finally:
-        scenario.evidence.undo(spec.undo, "admin.undo", node)
+        scenario.evidence.undo(spec.undo, node)
     scenario.check(verdict)

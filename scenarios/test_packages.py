@@ -19,7 +19,7 @@ def test_every_node_reports_the_same_manifest(scenario):
     spec = scenario.evidence.require("manifest")
     manifests = {}
     for node in scenario.nodes:
-        manifest = scenario.evidence.fetch(spec.source, "manifest.source", node)
+        manifest = scenario.evidence.fetch(spec.source, node)
         if not isinstance(manifest, dict):
             raise ConfigurationError(f"evidence.manifest for {node} answered "
                                      f"{type(manifest).__name__}, not a mapping of fields")
@@ -34,11 +34,11 @@ def test_a_replicated_package_reaches_every_node(scenario):
     t = scenario.thresholds
     version = f"1.1.{uuid.uuid4().int % 10_000}"
     published_at = time.monotonic()
-    scenario.evidence.act(spec.publish, "replication.publish", scenario.nodes[0], version=version)
+    scenario.evidence.act(spec.publish, scenario.nodes[0], version=version)
     waiting = list(scenario.nodes)
     deadline = published_at + 2 * t.replication_bound
     while waiting and time.monotonic() < deadline:
-        read = scenario.evidence.observe(spec.version, "replication.version", VERSION, waiting,
+        read = scenario.evidence.observe(spec.version, VERSION, waiting,
                                          missing_ok=True)
         waiting = [n for n in waiting if str(read.get(n)) != version]
         time.sleep(POLL_S)

@@ -16,7 +16,7 @@ CONNECTIONS = "pool connections"
 
 def _count(scenario, spec, nodes=None) -> dict:
     """One round of each node's connections as the back end counts them, recorded."""
-    counts = scenario.evidence.observe(spec.connections, "pools.connections", CONNECTIONS, nodes)
+    counts = scenario.evidence.observe(spec.connections, CONNECTIONS, nodes)
     for node, count in counts.items():
         if not isinstance(count, int):
             raise ConfigurationError(f"evidence.pools.connections for {node} answered {count!r}, "
@@ -33,7 +33,7 @@ def _refilled(scenario, spec) -> None:
     deadline = time.monotonic() + bound
     while True:
         try:
-            counts = {n: scenario.evidence.fetch(spec.connections, "pools.connections", n) for n in scenario.nodes}
+            counts = {n: scenario.evidence.fetch(spec.connections, n) for n in scenario.nodes}
         except HarnessError:
             return  # the back end cannot be read now (full?): the scenario's own readings show it
         short = {n: c for n, c in counts.items() if not isinstance(c, int) or c < spec.pool_size}

@@ -12,7 +12,7 @@ def test_node_that_cannot_serve_redirects_to_a_peer_that_can(scenario, web_proto
     spec = scenario.evidence.require("redirect")
     cannot, can = scenario.nodes[:-1], scenario.nodes[-1:]
     http = scenario.traffic.http()
-    with scenario.evidence.toggled(spec.unable, "redirect.unable", cannot):
+    with scenario.evidence.toggled(spec.unable, cannot):
         scenario.nemesis.settle_membership()
         calls = [http.send(spec.service, node, protocol=web_protocol)
                  for _ in range(REQUESTS_PER_NODE) for node in cannot]

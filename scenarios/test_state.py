@@ -32,7 +32,7 @@ def test_cache_entries_survive_the_node_that_wrote_them(scenario):
         for key in written:
             for reader in [*readers, ENTRY]:
                 record = http.send(spec.read.request, reader, {"key": key}, key=key, keep_text=True)
-                reads.append((record, scenario.evidence.read_answer(spec.read, record, "state.read")))
+                reads.append((record, scenario.evidence.read_answer(spec.read, record)))
     scenario.check(checks.state_continuity(reads, written))
 
 
@@ -55,7 +55,7 @@ def test_cache_entries_reach_a_node_partitioned_from_the_writer(scenario):
             http.send(spec.write, writer, {"key": key, "value": value})
         for key in [*before, *during]:
             record = http.send(spec.read.request, reader, {"key": key}, key=key, keep_text=True)
-            reads.append((record, scenario.evidence.read_answer(spec.read, record, "state.read")))
+            reads.append((record, scenario.evidence.read_answer(spec.read, record)))
     scenario.check(checks.state_continuity(reads, {**before, **during}))
 
 
@@ -72,7 +72,7 @@ def test_sessions_keep_their_state_across_failover(scenario):
     def round_of_calls() -> None:
         for name, client in clients.items():
             record = client.send(session.request, ENTRY, key=name, keep_text=True)
-            counts.append((record, scenario.evidence.read_answer(session, record, "state.session")))
+            counts.append((record, scenario.evidence.read_answer(session, record)))
 
     for _ in range(CALLS // 2):
         round_of_calls()

@@ -7,6 +7,8 @@ import pytest
 from harness.commands import render, run
 from harness.config import NodeControl, NodeSpec, Property, load_topology, parse_topology
 from harness.errors import HarnessError
+from harness.evidence import Evidence, Source
+from harness.model import within
 from harness.secrets import secret
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -17,6 +19,21 @@ def minimal(**overrides):
             "nodes": [{"id": "a", "endpoints": {"http": "http://127.0.0.1:5555"}}]}
     data.update(overrides)
     return data
+
+
+def test_every_evidence_source_knows_its_field_and_its_errors_name_it(tmp_path):
+    """Stamped when the topology is validated: a scenario passes a source alone, and what
+    goes wrong reading it names the field the user wrote."""
+    external = load_topology(EXAMPLES / "topology-external.yaml")
+    sources = list(within(external, Source))
+    assert sources and all(s.field.startswith(("evidence.", "safety.")) for s in sources)
+    assert external.evidence.admin.undo[0].field == "evidence.admin.undo[0]"
+    (tmp_path / "manifest.txt").write_text("not JSON")
+    topology = parse_topology(minimal(evidence={"manifest": {"source": {
+        "files": "manifest.txt", "json_path": "packages"}}}), source="t")
+    reader = Evidence(topology.evidence, None, lambda node: {"node": node}, tmp_path, cwd=tmp_path)
+    with pytest.raises(HarnessError, match=r"^evidence\.manifest\.source for a did not answer JSON"):
+        reader.fetch(topology.evidence.manifest.source, "a")
 
 
 def test_example_topologies_load():

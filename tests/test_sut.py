@@ -83,7 +83,7 @@ def test_admin_services(cluster, http, tmp_path):
     pools = cluster.topology.evidence.pools  # the reference described as any cluster would be
     evidence = Evidence(cluster.topology.evidence, None, lambda n: cluster.topology.node(n).placeholders(),
                         tmp_path)
-    assert stats["size"] == pools.pool_size == evidence.fetch(pools.connections, "pools", "node2")
+    assert stats["size"] == pools.pool_size == evidence.fetch(pools.connections, "node2")
     http.call("wm.art.admin:replicate", endpoint="node1", params={"package": "HarnessExtras", "version": "9.9"})
     for node in cluster.node_ids:
         assert eventually(lambda: http.call("wm.art.admin:packages", endpoint=node)

@@ -52,7 +52,7 @@ class Health:
         if health is None:
             return None
         try:
-            self.evidence.fetch(health, "safety.health", self.cluster.node_ids[0])
+            self.evidence.fetch(health, self.cluster.node_ids[0])
         except HarnessError as e:
             return str(e)
         return None

@@ -104,8 +104,8 @@ class Nemesis:
         with self.report.step(f"fault injected: {node} cut off the store (evidence.state.store_cut)"):
             with self.injector.by_commands(
                     Fault.of(FaultKind.CUT, node, "store"),
-                    lambda: self.evidence.act(cut.make, "state.store_cut.make", node),
-                    lambda: self.evidence.act(cut.undo, "state.store_cut.undo", node)) as event:
+                    lambda: self.evidence.act(cut.make, node),
+                    lambda: self.evidence.act(cut.undo, node)) as event:
                 yield event
 
     def hold(self, seconds: float | None = None) -> None:
