@@ -279,7 +279,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     """A soak on a reference cluster (or the topology's): progress on stderr, the report in
     -o DIR, exit 0 if every window passed, 1 if not."""
     from harness import kernel
-    from harness.config import load_topology
+    from harness.config import Safety, load_topology
     from harness.injector import network_engine
     from harness.probe import probe
     from harness.soak.plan import SoakPlan, option_values
@@ -290,6 +290,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     from harness.world import World
 
     plan = SoakPlan.from_options(option_values(args), keep_logs=args.keep_run_dir)
+    safety.stop_conditions(vars(args), Safety())  # a bad option is said before anything runs
     distributed(args.load_workers, args.load_master, None)  # a bad option is said before anything runs
     if args.topology is not None:
         topology = load_topology(args.topology, allow_remote=args.allow_remote_targets)
@@ -330,7 +331,8 @@ def cmd_soak(args: argparse.Namespace) -> int:
                 limits = Thresholds(load_workers=args.load_workers,
                                     max_faulted_nodes=plan.blast_radius(len(cluster.node_ids)))
                 world = World(cluster, limits, Path(scratch), ("soak",),
-                              network_engine(cluster, args.network_faults), workers=spec)
+                              network_engine(cluster, args.network_faults), workers=spec,
+                              stops=safety.stop_conditions(vars(args), cluster.topology.safety))
                 result = Soak(world, plan, say).run()
             files = write_report(result, args.output)
     except safety.Aborted as e:
@@ -532,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "period, exactly-once at the end. Exit 0 if all passed, 1 if "
                                     "not, 2 on bad input.")
     add_soak_options(so.add_argument)
+    safety.add_stop_options(so.add_argument)
     so.add_argument("--dry-run", action="store_true", help="print the seed and the schedule; run nothing")
     so.add_argument("--backend", choices=BACKENDS, default="auto",
                     help="where the reference cluster runs (default auto: docker if an engine answers)")

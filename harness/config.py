@@ -325,11 +325,20 @@ class SmtpSettings(_Strict):
 
 
 class Safety(_Strict):
-    """What keeps a cluster people depend on safe while it is faulted (docs/safety.md)."""
+    """What keeps a cluster people depend on safe while it is faulted (docs/safety.md); the
+    stop conditions here are the team's defaults, which the options of the same name override."""
 
     health: Source | None = None
     """the cluster's own health check: healthy when it reads without error (a request
     answering 2xx, a command exiting 0); checked before every fault"""
+    min_healthy_nodes: Annotated[int, Field(ge=0)] | None = None
+    """stop the run when fewer nodes than this answer, those under its own faults aside
+    (--min-healthy-nodes; default 1)"""
+    stop_error_rate: Annotated[float, Field(gt=0, le=1)] | None = None
+    """stop the run when the entry fails more than this share of its answers over 5 s with
+    none of its faults in force or recovering (--stop-error-rate; default 0.5)"""
+    stop_health_seconds: Annotated[float, Field(gt=0)] | None = None
+    """stop the run when `health` fails this long (--stop-health-seconds; default 10)"""
 
 
 class LoadWorker(_Strict):

@@ -28,7 +28,7 @@ from harness import kernel, report
 from harness.cluster import Cluster
 from harness.cluster.backends import start_cluster
 from harness.components import run_versions
-from harness.config import REMOTE_TARGETS_HELP, load_topology
+from harness.config import REMOTE_TARGETS_HELP, Safety, load_topology
 from harness.errors import HarnessError, NotApplicable, VerdictFailure, WorkersMissing
 from harness.injector import network_engine
 from harness.kernel import KernelFaults
@@ -36,7 +36,7 @@ from harness.mutants import MUTANTS, get_mutant
 from harness.properties import MARKERS, OTHER_MARKERS, Property, marker_line
 from harness import safety
 from harness.runstate import KEEP_VAR
-from harness.safety import NotHealthy
+from harness.safety import NotHealthy, StopConditions
 from harness.soak.plan import SoakPlan, add_soak_options, option_values
 from harness.thresholds import Thresholds
 from harness.traffic import workers
@@ -77,6 +77,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--abort-file", default=None, metavar="FILE",
                     help="abort the run (every fault healed, the load stopped) when this file "
                          "appears; `harness abort` and SIGTERM do the same")
+    safety.add_stop_options(group.addoption)
     group.addoption("--load-master", default=None, metavar="HOST[:PORT]",
                     help="where this machine's master listens for load workers (--load-workers): "
                          "an address they reach it at (default the topology's load.master, else "
@@ -102,6 +103,10 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "cluster: give --topology FILE")
     if config.getoption("max_faulted_nodes") < 1:
         raise pytest.UsageError("--max-faulted-nodes must be at least 1: no fault could run")
+    try:
+        _stops(config, Safety())
+    except HarnessError as e:
+        raise pytest.UsageError(str(e)) from None
     try:
         workers.distributed(config.getoption("load_workers"), config.getoption("load_master"), None)
     except HarnessError as e:
@@ -250,6 +255,12 @@ def _claimed_skip(item: pytest.Item, cluster: Cluster) -> str | None:
     return None
 
 
+def _stops(config: pytest.Config, defaults: Safety) -> StopConditions:
+    """The run's stop conditions: the options, else the topology's `safety` section."""
+    return safety.stop_conditions({f.name: config.getoption(f.name) for f in fields(StopConditions)},
+                                  defaults)
+
+
 @pytest.fixture(scope="session")
 def thresholds(request: pytest.FixtureRequest) -> Thresholds:
     return Thresholds(**{f.name: request.config.getoption(Thresholds.option(f.name))
@@ -388,7 +399,7 @@ def _scenario(request: pytest.FixtureRequest, cluster: Cluster, thresholds: Thre
     world = World(cluster, thresholds, tmp_path, _properties(request.node),
                   network_engine(cluster, request.config.getoption("network_faults"),
                                  _kernel_engine(request.config)), AllureReporter(),
-                  request.getfixturevalue("load_workers"))
+                  request.getfixturevalue("load_workers"), _stops(request.config, cluster.topology.safety))
     with allure.step("cluster healed and reset"):
         cluster.reset()
         if wrong := world.health.await_healthy(thresholds.rejoin_bound * RECOVERY_BOUNDS):

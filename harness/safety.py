@@ -13,6 +13,12 @@ its own outcome and exit code, saying who aborted it and what was in force.
 answering on its own endpoint, the user's own health check if the topology names one:
 `safety.health`); a cluster that is not is never faulted further (`NotHealthy`). How the
 entry spreads its load is C1's business, not health: a skewed balancer is still faulted.
+
+**The stop conditions** (`StopConditions`), watched while a load runs (`harness.world.health`):
+too few nodes answering, the entry failing outside the run's own faults (or past a hard limit
+inside them), the user's health check failing for long; one firing aborts the whole run as
+the kill switch does, saying which and what it saw. The options of the same name give them,
+else the topology's `safety` section (a team's defaults), else the defaults here.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
+from harness.config import Safety
 from harness.errors import HarnessError
 from harness.runstate import STATE_ROOT, owner_alive, owner_tag
 
@@ -100,6 +108,59 @@ def install(what: str, abort_file: Path | None = None) -> None:
                 time.sleep(WATCH_S)
             abort_self(f"aborted by the operator ({abort_file} appeared)")
         threading.Thread(target=watch, name="abort-file", daemon=True).start()
+
+
+@dataclass(frozen=True)
+class StopConditions:
+    """When a run stops as a whole, every fault healed and its load stopped."""
+
+    min_healthy_nodes: int = 1
+    """fewer nodes than this answering on their own endpoints, those under the run's own
+    faults (or recovering from one) aside"""
+    stop_error_rate: float = 0.5
+    """the entry failing more than this share of its answers over the last seconds, with
+    none of the run's faults in force or recovering (inside them: `HARD_ERROR_RATE`)"""
+    stop_health_seconds: float = 10.0
+    """the topology's health check (`safety.health`) failing this long"""
+
+
+HARD_ERROR_RATE = 0.95
+"""the entry's failing share that stops a run even while its own faults are in force"""
+
+STOP_HELP = {
+    "min_healthy_nodes": ("N", "stop the run (every fault healed) when fewer nodes than this "
+                               "answer, those under its own faults aside"),
+    "stop_error_rate": ("X", "stop the run (every fault healed) when the entry fails more than "
+                             "this share of its answers over 5 s outside its own faults (inside "
+                             f"them, past {HARD_ERROR_RATE:g})"),
+    "stop_health_seconds": ("S", "stop the run (every fault healed) when the topology's health "
+                                 "check (safety.health) fails this long"),
+}
+
+
+def add_stop_options(add: Callable[..., Any]) -> None:
+    """Declare the stop conditions' options with `add` (argparse's `add_argument`, pytest's
+    `addoption`): the same names for pytest, `harness soak` and `clusterproof run`."""
+    for f in fields(StopConditions):
+        metavar, text = STOP_HELP[f.name]
+        add("--" + f.name.replace("_", "-"), dest=f.name, type=type(f.default), default=None,
+            metavar=metavar, help=f"{text} (default: the topology's safety.{f.name}, else {f.default:g})")
+
+
+def stop_conditions(given: Mapping[str, Any], safety: Safety) -> StopConditions:
+    """The stop conditions of a run: each option given, else the topology's `safety` field
+    of the same name, else the default; a value out of range is one sentence."""
+    values = {f.name: v for f in fields(StopConditions)
+              if (v := given.get(f.name) if given.get(f.name) is not None else getattr(safety, f.name))
+              is not None}
+    stops = StopConditions(**values)
+    if stops.min_healthy_nodes < 0:
+        raise HarnessError(f"--min-healthy-nodes must not be negative, not {stops.min_healthy_nodes}")
+    if not 0 < stops.stop_error_rate <= 1:
+        raise HarnessError(f"--stop-error-rate must be more than 0 and at most 1, not {stops.stop_error_rate:g}")
+    if stops.stop_health_seconds <= 0:
+        raise HarnessError(f"--stop-health-seconds must be more than 0, not {stops.stop_health_seconds:g}")
+    return stops
 
 
 @dataclass(frozen=True)

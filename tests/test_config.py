@@ -166,3 +166,18 @@ def test_the_example_names_every_field_and_is_a_valid_topology():
     unnamed = {f"{model}.{name}" for model, names in field_names().items() for name in names
                if not re.search(rf"(?<![\w-]){re.escape(name)}:", text)}
     assert not unnamed, f"examples/topology-external.yaml does not name {sorted(unnamed)}"
+
+
+def test_a_stop_condition_is_the_option_else_the_topologys_safety_field_else_the_default():
+    from harness.config import Safety
+    from harness.safety import StopConditions, stop_conditions
+
+    team = Safety(min_healthy_nodes=2, stop_error_rate=0.2)
+    assert stop_conditions({}, Safety()) == StopConditions()
+    assert stop_conditions({"min_healthy_nodes": None}, team) == StopConditions(2, 0.2, 10.0)
+    assert stop_conditions({"min_healthy_nodes": 3, "stop_health_seconds": 5.0}, team) == \
+        StopConditions(3, 0.2, 5.0)
+    with pytest.raises(HarnessError, match="^--stop-error-rate must be more than 0 and at most 1, not 1.5$"):
+        stop_conditions({"stop_error_rate": 1.5}, team)
+    with pytest.raises(HarnessError, match="safety.stop_error_rate"):
+        parse_topology(minimal(safety={"stop_error_rate": 0}), source="t")

@@ -1,6 +1,7 @@
 """Safe on a cluster people depend on, shown on the reference cluster as an external one (a
 `harness up` whose nodes "someone else" can kill): a node that fails beside the soak's own
-fault stops the soak (the healthy-nodes condition), every fault healed; a cluster that is not
+fault stops the soak (the healthy-nodes condition), every fault healed, and one that fails
+during a scenario's fault stops the run by the topology's own stop condition; a cluster that is not
 healthy before a scenario is never faulted, and the run ends aborted (exit 5); a soak plan
 past the blast radius is refused in one sentence. The kill switch during a partition over SSH
 is tests/test_hosts.py's."""
@@ -97,6 +98,40 @@ def test_a_cluster_not_healthy_before_a_scenario_is_never_faulted_and_the_run_ab
     assert all(health.values()), f"a node was faulted: {health}"
     results = list((tmp_path / "results").glob("*-result.json"))
     assert not any("fault injected" in r.read_text() for r in results)
+
+
+def test_a_node_failed_during_a_scenarios_fault_stops_the_run_by_the_teams_default(tmp_path):
+    """The topology's `safety.min_healthy_nodes` (a team's default, no option given): while the
+    scenario's own kill of node1 is in force, someone else kills node2; the watcher of the
+    scenario's load aborts the run (exit 5) within seconds, and node1 is restarted on the way
+    out."""
+    with reference_as_external(tmp_path) as topology:
+        data = yaml.safe_load(topology.read_text())
+        data["safety"] = {"min_healthy_nodes": 2}
+        guarded = tmp_path / "guarded.yaml"
+        guarded.write_text(yaml.safe_dump(data))
+        log = (tmp_path / "run.log").open("w")
+        run = subprocess.Popen([*HARNESS, "run", "--topology", str(guarded), "-m", "failover",
+                                "-k", "http-kill", "--victim", "node1", "--fault-seconds", "30",
+                                "--no-html", "--alluredir", str(tmp_path / "results")],
+                               cwd=tmp_path, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while answers(topology)["node1"] and time.monotonic() < deadline:
+                time.sleep(0.2)  # until the scenario's own kill is in force
+            node(topology, "kill", "node2")  # someone else's
+            killed = time.monotonic()
+            code = run.wait(timeout=120)
+            ended = time.monotonic()
+        finally:
+            run.kill()
+        said = (tmp_path / "run.log").read_text()
+        health = answers(topology)
+        node(topology, "restart", "node2")
+    assert code == 5, said[-2000:]
+    assert "fewer than --min-healthy-nodes 2: node2 did not answer" in said, said[-2000:]
+    assert ended - killed < 20, f"stopped {ended - killed:.1f} s after the kill"
+    assert health["node1"], f"the scenario's killed node1 was not restarted: {health}"
 
 
 def test_a_soak_plan_past_the_blast_radius_is_refused_in_one_sentence():

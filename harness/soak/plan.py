@@ -37,13 +37,6 @@ class SoakPlan:
     quiet_seconds: float = 8.0
     max_faulted_nodes: int | None = None
     """the blast radius: the most nodes faulted at once (None: all but one)"""
-    min_healthy_nodes: int = 1
-    """stop the soak when fewer nodes than this answer (those under its own faults aside)"""
-    stop_error_rate: float = 0.5
-    """stop the soak when the entry fails more than this share of its answers over 5 s while
-    no fault of its own is in force or recovering"""
-    stop_health_seconds: float = 10.0
-    """stop the soak when the topology's health check (safety.health) fails this long"""
     total_rate: float = 200.0
     """HTTP and HTTPS requests per second through the entry, all users together (the
     scenarios' --load-rate is each user's); FTP, SMTP and orders add a few"""
@@ -134,16 +127,6 @@ SOAK_OPTIONS: tuple[SoakOption, ...] = (
     SoakOption("max_faulted_nodes", "the most nodes faulted at once, counting nodes found out "
                                     "of service (the blast radius; default: all but one)",
                {"type": int, "metavar": "N"}),
-    SoakOption("min_healthy_nodes", "stop (every fault healed) when fewer nodes than this answer, "
-                                    "those under the soak's own faults aside (default %(default)s)",
-               {"type": int, "metavar": "N"}),
-    SoakOption("stop_error_rate", "stop (every fault healed) when the entry fails more than this "
-                                  "share of its answers over 5 s outside the soak's own fault "
-                                  "windows (default %(default)s)",
-               {"type": float, "metavar": "X"}),
-    SoakOption("stop_health_seconds", "stop (every fault healed) when the topology's health check "
-                                      "(safety.health) fails this long (default %(default)s)",
-               {"type": float, "metavar": "S"}),
     SoakOption("quiet_seconds", "least quiet time after a fault (default %(default)s)",
                {"type": float, "metavar": "X"}),
     SoakOption("total_rate", "HTTP and HTTPS requests per second through the entry, all users "

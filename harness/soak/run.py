@@ -26,7 +26,7 @@ from harness.config import BalancingUnit
 from harness.errors import HarnessError
 from harness.fault_kinds import DEFAULT_NEMESIS, WEB_LINKS
 from harness.history.timeline import FaultEvent, FaultKind
-from harness.history.requests import ENTRY, RequestLog, RequestRecord
+from harness.history.requests import RequestLog, RequestRecord
 from harness.history.stream import ROTATE_BYTES
 from harness.nemesis import PlannedFault
 from harness.properties import Property
@@ -37,12 +37,9 @@ from harness.traffic.load import Load
 from harness.safety import Aborted, NotHealthy, stop_run
 from harness.verdict import Missing, Verdict, inconclusive
 from harness.world import World
+from harness.world.health import STOP_CHECK_S
 
 MAX_QUIET_S = 30.0  # a long quiet period is judged in windows of this length
-STOP_CHECK_S = 1.0  # how often the stop conditions are checked
-STOP_WINDOW_S = 5.0  # the entry's answers a stop condition looks at
-STOP_MIN_ANSWERS = 20  # fewer answers than this in the window say nothing
-STOP_HARD_ERROR_RATE = 0.95  # while a fault of the soak's own is in force or recovering
 RECOVERY_BOUNDS = 3  # rejoin bounds a cluster found unhealthy before a fault may take to recover
 MIN_QUIET_S = 2.0  # shorter quiet periods are not judged on their own, nor ones too short to
 # carry the requests balance needs (`Soak.min_quiet_s`)
@@ -129,7 +126,6 @@ class Soak:
         self.calm_since: float | None = None
         self.worst: list[tuple[tuple[int, int], Path]] = []
         self.total_requests = 0
-        self.health_failing_since: float | None = None
 
     def _missing(self, kind: FaultKind) -> str | None:
         """Why this cluster cannot inject `kind` (and heal it), or None."""
@@ -273,33 +269,10 @@ class Soak:
         self.calm_since = None
 
     def _stop_condition(self, now: float) -> str | None:
-        """Why the soak must stop now (a sentence), or None: fewer nodes answering than
-        --min-healthy-nodes (those under its own faults, or recovering from one, aside), the
-        entry failing past --stop-error-rate over the last seconds while no fault of its own
-        is in force or recovering (past STOP_HARD_ERROR_RATE while one is), the topology's
-        health check failing for --stop-health-seconds."""
-        plan, world = self.plan, self.world
+        """Why the soak must stop now (`StopWatch.why`), its own faults in force or
+        recovering set aside."""
         recovering = {w.event.node for w in self.pending if w.event is not None and w.end >= now}
-        ours = world.nemesis.in_force() | recovering
-        down = world.health.down_nodes(ours)
-        healthy = len(self.nodes) - len(ours) - len(down)
-        if healthy < plan.min_healthy_nodes:
-            return (f"{healthy} node(s) healthy, fewer than --min-healthy-nodes {plan.min_healthy_nodes}: "
-                    + "; ".join(f"{n} {why}" for n, why in down.items()))
-        recent = [r for r in self.buffer if r.endpoint == ENTRY and r.end_mono >= now - STOP_WINDOW_S]
-        failed = sum(not r.ok for r in recent)
-        limit = plan.stop_error_rate if not ours else STOP_HARD_ERROR_RATE
-        if len(recent) >= STOP_MIN_ANSWERS and failed > limit * len(recent):
-            return (f"the entry failed {failed} of its {len(recent)} answers in {STOP_WINDOW_S:g} s, past "
-                    f"{limit:.0%} {'with no fault of the soak in force' if not ours else 'during its faults'}")
-        if world.cluster.topology.safety.health is not None:
-            if world.health.check_fails():
-                self.health_failing_since = self.health_failing_since or now
-                if now - self.health_failing_since >= plan.stop_health_seconds:
-                    return f"the topology's health check (safety.health) failed for {now - self.health_failing_since:.0f} s"
-            else:
-                self.health_failing_since = None
-        return None
+        return self.world.stop_watch.why(now, self.buffer, self.world.nemesis.in_force() | recovering)
 
     def _heal(self, fault: InForce) -> None:
         """Heal it and open its window: the fault, then the recovery the checks allow."""

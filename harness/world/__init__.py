@@ -23,17 +23,19 @@ import json
 from pathlib import Path
 
 from harness import report
+from harness.checks import FAILOVER_SETTLE_S
 from harness.cluster import Cluster
 from harness.injector import FaultInjector, NetworkEngine, network_engine
 from harness.history.observations import ObservationLog
 from harness.history.requests import RequestLog
 from harness.judge import Judge
 from harness.properties import Property
+from harness.safety import StopConditions
 from harness.thresholds import Thresholds
 from harness.traffic.plan import Distributed
 from harness.verdict import Verdict, inconclusive
 from harness.world.evidence import EvidenceReader
-from harness.world.health import Health
+from harness.world.health import Health, StopWatch
 from harness.world.nemesis import Nemesis
 from harness.world.reporter import AttachmentKind, Reporter, Unreported
 from harness.world.traffic import Traffic
@@ -45,10 +47,12 @@ __all__ = ["AttachmentKind", "Reporter", "Unreported", "World"]
 class World:
     def __init__(self, cluster: Cluster, thresholds: Thresholds, directory: Path,
                  props: tuple[Property, ...] = (), network: NetworkEngine | None = None,
-                 reporter: Reporter | None = None, workers: Distributed | None = None) -> None:
+                 reporter: Reporter | None = None, workers: Distributed | None = None,
+                 stops: StopConditions = StopConditions()) -> None:
         """`props`: the properties this world's scenario proves, for messages; `network`:
         what injects network faults (`--network-faults`; default auto); `workers`: load
-        workers on other machines make its loads (`--load-workers`), else local processes."""
+        workers on other machines make its loads (`--load-workers`), else local processes;
+        `stops`: the stop conditions its steady loads are watched by."""
         self.cluster, self.thresholds, self.directory, self.props = cluster, thresholds, directory, props
         self.report: Reporter = reporter or Unreported()
         self.judge = Judge(thresholds)
@@ -57,13 +61,22 @@ class World:
         self.verdicts: list[Verdict] = []
         injector = FaultInjector(cluster)
         self.traffic = Traffic(cluster, thresholds, directory, self.log, injector.timeline,
-                               self.judge, self.report, workers)
+                               self.judge, self.report, workers,
+                               watch=lambda load: self.stop_watch.watching(load.records_so_far, self.ours))
         self.evidence = EvidenceReader(cluster, directory, self.observations, self.report, self.who)
         self.health = Health(cluster, thresholds, injector, self.evidence,
                              lambda: self.traffic.running_load)
         self.nemesis = Nemesis(cluster, thresholds, injector, network or network_engine(cluster, "auto"),
                                self.health, self.evidence, self.report, self.who)
         self.victims = Victims(cluster, thresholds, self.report, self.traffic.expect_set_up)
+        self.stop_watch = StopWatch(self.health, stops)
+
+    def ours(self, now: float) -> set[str]:
+        """The nodes under this world's faults, or recovering from one (healed within the
+        rejoin bound and the failover check's settling): the stop conditions set them aside."""
+        recovery = self.thresholds.rejoin_bound + FAILOVER_SETTLE_S
+        return self.nemesis.in_force() | {e.node for e in self.nemesis.timeline.events
+                                          if e.end_mono is not None and e.end_mono >= now - recovery}
 
     @property
     def nodes(self) -> list[str]:

@@ -1,4 +1,5 @@
-"""The steady state: is the cluster healthy enough to be faulted (`harness.safety`)?
+"""The steady state: is the cluster healthy enough to be faulted (`harness.safety`)? And the
+stop conditions, watched while the run's load runs (`StopWatch`).
 
 Every node not under one of this run's faults answers on its own endpoint, the entry is not
 failing its answers, the operators' own health check (`safety.health`) reads; and a fault
@@ -8,14 +9,16 @@ business, not health's: a skewed balancer is still faulted, and caught.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from harness.cluster import Cluster
 from harness.errors import HarnessError
 from harness.injector import FaultInjector
-from harness.history.requests import ENTRY, RequestLog
-from harness.safety import NotHealthy
+from harness.history.requests import ENTRY, RequestLog, RequestRecord
+from harness.safety import HARD_ERROR_RATE, NotHealthy, StopConditions, abort_self, stopped
 from harness.thresholds import Thresholds
 from harness.traffic.clients import HttpClient
 from harness.traffic.load import Load
@@ -25,6 +28,9 @@ HEALTH_TIMEOUT_S = 2.0  # a node's own answer before a fault, before it counts a
 RECENT_S = 2.0  # the entry's answers looked at before a fault
 ENTRY_UNHEALTHY = 0.2  # the share of them failing that makes a cluster unhealthy
 POLL_S = 0.5
+STOP_CHECK_S = 1.0  # how often the stop conditions are checked
+STOP_WINDOW_S = 5.0  # the entry's answers a stop condition looks at
+STOP_MIN_ANSWERS = 20  # fewer answers than this in the window say nothing
 
 
 class Health:
@@ -92,3 +98,64 @@ class Health:
         if len(out) > limit:
             raise NotHealthy(f"not run: a fault on {node} would have {len(out)} nodes out at once "
                              f"({', '.join(sorted(out))}), more than --max-faulted-nodes {limit}")
+
+
+class StopWatch:
+    """The run's stop conditions (`harness.safety.StopConditions`), judged from the entry's
+    recent answers, the nodes' own endpoints and the topology's health check. The soak asks
+    it between faults; a scenario's steady load is watched by a thread (`watching`) that
+    aborts the whole run when one fires."""
+
+    def __init__(self, health: Health, stops: StopConditions) -> None:
+        self.health, self.stops = health, stops
+        self.health_failing_since: float | None = None
+
+    def why(self, now: float, records: Sequence[RequestRecord], ours: set[str]) -> str | None:
+        """Why the run must stop now (a sentence), or None. `ours`: the nodes under the run's
+        own faults or recovering from one: they count neither as healthy nor as down, and
+        while there are any the entry may fail up to `HARD_ERROR_RATE`."""
+        stops, health = self.stops, self.health
+        nodes = health.cluster.node_ids
+        down = health.down_nodes(ours)
+        healthy = len(nodes) - len(ours & set(nodes)) - len(down)
+        if healthy < stops.min_healthy_nodes:
+            return (f"{healthy} node(s) healthy, fewer than --min-healthy-nodes {stops.min_healthy_nodes}: "
+                    + "; ".join(f"{n} {why}" for n, why in down.items()))
+        recent = [r for r in records if r.endpoint == ENTRY and r.end_mono >= now - STOP_WINDOW_S]
+        failed = sum(not r.ok for r in recent)
+        limit = stops.stop_error_rate if not ours else HARD_ERROR_RATE
+        if len(recent) >= STOP_MIN_ANSWERS and failed > limit * len(recent):
+            return (f"the entry failed {failed} of its {len(recent)} answers in {STOP_WINDOW_S:g} s, past "
+                    f"{limit:.0%} {'with none of its faults in force' if not ours else 'during its faults'}")
+        if health.cluster.topology.safety.health is not None:
+            if health.check_fails():
+                self.health_failing_since = self.health_failing_since or now
+                if now - self.health_failing_since >= stops.stop_health_seconds:
+                    return (f"the topology's health check (safety.health) failed for "
+                            f"{now - self.health_failing_since:.0f} s")
+            else:
+                self.health_failing_since = None
+        return None
+
+    @contextmanager
+    def watching(self, records: Callable[[], Sequence[RequestRecord]],
+                 ours: Callable[[float], set[str]]) -> Iterator[None]:
+        """Check the stop conditions every STOP_CHECK_S while the body runs; one that fires
+        aborts the run (`harness.safety.abort_self`): the main thread unwinds, healing every
+        fault in force and stopping the load, and the run ends aborted, saying why."""
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(STOP_CHECK_S):
+                now = time.monotonic()
+                if why := self.why(now, records(), ours(now)):
+                    abort_self(stopped(why))
+                    return
+
+        thread = threading.Thread(target=watch, name="stop-conditions", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join(timeout=HEALTH_TIMEOUT_S * len(self.health.cluster.node_ids) + STOP_CHECK_S)

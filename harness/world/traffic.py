@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,12 @@ FAULT_LOAD_CAP_S = 120.0  # the longest a fault's load may run (a fault whose co
 class Traffic:
     def __init__(self, cluster: Cluster, thresholds: Thresholds, directory: Path, log: RequestLog,
                  timeline: FaultTimeline, judge: Judge, report: Reporter,
-                 workers: Distributed | None = None) -> None:
+                 workers: Distributed | None = None,
+                 watch: Callable[[Load], AbstractContextManager[None]] = lambda load: nullcontext()) -> None:
+        """`watch`: what watches a steady load while it runs (the run's stop conditions)."""
         self.cluster, self.thresholds, self.directory = cluster, thresholds, directory
         self.log, self.timeline, self.judge, self.report = log, timeline, judge, report
-        self.workers = workers
+        self.workers, self.watch = workers, watch
         self.loads: list[Load] = []
         self.running_load: Load | None = None
 
@@ -72,8 +74,8 @@ class Traffic:
 
     @contextmanager
     def steady_load(self, seconds: float, protocol: WireProtocol = "http", **plan: Any) -> Iterator[Load]:
-        """Traffic through the entry point (by default) for up to `seconds`; its records join
-        the request log at the end."""
+        """Traffic through the entry point (by default) for up to `seconds`, watched by the
+        run's stop conditions; its records join the request log at the end."""
         t = self.thresholds
         plan = {"users": t.load_users, "rate": t.load_rate, **plan}
         if isinstance(plan.get("call"), Call):
@@ -81,7 +83,7 @@ class Traffic:
         with self.report.step(f"steady {protocol} load: {plan['users']} users x {plan['rate']}/s "
                               f"for up to {seconds:.0f} s"):
             load = self.new_load(protocol=protocol, duration_s=seconds, **plan)
-            with load:
+            with load, self.watch(load):
                 self.running_load = load
                 try:
                     yield load
