@@ -120,3 +120,13 @@ def test_the_reference_node_uses_no_harness_client_and_nothing_above_it():
         outside = {t for t in GRAPH[module] if not t.startswith("harness.sut")}
         assert not {t for t in outside if t.startswith("harness.traffic")}, module
         assert all(layer_of(t) <= 1 for t in outside), (module, outside)
+
+
+def test_every_package_of_the_tree_ships():
+    """pyproject lists the packages by name: one left out installs without it (the wheel's
+    `import harness.world` failed once, caught only by the slow tests of the package)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "harness").rglob("__init__.py")}
+    assert found - listed == set(), f"packages missing from pyproject.toml: {sorted(found - listed)}"
