@@ -30,25 +30,26 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.cluster.backends import BACKENDS, resolve_backend, start_cluster
-from harness.config import REMOTE_TARGETS_HELP
-from harness.cluster.procs import sweep_stale
-from harness.cluster.reference import ReferenceCluster
-from harness.components import COMPONENTS, probe
-from harness.errors import HarnessError
 from harness import safety
-from harness.kernel import Place, over_ssh
+from harness.cluster.backends import BACKENDS, resolve_backend, start_cluster
+from harness.errors import HarnessError
 from harness.mutants import MUTANTS
+from harness.safety import REMOTE_TARGETS_HELP
 from harness.runstate import KEEP_VAR, STATE_ROOT, write_whole
 from harness.soak.plan import add_soak_options
 from harness.version import VERSION
+
+if TYPE_CHECKING:  # imported where used: `harness abort`, the kill switch, imports little
+    from harness.kernel import Place
 
 DEFAULT_ENDPOINTS = Path("reports/endpoints.json")
 UP_PID = STATE_ROOT / "up.pid"
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from harness.cluster.reference import ReferenceCluster
     from harness.control import ControlServer, write_topology
 
     cluster = start_cluster(args.backend, args.nodes, args.mutant)
@@ -110,8 +111,8 @@ def cmd_down(args: argparse.Namespace) -> int:
         except ProcessLookupError:
             pass
         UP_PID.unlink(missing_ok=True)
+    from harness.cluster.procs import sweep_stale
     from harness.kernel import sweep as sweep_kernel_faults
-
     from harness.traffic.workers import sweep as sweep_load_workers
 
     swept = sweep_stale() + sweep_kernel_faults(places=_node_hosts(args)) + sweep_load_workers()
@@ -128,6 +129,7 @@ def _node_hosts(args: argparse.Namespace) -> list[Place]:
     if args.topology is None:
         return []
     from harness.config import load_topology
+    from harness.kernel import Place, over_ssh
 
     places = []
     for node in load_topology(args.topology, allow_remote=args.allow_remote_targets).nodes:
@@ -159,6 +161,8 @@ def os_release(path: Path = Path("/etc/os-release")) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from harness.components import COMPONENTS, answer
+
     print(f"   {'Python':<17} {platform.python_version()} ({sys.executable})")
     print(f"   {'OS':<17} {os_release()}")
     origin = DOCKER_ORIGIN.read_text().strip() if DOCKER_ORIGIN.exists() else \
@@ -167,7 +171,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"   {'Kernel faults':<17} {kernel_fault_kinds()}")
     missing = 0
     for c in COMPONENTS:
-        ok, text = probe(c)
+        ok, text = answer(c)
         mark = "ok " if ok else ("-- " if not c.required else "!! ")
         missing += (not ok) and c.required
         print(f"{mark}{c.name:<17} {text}  ({c.why})")

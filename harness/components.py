@@ -40,7 +40,7 @@ COMPONENTS = (
 )
 
 
-def probe(component: Component) -> tuple[bool, str]:
+def answer(component: Component) -> tuple[bool, str]:
     """Whether it works, and its first line of version (or what is wrong)."""
     binary = component.command[0]
     if shutil.which(binary) is None:
@@ -57,4 +57,4 @@ def probe(component: Component) -> tuple[bool, str]:
 
 def run_versions() -> dict[str, str]:
     """The versions a run's report records, by key."""
-    return {c.key: probe(c)[1][:80] for c in COMPONENTS if c.key}
+    return {c.key: answer(c)[1][:80] for c in COMPONENTS if c.key}

@@ -436,9 +436,6 @@ class Topology(_Strict):
         return hosts + [h for n in self.nodes if n.control.ssh for h in n.control.ssh.hosts()]
 
 
-REMOTE_TARGETS_HELP = ("allow the topology to name addresses outside loopback (other hosts: "
-                       "yours, to put under test)")
-"""One help text for --allow-remote-targets, wherever a command takes a topology."""
 SCHEMA_FILE = Path(__file__).with_name("topology.schema.json")
 """The topology's JSON Schema, shipped in the package (`clusterproof schema` writes it anew)."""
 

@@ -18,14 +18,15 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from harness.cluster.base import Cluster
-from harness.config import NodeControl
 from harness.errors import HarnessError
 from harness.runstate import write_whole
+
+if TYPE_CHECKING:  # the CLI reads ACTIONS for its choices: this module imports light
+    from harness.cluster.base import Cluster
 
 NODE_ACTIONS = ("kill", "pause", "resume", "restart", "unavailable", "available", "remove")
 ACTIONS = (*NODE_ACTIONS, "add")
@@ -107,6 +108,8 @@ def request(path: Path, action: str, node: str | None = None, timeout_s: float =
 def external_topology(cluster: Cluster, socket_path: Path) -> dict[str, Any]:
     """The running cluster's topology for the external backend, node control included."""
     node = f"{sys.executable} -m harness.cli node {{action}} {{node}} --socket {socket_path}"
+    from harness.config import NodeControl
+
     control = NodeControl(**{a: node.replace("{action}", a) for a in NODE_ACTIONS if a != "remove"})
     topology = cluster.topology.model_copy(update={
         "nodes": [n.model_copy(update={"control": control}) for n in cluster.topology.nodes]})

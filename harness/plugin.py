@@ -28,7 +28,7 @@ from harness import kernel, report
 from harness.cluster import Cluster
 from harness.cluster.backends import start_cluster
 from harness.components import run_versions
-from harness.config import REMOTE_TARGETS_HELP, Safety, load_topology
+from harness.config import Safety, load_topology
 from harness.errors import HarnessError, NotApplicable, VerdictFailure, WorkersMissing
 from harness.injector import network_engine
 from harness.kernel import KernelFaults
@@ -36,7 +36,7 @@ from harness.mutants import MUTANTS, get_mutant
 from harness.properties import MARKERS, OTHER_MARKERS, Property, marker_line
 from harness import safety
 from harness.runstate import KEEP_VAR
-from harness.safety import NotHealthy, StopConditions
+from harness.safety import REMOTE_TARGETS_HELP, NotHealthy, StopConditions
 from harness.soak.plan import SoakPlan, add_soak_options, option_values
 from harness.thresholds import Thresholds
 from harness.traffic import workers

@@ -32,11 +32,18 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.config import Safety
 from harness.errors import HarnessError
 from harness.runstate import STATE_ROOT, owner_alive, owner_tag
+
+if TYPE_CHECKING:  # the kill switch's own command imports no topology model: it stays fast
+    from harness.config import Safety
+
+REMOTE_TARGETS_HELP = ("allow the topology to name addresses outside loopback (other hosts: "
+                       "yours, to put under test)")
+"""One help text for --allow-remote-targets, wherever a command takes a topology: the network
+rule (`harness.config.check_targets`) holds unless the user opts in."""
 
 RUNS = STATE_ROOT / "runs"
 WATCH_S = 0.2  # how often an abort file is looked for
@@ -188,8 +195,6 @@ def running() -> list[Run]:
 def abort_all(wait_s: float = 60.0, say: Callable[[str], None] = print) -> int:
     """Send every running run SIGTERM and wait (at most `wait_s`) for each to heal and end;
     then replay the journals of any that died without healing. How many were aborted."""
-    from harness.kernel import sweep
-
     runs = running()
     for run in runs:
         say(f"aborting {run.what} (pid {run.pid})")
@@ -203,6 +208,8 @@ def abort_all(wait_s: float = 60.0, say: Callable[[str], None] = print) -> int:
             time.sleep(0.05)
         say(f"{run.what} (pid {run.pid}) " + ("ended" if not owner_alive(run.tag) else
                                               f"still running after {wait_s:g} s"))
+    from harness.kernel import sweep  # after the signals: the kill switch does not wait for imports
+
     healed = sweep()
     if healed:
         say(f"healed {healed} fault(s) a dead run had left")

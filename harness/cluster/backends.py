@@ -11,11 +11,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.cluster.base import Cluster
-from harness.config import load_topology
 from harness.errors import HarnessError
 from harness.mutants import get_mutant
+
+if TYPE_CHECKING:
+    from harness.cluster.base import Cluster
 
 BACKENDS = ("auto", "local", "docker", "external")
 
@@ -52,6 +54,7 @@ def start_cluster(backend: str = "auto", nodes: int = 3, mutant: str | None = No
         print(f"harness: backend auto -> {chosen}", file=sys.stderr)
     if chosen == "external":
         from harness.cluster.external import ExternalCluster
+        from harness.config import load_topology
 
         if mutant:
             raise HarnessError("--mutant applies to the reference cluster, not to an external one")
