@@ -128,6 +128,7 @@ def test_a_node_failed_during_a_scenarios_fault_stops_the_run_by_the_teams_defau
         said = (tmp_path / "run.log").read_text()
         health = answers(topology)
         node(topology, "restart", "node2")
+    print(f"the run stopped {ended - killed:.1f} s after someone else's kill")
     assert code == 5, said[-2000:]
     assert "fewer than --min-healthy-nodes 2: node2 did not answer" in said, said[-2000:]
     assert ended - killed < 20, f"stopped {ended - killed:.1f} s after the kill"
