@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from harness.errors import HarnessError
+from harness.fault_kinds import CONTROL_ACTIONS
 from harness.runstate import write_whole
 
 if TYPE_CHECKING:  # the CLI reads ACTIONS for its choices: this module imports light
     from harness.cluster.base import Cluster
 
-NODE_ACTIONS = ("kill", "pause", "resume", "restart", "unavailable", "available", "remove")
+NODE_ACTIONS = (*CONTROL_ACTIONS, "remove")
+"""what `harness node` does to a node: every control action a topology may give, and removal"""
 ACTIONS = (*NODE_ACTIONS, "add")
 METHODS = {"remove": "remove_node", "unavailable": "make_unavailable", "available": "make_available"}
 
