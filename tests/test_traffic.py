@@ -20,7 +20,7 @@ from harness.errors import ConfigurationError
 from harness.secrets import redact
 from harness.traffic.clients import FtpClient, HttpClient, wire_transport
 from harness.traffic.load import Load
-from harness.history.requests import RequestLog
+from harness.history.requests import RequestLog, RequestRecord
 
 
 class Whoami(BaseHTTPRequestHandler):
@@ -107,6 +107,35 @@ def test_the_load_shared_over_processes_is_one_request_log(servers, tmp_path):
     assert load.summary["requests"] == len(records) == sum(lines) and min(lines) > 0
     assert [r.start_mono for r in records] == sorted(r.start_mono for r in records)
     assert all(r.ok and r.node == "plain-http" for r in records)
+
+
+def test_the_records_so_far_count_each_line_once_when_two_threads_read_them(tmp_path):
+    """A scenario's thread and the stop conditions' watch both read a running load's log: each
+    line is one record however their reads interleave (a shared place in the log, advanced by
+    both at once, counted lines twice and ended a balance load short of its evidence)."""
+    topology = parse_topology({"entry": {"http": "http://127.0.0.1:9"},
+                               "nodes": [{"id": "n", "endpoints": {"http": "http://127.0.0.1:9"}}]})
+    load = Load(topology, tmp_path, users=1, rate=1)  # never started: the test writes its log
+    line = RequestRecord("http", "GET /", "entry", "http://127.0.0.1:9/", 0.0, 0.0, 0.0, True,
+                         200, "n").to_json() + "\n"
+    written, lines, done = 0, 2000, threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            load.records_so_far()
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for r in readers:
+        r.start()
+    with load.log_paths[0].open("a") as log:
+        for _ in range(lines):
+            log.write(line)
+            log.flush()
+            written += 1
+    done.set()
+    for r in readers:
+        r.join()
+    assert len(load.records_so_far()) == written == lines
 
 
 class Guarded(BaseHTTPRequestHandler):

@@ -19,6 +19,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -82,6 +83,9 @@ class Load:
         self.clocks: list[WorkerClock] = []
         self.log = RequestLog()
         self._read: dict[Path, tuple[int, list[RequestRecord]]] = {}  # records_so_far's place
+        self._reading = threading.Lock()
+        """records_so_far is asked from two threads (the scenario's and the stop conditions'
+        watch): one place in the logs, advanced by one at a time, or both count the same lines"""
 
     def __enter__(self) -> "Load":
         self.started = time.monotonic()
@@ -178,18 +182,19 @@ class Load:
     def records_so_far(self) -> list[RequestRecord]:
         """The requests completed until now, while the load still runs (e.g. its warm-up);
         each call reads only what was written since the last."""
-        for path in self.log_paths:
-            if not path.exists():
-                continue
-            offset, records = self._read.setdefault(path, (0, []))
-            with path.open("rb") as f:
-                f.seek(offset)
-                data = f.read()
-            whole = data[:data.rfind(b"\n") + 1]  # a writer may be half-way through a line
-            records.extend(parse_lines(whole.decode()))
-            self._read[path] = (offset + len(whole), records)
-        return sorted((r for _, records in self._read.values() for r in records),
-                      key=lambda r: r.start_mono)
+        with self._reading:
+            for path in self.log_paths:
+                if not path.exists():
+                    continue
+                offset, records = self._read.setdefault(path, (0, []))
+                with path.open("rb") as f:
+                    f.seek(offset)
+                    data = f.read()
+                whole = data[:data.rfind(b"\n") + 1]  # a writer may be half-way through a line
+                records.extend(parse_lines(whole.decode()))
+                self._read[path] = (offset + len(whole), records)
+            return sorted((r for _, records in self._read.values() for r in records),
+                          key=lambda r: r.start_mono)
 
     def steps(self) -> list[LoadStep]:
         """The steps every process has finished so far, merged (a stepped load)."""
