@@ -281,7 +281,7 @@ def cmd_scalability(args: argparse.Namespace) -> int:
 
 def cmd_soak(args: argparse.Namespace) -> int:
     """A soak on a reference cluster (or the topology's): progress on stderr, the report in
-    -o DIR, exit 0 if every window passed, 1 if not."""
+    -o DIR, exit 0 if every window passed, 1 if not, 5 aborted."""
     from harness import kernel
     from harness.config import Safety, load_topology
     from harness.injector import network_engine
@@ -512,7 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Step the load up until the cluster saturates, add a node, do it again; "
                     "write scalability.json and scalability.png. Saturation is found, not "
                     "assumed: a search the generator limited, or that the cluster served in "
-                    "full, is inconclusive. Exit 0 passed, 1 violated, 2 bad input, 3 inconclusive.")
+                    "full, is inconclusive. Exit 0 passed, 1 violated, 2 bad input, 3 inconclusive, "
+                    "5 aborted (harness abort, SIGTERM).")
     sc.add_argument("--topology", type=Path, default=None, metavar="FILE",
                     help="measure this cluster (needs evidence.scale.add and .remove); default: "
                          "a reference cluster of its own")
@@ -536,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "drawn from --nemesis by --seed (the same seed replays the same "
                                     "schedule), the contract checked per fault window and quiet "
                                     "period, exactly-once at the end. Exit 0 if all passed, 1 if "
-                                    "not, 2 on bad input.")
+                                    "not, 2 on bad input, 5 aborted (harness abort, SIGTERM, a "
+                                    "stop condition).")
     add_soak_options(so.add_argument)
     safety.add_stop_options(so.add_argument)
     so.add_argument("--dry-run", action="store_true", help="print the seed and the schedule; run nothing")
@@ -559,13 +561,14 @@ def build_parser() -> argparse.ArgumentParser:
     so.set_defaults(run=cmd_soak)
     rn = sub.add_parser(
         "run", help="judge your cluster: probe it, run the properties its topology claims, write "
-                    "the report; exit 0 passed, 1 violated, 2 configuration, 3 inconclusive, 4 harness error",
+                    "the report; exit 0 passed, 1 violated, 2 configuration, 3 inconclusive, 4 harness error, 5 aborted",
         description="Probe the topology against the live cluster, run the scenarios of the "
                     "properties it claims (pytest --pyargs harness.scenarios: pytest's own options "
                     "may follow), write the Allure results and the HTML report. Exit 0 every "
                     "claimed property that ran passed, 1 a contract violated, 2 bad input or a "
                     "configuration error, 3 inconclusive (no violation, not enough evidence), 4 the "
-                    "harness could not run a scenario. Writes only where it is told.")
+                    "harness could not run a scenario, 5 aborted (harness abort, SIGTERM, --abort-file or a "
+                    "stop condition; every fault healed). Writes only where it is told.")
     rn.add_argument("--topology", type=Path, required=True, metavar="FILE", help="your cluster")
     rn.add_argument("-m", dest="markexpr", metavar="EXPR",
                     help="only these properties or protocols, as pytest's -m (e.g. 'lb or failover')")
