@@ -46,6 +46,24 @@ def answers(topology: Path) -> dict[str, bool]:
     return out
 
 
+def with_safety(topology: Path, safety: dict) -> Path:
+    """The topology with a team's `safety:` section, written beside the test's files."""
+    data = yaml.safe_load(topology.read_text())
+    data["safety"] = safety
+    guarded = topology.parent / "guarded.yaml"
+    guarded.write_text(yaml.safe_dump(data))
+    return guarded
+
+
+def someone_else_kills(topology: Path, node_id: str, run: subprocess.Popen) -> tuple[int, float]:
+    """Kill `node_id` as someone else would while `run` goes on: the run's exit code, and how
+    long after the kill it ended."""
+    node(topology, "kill", node_id)
+    killed = time.monotonic()
+    code = run.wait(timeout=120)
+    return code, time.monotonic() - killed
+
+
 def test_a_node_failed_beside_the_soaks_own_fault_stops_it_and_heals_everything(tmp_path):
     plan = SoakPlan(minutes=2, seed=3, nemesis=(FaultKind.PAUSE,), mean_fault_seconds=20)
     first = plan.schedule(["node1", "node2", "node3"])[0]
@@ -60,18 +78,14 @@ def test_a_node_failed_beside_the_soaks_own_fault_stops_it_and_heals_everything(
             deadline = time.monotonic() + 60
             while "soak: seed" not in (tmp_path / "soak.log").read_text() and time.monotonic() < deadline:
                 time.sleep(0.1)
-            started = time.monotonic()
             time.sleep(first.at + 3)  # the soak's own pause of first.node is in force
-            node(topology, "kill", other)  # someone else's
-            killed = time.monotonic()
-            code = soak.wait(timeout=120)
-            ended = time.monotonic()
+            code, after = someone_else_kills(topology, other, soak)
         finally:
             soak.kill()
         said = (tmp_path / "soak.log").read_text()
         assert code == 5, said[-2000:]
         assert f"fewer than --min-healthy-nodes 2: {other} did not answer" in said, said[-2000:]
-        assert ended - killed < 15, f"stopped {ended - killed:.1f} s after the kill ({started})"
+        assert after < 15, f"stopped {after:.1f} s after the kill"
         health = answers(topology)
         assert health[first.node], f"the soak's paused {first.node} was left paused: {health}"
         node(topology, "restart", other)
@@ -82,10 +96,7 @@ def test_a_cluster_not_healthy_before_a_scenario_is_never_faulted_and_the_run_ab
     nothing is faulted, and the run ends aborted once it has not recovered within the bound."""
     flag = tmp_path / "maintenance"
     with reference_as_external(tmp_path) as topology:
-        data = yaml.safe_load(topology.read_text())
-        data["safety"] = {"health": {"command": f"test ! -e {flag}"}}
-        guarded = tmp_path / "guarded.yaml"
-        guarded.write_text(yaml.safe_dump(data))
+        guarded = with_safety(topology, {"health": {"command": f"test ! -e {flag}"}})
         flag.touch()  # someone else's maintenance, before the run
         done = subprocess.run([*HARNESS, "run", "--topology", str(guarded), "-m", "failover",
                                "-k", "http-kill", "--victim", "node1", "--no-html",
@@ -106,10 +117,7 @@ def test_a_node_failed_during_a_scenarios_fault_stops_the_run_by_the_teams_defau
     scenario's load aborts the run (exit 5) within seconds, and node1 is restarted on the way
     out."""
     with reference_as_external(tmp_path) as topology:
-        data = yaml.safe_load(topology.read_text())
-        data["safety"] = {"min_healthy_nodes": 2}
-        guarded = tmp_path / "guarded.yaml"
-        guarded.write_text(yaml.safe_dump(data))
+        guarded = with_safety(topology, {"min_healthy_nodes": 2})
         log = (tmp_path / "run.log").open("w")
         run = subprocess.Popen([*HARNESS, "run", "--topology", str(guarded), "-m", "failover",
                                 "-k", "http-kill", "--victim", "node1", "--fault-seconds", "30",
@@ -119,19 +127,16 @@ def test_a_node_failed_during_a_scenarios_fault_stops_the_run_by_the_teams_defau
             deadline = time.monotonic() + 120
             while answers(topology)["node1"] and time.monotonic() < deadline:
                 time.sleep(0.2)  # until the scenario's own kill is in force
-            node(topology, "kill", "node2")  # someone else's
-            killed = time.monotonic()
-            code = run.wait(timeout=120)
-            ended = time.monotonic()
+            code, after = someone_else_kills(topology, "node2", run)
         finally:
             run.kill()
         said = (tmp_path / "run.log").read_text()
         health = answers(topology)
         node(topology, "restart", "node2")
-    print(f"the run stopped {ended - killed:.1f} s after someone else's kill")
+    print(f"the run stopped {after:.1f} s after someone else's kill")
     assert code == 5, said[-2000:]
     assert "fewer than --min-healthy-nodes 2: node2 did not answer" in said, said[-2000:]
-    assert ended - killed < 20, f"stopped {ended - killed:.1f} s after the kill"
+    assert after < 20, f"stopped {after:.1f} s after the kill"
     assert health["node1"], f"the scenario's killed node1 was not restarted: {health}"
 
 
