@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import Topology
-from harness.fault_kinds import KINDS, PEER_FAULTS, failover_link
+from harness.fault_kinds import KINDS, PEER_FAULTS, by_toxiproxy, failover_link
 from harness.history.timeline import FaultKind
 from harness.history.requests import ENTRY
 
@@ -46,8 +46,7 @@ def injections(params: dict[str, object], marked: list[str]) -> list[Injection]:
 
 def _engine(topology: Topology, kind: FaultKind, choice: str) -> str:
     """The engine that would inject a network fault of `kind`: the run's own choice."""
-    if choice == "toxiproxy" or (choice == "auto" and topology.toxiproxy and
-                                 (KINDS[kind].toxic or kind == FaultKind.CUT)):
+    if choice == "toxiproxy" or (choice == "auto" and topology.toxiproxy and by_toxiproxy(kind)):
         return "toxiproxy"
     return "kernel"
 

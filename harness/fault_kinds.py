@@ -86,6 +86,14 @@ CONTROL_ACTIONS = tuple(dict.fromkeys(a for k in KINDS.values() for a in k.contr
 """every action `nodes[].control` may give: kill, restart, pause, resume, unavailable, available"""
 
 
+def by_toxiproxy(kind: FaultKind) -> bool:
+    """Whether a network fault of `kind` goes through the Toxiproxy server where the cluster
+    has one (`--network-faults auto`): a cut and every toxic do; kinds only the kernel has
+    (packet loss) go to kernel rules."""
+    spec = KINDS[kind]
+    return kind == FaultKind.CUT or spec.toxic or not spec.kernel
+
+
 def failover_link(kind: FaultKind | str, protocol: str) -> str | None:
     """What a failover fault of `kind` hits for `protocol`'s traffic: a cut, the node's link
     of that protocol; a partition, everything between the node and the balancer's host; a

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import requests
 
 from harness.errors import HarnessError
-from harness.fault_kinds import KINDS, Fault
+from harness.fault_kinds import KINDS, Fault, by_toxiproxy
 from harness.history.timeline import FaultEvent, FaultKind, FaultTimeline
 from harness.kernel import KernelFaults, NoScope, Scope
 from harness.toxiproxy import ToxiproxyApi
@@ -267,8 +267,7 @@ class AutoNetwork:
         self.toxiproxy, self.kernel = toxiproxy, kernel
 
     def engine_for(self, kind: FaultKind) -> NetworkEngine:
-        spec = KINDS[kind]
-        return self.toxiproxy if kind == FaultKind.CUT or spec.toxic or not spec.kernel else self.kernel
+        return self.toxiproxy if by_toxiproxy(kind) else self.kernel
 
     def missing(self, kind: FaultKind, link: str) -> str | None:
         return self.engine_for(kind).missing(kind, link)
